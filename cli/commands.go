@@ -1,0 +1,237 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/chorusdb/chorus/client"
+	"github.com/chorusdb/chorus/messages"
+)
+
+var execCommand = &command{
+	name:    "exec",
+	args:    "<cql>...",
+	summary: "run a write (INSERT, UPDATE, DELETE, BATCH, TRUNCATE, table DDL)",
+	detail: `
+Prints "SUCCESS seq=<n> server=<worker>" once every live replica has applied
+the write (with --consistency one: the leader's replica). An ERROR reply is
+printed to standard error as "ERROR <code>: <message> (<worker>)", exit 1.
+The write is retried with the same request id until --timeout; if it times
+out, the error names the request id: run the same statement again with
+--request-id <id> to apply it at most once and learn its outcome.
+
+example:
+  chorus exec "UPDATE grade SET events = events + [1] WHERE id = 7"`,
+	flags: func(fs *flag.FlagSet) func(*env, *globals, []string) int {
+		server := fs.String("server", "", "send to worker `ID` only (default: any worker)")
+		requestID := fs.String("request-id", "", "idempotency key `ID` (default: a fresh unique id)")
+		consistency := fs.String("consistency", "all", "replicas to wait for, `level` all or one")
+		timeout := fs.Duration("timeout", client.DefaultTimeout, "give up after this `duration`, all retries included")
+		jsonOut := fs.Bool("json", false, "print the reply JSON as received")
+		return func(e *env, g *globals, args []string) int {
+			cons, ok := messages.ParseConsistency(*consistency)
+			if !ok {
+				return usageError(e, "exec", "--consistency must be all or one, not %q", *consistency)
+			}
+			if *timeout <= 0 {
+				return usageError(e, "exec", "--timeout must be positive")
+			}
+			stmt, code := statement(e, "exec", args)
+			if code != exitOK {
+				return code
+			}
+			c, code := dial(e, g)
+			if code != exitOK {
+				return code
+			}
+			defer c.Close()
+
+			ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+			defer cancel()
+			var raw []byte
+			opts := []client.Option{client.WithRawReply(&raw), client.WithConsistency(cons), client.WithServer(*server)}
+			if *requestID != "" {
+				opts = append(opts, client.WithRequestID(*requestID))
+			}
+			res, err := c.Exec(ctx, stmt, opts...)
+			if *jsonOut && raw != nil {
+				return printJSON(e, raw, err)
+			}
+			if err != nil {
+				printError(e, err)
+				if errors.Is(err, client.ErrTimeout) || errors.Is(err, context.Canceled) {
+					fmt.Fprintf(e.stderr, "to retry safely: chorus exec --request-id %s <the same statement>\n", res.RequestID)
+				}
+				return exitFail
+			}
+			fmt.Fprintf(e.stdout, "SUCCESS seq=%d server=%s\n", res.Seq, res.Server)
+			return exitOK
+		}
+	},
+}
+
+var queryCommand = &command{
+	name:    "query",
+	args:    "<cql>...",
+	summary: "run a read (SELECT) and print the rows as a table",
+	detail: `
+Prints the rows as a table, columns in the order of the statement, and a
+"(N rows, <worker>)" footer. The worker answers from its own replica.
+
+example:
+  chorus query "SELECT id, events FROM grade WHERE id = 7"`,
+	flags: func(fs *flag.FlagSet) func(*env, *globals, []string) int {
+		server := fs.String("server", "", "read from worker `ID` (default: any worker)")
+		timeout := fs.Duration("timeout", client.DefaultTimeout, "give up after this `duration`, all retries included")
+		jsonOut := fs.Bool("json", false, "print the reply JSON as received")
+		return func(e *env, g *globals, args []string) int {
+			if *timeout <= 0 {
+				return usageError(e, "query", "--timeout must be positive")
+			}
+			stmt, code := statement(e, "query", args)
+			if code != exitOK {
+				return code
+			}
+			c, code := dial(e, g)
+			if code != exitOK {
+				return code
+			}
+			defer c.Close()
+
+			ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+			defer cancel()
+			var raw []byte
+			rows, err := c.Query(ctx, stmt, client.WithRawReply(&raw), client.WithServer(*server))
+			if *jsonOut && raw != nil {
+				return printJSON(e, raw, err)
+			}
+			if err != nil {
+				printError(e, err)
+				return exitFail
+			}
+			writeRows(e.stdout, rows)
+			return exitOK
+		}
+	},
+}
+
+var statusCommand = &command{
+	name:    "status",
+	args:    "",
+	summary: "show the leader's view of the cluster",
+	detail: `
+Prints the leader, its epoch, the last sequence in the order and the last
+committed one, then one line per worker: whether the leader counts it as live
+(it waits for its ACKs) or out, how far it has applied, its lag, when the
+leader last heard from it, and why it is stalled, if it is.`,
+	flags: func(fs *flag.FlagSet) func(*env, *globals, []string) int {
+		timeout := fs.Duration("timeout", 10*time.Second, "give up after this `duration`")
+		jsonOut := fs.Bool("json", false, "print the status JSON as received")
+		return func(e *env, g *globals, args []string) int {
+			if len(args) > 0 {
+				return usageError(e, "status", "unexpected arguments: %s", strings.Join(args, " "))
+			}
+			if *timeout <= 0 {
+				return usageError(e, "status", "--timeout must be positive")
+			}
+			c, code := dial(e, g)
+			if code != exitOK {
+				return code
+			}
+			defer c.Close()
+
+			ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+			defer cancel()
+			var raw []byte
+			st, err := c.Status(ctx, client.WithRawReply(&raw))
+			if *jsonOut && raw != nil {
+				return printJSON(e, raw, err)
+			}
+			if err != nil {
+				printError(e, err)
+				return exitFail
+			}
+			writeStatus(e.stdout, st)
+			return exitOK
+		}
+	},
+}
+
+// statement is the CQL statement given as args: joined by spaces, or read
+// from standard input for "-".
+func statement(e *env, cmd string, args []string) (string, int) {
+	var stmt string
+	if len(args) == 1 && args[0] == "-" {
+		b, err := io.ReadAll(e.stdin)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "chorus %s: reading the statement from standard input: %v\n", cmd, err)
+			return "", exitFail
+		}
+		stmt = string(b)
+	} else {
+		stmt = strings.Join(args, " ")
+	}
+	stmt = strings.TrimSpace(stmt)
+	if stmt == "" {
+		return "", usageError(e, cmd, "no statement given")
+	}
+	return stmt, exitOK
+}
+
+func usageError(e *env, cmd, format string, args ...any) int {
+	fmt.Fprintf(e.stderr, "chorus %s: %s\n", cmd, fmt.Sprintf(format, args...))
+	fmt.Fprintf(e.stderr, "run \"chorus help %s\" for usage\n", cmd)
+	return exitUsage
+}
+
+// dial connects to the cluster's NATS server.
+func dial(e *env, g *globals) (*client.Client, int) {
+	c, err := client.Connect(g.natsURL,
+		client.WithPrefix(g.prefix),
+		client.WithNATSOptions(nats.Name("chorus-cli")))
+	if err != nil {
+		fmt.Fprintln(e.stderr, err)
+		return nil, exitFail
+	}
+	return c, exitOK
+}
+
+// printError prints an ERROR reply as "ERROR CQL: <message> (server1)" and
+// any other failure as it is.
+func printError(e *env, err error) {
+	var ce *client.Error
+	if errors.As(err, &ce) {
+		s := "ERROR " + ce.Code.String()
+		if ce.Message != "" {
+			s += ": " + ce.Message
+		}
+		if ce.Server != "" {
+			s += " (" + ce.Server + ")"
+		}
+		fmt.Fprintln(e.stderr, s)
+		return
+	}
+	fmt.Fprintln(e.stderr, err)
+}
+
+// printJSON prints a reply as received, for --json. An ERROR reply speaks
+// for itself; any other failure (a reply that is not Chorus JSON) is also
+// explained on standard error.
+func printJSON(e *env, raw []byte, err error) int {
+	fmt.Fprintf(e.stdout, "%s\n", raw)
+	if err == nil {
+		return exitOK
+	}
+	var ce *client.Error
+	if !errors.As(err, &ce) {
+		fmt.Fprintln(e.stderr, err)
+	}
+	return exitFail
+}

@@ -1,0 +1,149 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/chorusdb/chorus/client"
+	"github.com/chorusdb/chorus/messages"
+)
+
+// These examples need a running Chorus cluster (NATS and chorus-worker
+// processes), so they are compiled but not run by go test.
+
+// Connect, create a table, write and read it back.
+func Example() {
+	c, err := client.Connect("nats://127.0.0.1:4222")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+
+	if _, err := c.Exec(ctx, "CREATE TABLE IF NOT EXISTS grade (id int PRIMARY KEY, events list<int>)"); err != nil {
+		log.Fatal(err)
+	}
+	res, err := c.Exec(ctx, "UPDATE grade SET events = events + [1] WHERE id = 7")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("applied at seq %d by every live replica\n", res.Seq)
+
+	rows, err := c.Query(ctx, "SELECT id, events FROM grade WHERE id = 7")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, r := range rows.Rows {
+		fmt.Println(r["id"], r["events"])
+	}
+}
+
+// A write, its outcome, and how to tell a final error from an unknown
+// outcome.
+func ExampleClient_Exec() {
+	c, err := client.Connect("nats://127.0.0.1:4222", client.WithPrefix("db"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	res, err := c.Exec(context.Background(), "INSERT INTO grade (id, events) VALUES (8, [3, 4])",
+		client.WithTimeout(10*time.Second))
+	var ce *client.Error
+	switch {
+	case err == nil:
+		fmt.Printf("SUCCESS seq=%d server=%s\n", res.Seq, res.Server)
+	case errors.As(err, &ce):
+		// A final outcome: the statement failed the same way on every replica.
+		fmt.Printf("rejected (%s): %s\n", ce.Code, ce.Message)
+	case errors.Is(err, client.ErrTimeout):
+		// Unknown outcome: retry later with the same request id.
+		fmt.Printf("unknown outcome, retry with request id %s\n", res.RequestID)
+	default:
+		log.Fatal(err)
+	}
+}
+
+// Retry a write whose outcome is unknown with its request id: Chorus
+// applies it at most once, and the retry gets the original outcome.
+func ExampleWithRequestID() {
+	c, err := client.Connect("nats://127.0.0.1:4222")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+
+	const stmt = "UPDATE grade SET events = events + [5] WHERE id = 7"
+	id := "order-2024-000123" // a key of your own, stored with the job
+	res, err := c.Exec(ctx, stmt, client.WithRequestID(id))
+	for try := 1; try < 5 && errors.Is(err, client.ErrTimeout); try++ {
+		// Sending it again cannot append 5 twice.
+		res, err = c.Exec(ctx, stmt, client.WithRequestID(id))
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("applied once, at seq", res.Seq)
+}
+
+// A read from one named replica; numbers are json.Number, exact at any size.
+func ExampleClient_Query() {
+	c, err := client.Connect("nats://127.0.0.1:4222")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	rows, err := c.Query(context.Background(), "SELECT id, events FROM grade", client.WithServer("server2"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(rows.Columns)
+	for _, r := range rows.Rows {
+		for _, col := range rows.Columns {
+			fmt.Print(r[col], " ")
+		}
+		fmt.Println()
+	}
+	fmt.Printf("(%d rows, %s)\n", len(rows.Rows), rows.Server)
+}
+
+// A write acknowledged once the leader's replica has applied it.
+func ExampleWithConsistency() {
+	c, err := client.Connect("nats://127.0.0.1:4222")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Exec(context.Background(), "INSERT INTO grade (id, events) VALUES (9, [])",
+		client.WithConsistency(messages.ConsistencyOne))
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+// The leader's view of the cluster.
+func ExampleClient_Status() {
+	c, err := client.Connect("nats://127.0.0.1:4222")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	st, err := c.Status(context.Background())
+	if errors.Is(err, client.ErrNoLeader) {
+		fmt.Println("no leader right now")
+		return
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("leader %s epoch %d committed %d\n", st.Leader, st.Epoch, st.Committed)
+	for _, w := range st.Workers {
+		fmt.Printf("%s live=%v applied=%d lag=%d\n", w.ID, w.Live, w.Applied, w.Lag)
+	}
+}

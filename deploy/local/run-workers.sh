@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Run N chorus workers (server0 .. server{N-1}) in the foreground against the local
+# services (`make run` starts those first). Each log line is prefixed "[serverN] ".
+# Ctrl-C or SIGTERM stops all workers (SIGTERM, then SIGKILL after 20 s).
+#
+#   deploy/local/run-workers.sh [N]      (default 3; environment passes through,
+#                                         e.g. CHORUS_NATS_URL, CHORUS_CASSANDRA_HOSTS)
+set -euo pipefail
+PROG=run-workers.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+n=${1:-3}
+worker=${CHORUS_WORKER_BIN:-$ROOT/bin/chorus-worker}
+[[ -x $worker ]] || die "$worker not found; run 'make build' first"
+
+pids=()
+stopping=
+stop_all() {
+	[[ -z $stopping ]] || return 0
+	stopping=1
+	log "stopping ${#pids[@]} workers ..."
+	local pid start=$SECONDS
+	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do
+		while alive "$pid" && ((SECONDS - start < 20)); do sleep 0.2; done
+		if alive "$pid"; then
+			log "worker pid $pid did not stop in 20s; sending SIGKILL"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	done
+	wait 2>/dev/null || true
+	log "all workers stopped"
+}
+trap 'stop_all; exit 130' INT
+trap 'stop_all; exit 143' TERM
+
+for ((i = 0; i < n; i++)); do
+	id=server$i
+	# Own session: a terminal Ctrl-C reaches only this script, which then sends
+	# each worker exactly one SIGTERM. The prefixing sed ignores SIGINT so it keeps
+	# draining the worker's shutdown logs.
+	if command -v setsid >/dev/null; then
+		CHORUS_ID=$id setsid "$worker" </dev/null > >(trap '' INT; exec sed -u "s/^/[$id] /") 2>&1 &
+	else
+		CHORUS_ID=$id "$worker" </dev/null > >(trap '' INT; exec sed -u "s/^/[$id] /") 2>&1 &
+	fi
+	pids+=($!)
+done
+
+cat <<EOF
+
+$n workers running (${pids[*]}). Try, in another terminal:
+
+  bin/chorus exec "CREATE TABLE grade (id int PRIMARY KEY, events list<int>)"
+  bin/chorus exec "INSERT INTO grade (id, events) VALUES (1, [1])"
+  bin/chorus exec --server server1 "UPDATE grade SET events = events + [2] WHERE id = 1"
+  bin/chorus query "SELECT * FROM grade"
+  bin/chorus status
+
+  make nats-cli   # once: installs bin/nats
+  bin/nats request db.request "SELECT * FROM grade"
+
+Ctrl-C stops the workers (NATS and Cassandra keep running; 'make down' stops them).
+
+EOF
+
+# Wait until a worker exits on its own (or a signal arrives); then stop the rest.
+status=0
+wait -n "${pids[@]}" || status=$?
+if [[ -z $stopping ]]; then
+	log "a worker exited (status $status); stopping the others"
+	stop_all
+fi
+exit "$status"

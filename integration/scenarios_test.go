@@ -1,0 +1,455 @@
+// Package integration proves the invariants of DESIGN.md end to end: three
+// workers, a real nats-server with JetStream and a real Cassandra.
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gocql/gocql"
+	"github.com/nats-io/nats.go"
+
+	"github.com/chorusdb/chorus/chorustest"
+	"github.com/chorusdb/chorus/client"
+	"github.com/chorusdb/chorus/messages"
+)
+
+// converge is how long replicas may take to agree after the last write.
+const converge = 30 * time.Second
+
+type env struct {
+	t       *testing.T
+	c       *chorustest.Cluster
+	cl      *client.Client
+	nc      *nats.Conn
+	counter atomic.Int64 // S: one increasing counter for every appended value
+}
+
+func newEnv(t *testing.T) *env {
+	c := chorustest.StartCluster(t, 3)
+	nc := c.Conn()
+	e := &env{t: t, c: c, nc: nc, cl: client.New(nc, client.WithPrefix(c.Prefix), client.WithTimeout(30*time.Second))}
+	e.exec("", "CREATE TABLE grade (id int PRIMARY KEY, events list<int>)")
+	return e
+}
+
+func (e *env) exec(server, stmt string) client.Result {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var opts []client.Option
+	if server != "" {
+		opts = append(opts, client.WithServer(server))
+	}
+	r, err := e.cl.Exec(ctx, stmt, opts...)
+	if err != nil {
+		e.t.Fatalf("exec %q on %q: %v", stmt, server, err)
+	}
+	return r
+}
+
+// update appends the next counter value to key k's list via server.
+func (e *env) update(server string, k int) int64 {
+	e.t.Helper()
+	s := e.counter.Add(1)
+	e.exec(server, fmt.Sprintf("UPDATE grade SET events = events + [%d] WHERE id = %d", s, k))
+	return s
+}
+
+func (e *env) randomServer() string { return e.c.IDs[rand.IntN(len(e.c.IDs))] }
+
+// events reads key k's list in worker id's keyspace, directly in Cassandra.
+func (e *env) events(id string, k int) ([]int64, error) {
+	var list []int64
+	err := e.c.Session.Query(fmt.Sprintf(`SELECT events FROM "%s".grade WHERE id = ?`, e.c.Keyspace(id)), k).
+		Consistency(gocql.One).Scan(&list)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return nil, nil
+	}
+	return list, err
+}
+
+// requireConverged polls until every worker's list for k is identical and
+// holds exactly the values in want (each once). If ordered, the lists must
+// also be in want's order.
+func (e *env) requireConverged(k int, want []int64, ordered bool) {
+	e.t.Helper()
+	chorustest.Eventually(e.t, converge, func() error {
+		var first []int64
+		for i, id := range e.c.IDs {
+			got, err := e.events(id, k)
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				first = got
+			} else if !slices.Equal(got, first) {
+				return fmt.Errorf("key %d: %s has %v, %s has %v", k, e.c.IDs[0], first, id, got)
+			}
+		}
+		return sameValues(first, want, ordered)
+	})
+}
+
+func sameValues(got, want []int64, ordered bool) error {
+	if ordered {
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("list %v, want exactly %v", got, want)
+		}
+		return nil
+	}
+	seen := map[int64]int{}
+	for _, v := range got {
+		seen[v]++
+	}
+	for v, n := range seen {
+		if n > 1 {
+			return fmt.Errorf("value %d appears %d times in %v", v, n, got)
+		}
+	}
+	for _, v := range want {
+		if seen[v] != 1 {
+			return fmt.Errorf("value %d missing from list of %d (want %d values)", v, len(got), len(want))
+		}
+	}
+	if len(got) != len(want) {
+		return fmt.Errorf("list has %d values, want %d", len(got), len(want))
+	}
+	return nil
+}
+
+func TestReplication(t *testing.T) {
+	e := newEnv(t)
+	const n = 20
+
+	t.Run("table exists on every worker", func(t *testing.T) {
+		for _, id := range e.c.IDs {
+			var name string
+			err := e.c.Session.Query(`SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'grade'`, e.c.Keyspace(id)).Scan(&name)
+			if err != nil {
+				t.Fatalf("table grade in %s: %v", e.c.Keyspace(id), err)
+			}
+		}
+	})
+
+	sequential := func(t *testing.T, k int, pick func(i int) string, pause time.Duration) {
+		e.t = t
+		e.exec(pick(0), fmt.Sprintf("INSERT INTO grade (id, events) VALUES (%d, [])", k))
+		var want []int64
+		for i := range n {
+			want = append(want, e.update(pick(i), k))
+			if pause > 0 {
+				time.Sleep(pause) // the pacing of the scenario, not a wait
+			}
+		}
+		e.requireConverged(k, want, true)
+	}
+	t.Run("updates to one worker", func(t *testing.T) {
+		sequential(t, 2, func(int) string { return "server0" }, 0)
+	})
+	t.Run("one update to each worker in turn", func(t *testing.T) {
+		sequential(t, 3, func(i int) string { return e.c.IDs[i%3] }, 0)
+	})
+	t.Run("updates to random workers", func(t *testing.T) {
+		sequential(t, 4, func(int) string { return e.randomServer() }, 0)
+	})
+	t.Run("random workers 10ms apart", func(t *testing.T) {
+		sequential(t, 5, func(int) string { return e.randomServer() }, 10*time.Millisecond)
+	})
+	t.Run("random workers 1ms apart", func(t *testing.T) {
+		sequential(t, 6, func(int) string { return e.randomServer() }, time.Millisecond)
+	})
+
+	t.Run("fire and forget", func(t *testing.T) {
+		e.t = t
+		const k = 7
+		e.exec("", fmt.Sprintf("INSERT INTO grade (id, events) VALUES (%d, [])", k))
+		var want []int64
+		for range 100 {
+			s := e.counter.Add(1)
+			want = append(want, s)
+			stmt := fmt.Sprintf("UPDATE grade SET events = events + [%d] WHERE id = %d", s, k)
+			if err := e.nc.Publish(e.c.Prefix+".request."+e.randomServer(), []byte(stmt)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := e.nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		e.requireConverged(k, want, false)
+	})
+
+	t.Run("concurrent clients", func(t *testing.T) {
+		e.t = t
+		keys := []int{10, 11, 12, 13}
+		for _, k := range keys {
+			e.exec("", fmt.Sprintf("INSERT INTO grade (id, events) VALUES (%d, [])", k))
+		}
+		var mu sync.Mutex
+		want := map[int][]int64{}
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for c := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 50 {
+					k := keys[(c+i)%len(keys)]
+					s := e.counter.Add(1)
+					stmt := fmt.Sprintf("UPDATE grade SET events = events + [%d] WHERE id = %d", s, k)
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					_, err := e.cl.Exec(ctx, stmt, client.WithServer(e.c.IDs[(c+i)%3]))
+					cancel()
+					if err != nil {
+						errs <- fmt.Errorf("client %d: %v", c, err)
+						return
+					}
+					mu.Lock()
+					want[k] = append(want[k], s)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			e.requireConverged(k, want[k], false)
+		}
+	})
+
+	t.Run("SUCCESS means every replica applied it", func(t *testing.T) {
+		e.t = t
+		const k = 20
+		e.exec("", fmt.Sprintf("INSERT INTO grade (id, events) VALUES (%d, [])", k))
+		for range 10 {
+			s := e.counter.Add(1)
+			start := time.Now()
+			e.exec(e.randomServer(), fmt.Sprintf("UPDATE grade SET events = events + [%d] WHERE id = %d", s, k))
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("SUCCESS took %s (want within 1s)", d)
+			}
+			// Read every keyspace at once: no polling allowed here.
+			for _, id := range e.c.IDs {
+				got, err := e.events(id, k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Contains(got, s) {
+					t.Fatalf("SUCCESS for %d but %s has %v", s, id, got)
+				}
+			}
+		}
+	})
+
+	t.Run("reads are served by the receiving worker", func(t *testing.T) {
+		e.t = t
+		for _, id := range e.c.IDs {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			rows, err := e.cl.Query(ctx, "SELECT id, events FROM grade WHERE id = 2", client.WithServer(id))
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rows.Server != id || len(rows.Rows) != 1 || !slices.Equal(rows.Columns, []string{"id", "events"}) {
+				t.Fatalf("read from %s: %+v", id, rows)
+			}
+		}
+		// The reply as any NATS client sees it.
+		m, err := e.nc.Request(e.c.Prefix+".request.server1", []byte("SELECT id, events FROM grade WHERE id = 2"), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(m.Data), `{"status":"SUCCESS","columns":["id","events"],"rows":[{"id":2,"events":[`) {
+			t.Fatalf("raw reply: %s", m.Data)
+		}
+	})
+}
+
+// request sends a raw statement and decodes the reply.
+func (e *env) request(subject string, body []byte) messages.Reply {
+	e.t.Helper()
+	m, err := e.nc.Request(subject, body, 20*time.Second)
+	if err != nil {
+		e.t.Fatalf("request %q: %v", body, err)
+	}
+	r, err := messages.DecodeReply(m.Data)
+	if err != nil {
+		e.t.Fatalf("reply to %q: %v", body, err)
+	}
+	return r
+}
+
+func (e *env) lastSeq() uint64 {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := e.cl.Status(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st.LastSeq
+}
+
+func TestBadInput(t *testing.T) {
+	e := newEnv(t)
+	subject := e.c.Prefix + ".request"
+	e.exec("", "INSERT INTO grade (id, events) VALUES (1, [])")
+
+	rejected := []struct {
+		name string
+		body []byte
+		code messages.Code
+		says string
+	}{
+		{"empty", nil, messages.CodeBadRequest, "empty"},
+		{"blank", []byte("  \n "), messages.CodeBadRequest, "empty"},
+		{"too large", []byte("INSERT INTO grade (id, events) VALUES (1, [" + strings.Repeat("1,", 200_000) + "1])"), messages.CodeBadRequest, "over the limit"},
+		{"invalid UTF-8", []byte("INSERT INTO grade (id, events) VALUES (1, [\xff])"), messages.CodeBadRequest, "UTF-8"},
+		{"two statements", []byte("INSERT INTO grade (id) VALUES (1); DROP TABLE grade"), messages.CodeBadRequest, ""},
+		{"other keyspace", []byte("INSERT INTO " + e.c.Keyspace("server1") + ".grade (id, events) VALUES (1, [9])"), messages.CodeIsolation, "keyspace"},
+		{"system keyspace read", []byte("SELECT * FROM system.local"), messages.CodeIsolation, "system"},
+		{"system keyspace write", []byte("DELETE FROM system_auth.roles WHERE role = 'cassandra'"), messages.CodeIsolation, ""},
+		{"USE", []byte("USE " + e.c.Keyspace("server1")), messages.CodeBadRequest, "USE"},
+		{"create keyspace", []byte("CREATE KEYSPACE evil WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}"), messages.CodeBadRequest, "keyspace"},
+		{"drop keyspace", []byte("DROP KEYSPACE " + e.c.Keyspace("server2")), messages.CodeBadRequest, "keyspace"},
+		{"chorus state", []byte("UPDATE chorus_state SET applied = 0 WHERE id = 0"), messages.CodeIsolation, "chorus_state"},
+	}
+	before := e.lastSeq()
+	for _, c := range rejected {
+		t.Run(c.name, func(t *testing.T) {
+			e.t = t
+			r := e.request(subject, c.body)
+			if r.Status != messages.StatusError || r.Code != c.code.String() || !strings.Contains(strings.ToLower(r.Error), strings.ToLower(c.says)) {
+				t.Fatalf("reply %+v, want %s mentioning %q", r, c.code, c.says)
+			}
+		})
+	}
+	e.t = t
+	if after := e.lastSeq(); after != before {
+		t.Fatalf("rejected statements were ordered: log went from %d to %d", before, after)
+	}
+	for _, id := range e.c.IDs {
+		var n int
+		if err := e.c.Session.Query(`SELECT count(*) FROM system_schema.keyspaces WHERE keyspace_name = 'evil'`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("keyspace evil: %d %v", n, err)
+		}
+		if got, _ := e.events(id, 1); len(got) != 0 {
+			t.Fatalf("%s key 1 changed: %v", id, got)
+		}
+	}
+
+	t.Run("invalid CQL fails alike everywhere and later writes commit", func(t *testing.T) {
+		e.t = t
+		for _, stmt := range []string{
+			"UPDATE grade SET nosuch = 1 WHERE id = 1",
+			"INSERT INTO nosuchtable (id) VALUES (1)",
+			"INSERT INTO grade (id, events) VALUES",
+		} {
+			r := e.request(subject, []byte(stmt))
+			if r.Status != messages.StatusError || r.Code != "CQL" || r.Error == "" || r.Seq == 0 {
+				t.Fatalf("%q: %+v", stmt, r)
+			}
+			e.requireSameOutcome(r.Seq)
+		}
+		s := e.update("", 1)
+		e.requireConverged(1, []int64{s}, true)
+	})
+
+	t.Run("non-deterministic functions are made literal", func(t *testing.T) {
+		e.t = t
+		e.exec("", "CREATE TABLE stamps (id int PRIMARY KEY, u uuid, t timeuuid, ts timestamp, d date)")
+		e.exec("", "INSERT INTO stamps (id, u, t, ts, d) VALUES (1, uuid(), now(), currentTimestamp(), currentDate())")
+		var first string
+		for i, id := range e.c.IDs {
+			var u, tu gocql.UUID
+			var ts time.Time
+			var d time.Time
+			err := e.c.Session.Query(fmt.Sprintf(`SELECT u, t, ts, d FROM "%s".stamps WHERE id = 1`, e.c.Keyspace(id))).Scan(&u, &tu, &ts, &d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := fmt.Sprint(u, tu, ts.UnixMilli(), d)
+			if i == 0 {
+				first = got
+			} else if got != first {
+				t.Fatalf("replicas differ: %s vs %s", first, got)
+			}
+		}
+	})
+
+	t.Run("garbage on internal subjects", func(t *testing.T) {
+		e.t = t
+		junk := [][]byte{[]byte("hello"), {0xC3, 0x01}, messages.MustEncode(&messages.Heartbeat{Worker: "intruder"})}
+		for _, subj := range []string{".leader.forward", ".leader.ack", ".heartbeat", ".order"} {
+			for _, j := range junk {
+				if err := e.nc.Publish(e.c.Prefix+subj, j); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		// A stale ORDER from an old epoch, appended as if by a deposed leader.
+		stale := messages.MustEncode(&messages.Order{Epoch: 1, Seq: 1, Kind: messages.OrderWrite, RequestID: "stale", Stmt: "UPDATE grade SET events = events + [999999] WHERE id = 1"})
+		if err := e.nc.Publish(e.c.Prefix+".order", stale); err != nil {
+			t.Fatal(err)
+		}
+		e.nc.Flush()
+		// Every worker keeps running, skips the junk in the log alike, and
+		// writes keep committing.
+		s := e.update("", 1)
+		for _, id := range e.c.IDs {
+			if e.c.Worker(id) == nil {
+				t.Fatalf("%s stopped", id)
+			}
+		}
+		chorustest.Eventually(t, converge, func() error {
+			for _, id := range e.c.IDs {
+				if g := e.c.Worker(id).Garbage.Load(); g == 0 {
+					return fmt.Errorf("%s skipped no garbage", id)
+				}
+			}
+			return nil
+		})
+		got, _ := e.events("server0", 1)
+		if slices.Contains(got, 999999) || !slices.Contains(got, s) {
+			t.Fatalf("list %v", got)
+		}
+	})
+}
+
+// requireSameOutcome checks every replica recorded the same outcome for seq.
+func (e *env) requireSameOutcome(seq uint64) {
+	e.t.Helper()
+	chorustest.Eventually(e.t, converge, func() error {
+		var first string
+		for i, id := range e.c.IDs {
+			var code int
+			var msg string
+			iter := e.c.Session.Query(fmt.Sprintf(`SELECT code, error FROM "%s".chorus_requests WHERE seq = ? ALLOW FILTERING`, e.c.Keyspace(id)), int64(seq)).Iter()
+			found := iter.Scan(&code, &msg)
+			if err := iter.Close(); err != nil {
+				return err
+			}
+			if !found {
+				return fmt.Errorf("%s has no outcome for seq %d", id, seq)
+			}
+			got := fmt.Sprint(code, strings.ReplaceAll(msg, e.c.Keyspace(id), "KS"))
+			if i == 0 {
+				first = got
+			} else if got != first {
+				return fmt.Errorf("seq %d: %s recorded %q, %s recorded %q", seq, e.c.IDs[0], first, id, got)
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,338 @@
+package leader
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chorusdb/chorus/messages"
+)
+
+var t0 = time.Unix(1_700_000_000, 0)
+
+var timing = Timing{HeartbeatTimeout: time.Second, AckTimeout: 3 * time.Second}
+
+type harness struct {
+	t    *testing.T
+	s    *Sequencer
+	now  time.Time
+	done map[string]messages.Outcome // the lookup's record
+}
+
+func newHarness(t *testing.T) *harness {
+	h := &harness{t: t, now: t0, done: map[string]messages.Outcome{}}
+	lookup := func(id string) (messages.Outcome, bool) { o, ok := h.done[id]; return o, ok }
+	h.s = NewSequencer("s0", timing, lookup, bytes.NewReader(make([]byte, 1<<16)), t0)
+	return h
+}
+
+// ready makes s0 the leader of epoch 7 after log seq 10 with live workers
+// s0, s1, s2, all at seq 10.
+func (h *harness) ready() {
+	for _, w := range []string{"s0", "s1", "s2"} {
+		h.s.Heartbeat(messages.Heartbeat{Worker: w, Applied: 10}, h.now)
+	}
+	acts := h.s.Lead(7, 10, t0.UnixMicro(), h.now)
+	ap := one[Append](h.t, acts)
+	if ap.Order.Seq != 11 || ap.Order.Kind != messages.OrderEpoch || ap.Order.Epoch != 7 {
+		h.t.Fatalf("marker: %+v", ap.Order)
+	}
+	h.s.Appended(11, nil, h.now)
+	for _, w := range []string{"s0", "s1", "s2"} {
+		h.s.Ack(messages.Ack{Worker: w, Applied: 11}, h.now)
+	}
+	if h.s.IsReady() {
+		h.t.Fatal("ready before listening to heartbeats for HeartbeatTimeout")
+	}
+	h.now = t0.Add(timing.HeartbeatTimeout)
+	acts = nil
+	for _, w := range []string{"s0", "s1", "s2"} {
+		acts = append(acts, h.s.Heartbeat(messages.Heartbeat{Worker: w, Applied: 11}, h.now)...)
+	}
+	one[Ready](h.t, append(acts, h.s.Tick(h.now)...))
+}
+
+func (h *harness) forward(id, reply string) []Action {
+	return h.s.Forward(messages.Forward{RequestID: id, Reply: reply, Stmt: "UPDATE t SET a = 1 WHERE k = 1", Origin: "s1"}, "acc-"+id, h.now)
+}
+
+func (h *harness) ack(w string, seq uint64, outcomes ...messages.Outcome) []Action {
+	return h.s.Ack(messages.Ack{Worker: w, Applied: seq, Outcomes: outcomes}, h.now)
+}
+
+func all[T Action](acts []Action) []T {
+	var out []T
+	for _, a := range acts {
+		if x, ok := a.(T); ok {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func one[T Action](t *testing.T, acts []Action) T {
+	t.Helper()
+	xs := all[T](acts)
+	if len(xs) != 1 {
+		t.Fatalf("want one %T in %#v", *new(T), acts)
+	}
+	return xs[0]
+}
+
+func none[T Action](t *testing.T, acts []Action) {
+	t.Helper()
+	if xs := all[T](acts); len(xs) != 0 {
+		t.Fatalf("want no %T, got %#v", *new(T), xs)
+	}
+}
+
+func TestCommitWaitsForEveryLiveReplica(t *testing.T) {
+	h := newHarness(t)
+	h.ready()
+	ap := one[Append](t, h.forward("r1", "inbox1"))
+	if ap.Order.Seq != 12 || ap.Order.Epoch != 7 || ap.Order.RequestID != "r1" || ap.Order.Timestamp <= t0.UnixMicro() {
+		t.Fatalf("order: %+v", ap.Order)
+	}
+	acc := one[Accept](t, h.s.Appended(12, nil, h.now))
+	if acc.To != "acc-r1" || acc.Accepted.Seq != 12 {
+		t.Fatalf("accept: %+v", acc)
+	}
+	none[Respond](t, h.ack("s0", 12, messages.Outcome{Seq: 12}))
+	none[Respond](t, h.ack("s1", 12, messages.Outcome{Seq: 12}))
+	r := one[Respond](t, h.ack("s2", 12, messages.Outcome{Seq: 12}))
+	if r.To != "inbox1" || r.Reply.Status != messages.StatusSuccess || r.Reply.Seq != 12 || r.Reply.Server != "s1" {
+		t.Fatalf("reply: %+v", r)
+	}
+	// A duplicate ACK changes nothing.
+	none[Respond](t, h.ack("s2", 12, messages.Outcome{Seq: 12}))
+}
+
+func TestAcksOutOfOrderAndCumulative(t *testing.T) {
+	h := newHarness(t)
+	h.ready()
+	for _, id := range []string{"a", "b", "c"} {
+		h.forward(id, "in-"+id)
+	}
+	for seq := uint64(12); seq <= 14; seq++ {
+		h.s.Appended(seq, nil, h.now)
+	}
+	h.ack("s0", 14, messages.Outcome{Seq: 12}, messages.Outcome{Seq: 13}, messages.Outcome{Seq: 14})
+	// s1 reports 14 before 13: an ACK covers everything up to its seq.
+	h.ack("s1", 14)
+	none[Respond](t, h.ack("s1", 13))
+	got := all[Respond](h.ack("s2", 14))
+	if len(got) != 3 {
+		t.Fatalf("want 3 replies, got %+v", got)
+	}
+}
+
+func TestRetriedRequestIsOrderedOnce(t *testing.T) {
+	h := newHarness(t)
+	h.ready()
+	one[Append](t, h.forward("r1", "inbox1"))
+	// Retry before the append completes: no second append.
+	acts := h.forward("r1", "inbox2")
+	none[Append](t, acts)
+	none[Accept](t, acts)
+	accepts := all[Accept](h.s.Appended(12, nil, h.now))
+	if len(accepts) != 2 {
+		t.Fatalf("both forwarders accepted: %+v", accepts)
+	}
+	// Retry after the append: accepted at once, still no append.
+	acts = h.forward("r1", "inbox3")
+	none[Append](t, acts)
+	one[Accept](t, acts)
+	for _, w := range []string{"s0", "s1", "s2"} {
+		acts = h.ack(w, 12, messages.Outcome{Seq: 12})
+	}
+	if rs := all[Respond](acts); len(rs) != 3 {
+		t.Fatalf("every retry answered: %+v", rs)
+	}
+}
+
+func TestRetryOfAppliedRequestGetsOriginalOutcome(t *testing.T) {
+	h := newHarness(t)
+	h.ready()
+	h.done["old"] = messages.Outcome{Seq: 9, Code: messages.CodeCQL, Error: "unconfigured table t"}
+	acts := h.forward("old", "inbox")
+	none[Append](t, acts)
+	r := one[Respond](t, acts)
+	if r.Reply.Status != messages.StatusError || r.Reply.Error != "unconfigured table t" || r.Reply.Seq != 9 {
+		t.Fatalf("reply: %+v", r.Reply)
+	}
+}
+
+func TestRetryOfAppliedRequestWaitsForLaggingReplica(t *testing.T) {
+	h := newHarness(t)
+	h.ready()
+	h.done["x"] = messages.Outcome{Seq: 15}
+	h.ack("s0", 15)
+	h.ack("s1", 15)
+	none[Respond](t, h.forward("x", "inbox"))
+	one[Respond](t, h.ack("s2", 15))
+}
+
+func TestSilentWorkerLeavesAndRejoins(t *testing.T) {
+	h := newHarness(t)
+	h.ready()
+	h.forward("r1", "inbox1")
+	h.s.Appended(12, nil, h.now)
+	h.ack("s0", 12, messages.Outcome{Seq: 12})
+	h.ack("s1", 12, messages.Outcome{Seq: 12})
+	// s2 is silent: s0 and s1 keep heartbeating.
+	h.now = h.now.Add(timing.HeartbeatTimeout / 2)
+	h.s.Heartbeat(messages.Heartbeat{Worker: "s0", Applied: 12}, h.now)
+	h.s.Heartbeat(messages.Heartbeat{Worker: "s1", Applied: 12}, h.now)
+	none[Respond](t, h.s.Tick(h.now))
+	h.now = h.now.Add(timing.HeartbeatTimeout/2 + time.Millisecond)
+	acts := h.s.Tick(h.now)
+	if r := one[Respond](t, acts); r.Reply.Seq != 12 {
+		t.Fatalf("reply: %+v", r)
+	}
+	if n := one[Notice](t, acts); !strings.Contains(n.Msg, "s2 is out") {
+		t.Fatalf("notice: %+v", n)
+	}
+	// s2 comes back behind: it stays out until it has caught up.
+	h.s.Heartbeat(messages.Heartbeat{Worker: "s2", Applied: 11}, h.now)
+	h.forward("r2", "inbox2")
+	h.s.Appended(13, nil, h.now)
+	h.ack("s0", 13, messages.Outcome{Seq: 13})
+	one[Respond](t, h.ack("s1", 13, messages.Outcome{Seq: 13}))
+	// Caught up with everything committed: live again, and waited for.
+	one[Notice](t, h.ack("s2", 13))
+	h.forward("r3", "inbox3")
+	h.s.Appended(14, nil, h.now)
+	h.ack("s0", 14, messages.Outcome{Seq: 14})
+	none[Respond](t, h.ack("s1", 14, messages.Outcome{Seq: 14}))
+	one[Respond](t, h.ack("s2", 14, messages.Outcome{Seq: 14}))
+}
+
+func TestStuckWorkerLeavesAfterAckTimeout(t *testing.T) {
+	h := newHarness(t)
+	h.ready()
+	h.forward("r1", "inbox1")
+	h.s.Appended(12, nil, h.now)
+	h.ack("s0", 12, messages.Outcome{Seq: 12})
+	h.ack("s1", 12, messages.Outcome{Seq: 12})
+	// s2 heartbeats but cannot apply.
+	for i := 0; i < 4; i++ {
+		h.now = h.now.Add(timing.AckTimeout / 4)
+		for _, w := range []string{"s0", "s1"} {
+			h.s.Heartbeat(messages.Heartbeat{Worker: w, Applied: 12}, h.now)
+		}
+		h.s.Heartbeat(messages.Heartbeat{Worker: "s2", Applied: 11, Stalled: "cassandra down"}, h.now)
+		none[Respond](t, h.s.Tick(h.now))
+	}
+	h.now = h.now.Add(time.Millisecond)
+	one[Respond](t, h.s.Tick(h.now))
+}
+
+func TestConsistencyOne(t *testing.T) {
+	h := newHarness(t)
+	h.ready()
+	h.s.Forward(messages.Forward{RequestID: "r1", Reply: "in", Stmt: "DELETE FROM t WHERE k = 1", Origin: "s2", Consistency: messages.ConsistencyOne}, "", h.now)
+	h.s.Appended(12, nil, h.now)
+	one[Respond](t, h.ack("s0", 12, messages.Outcome{Seq: 12}))
+}
+
+func TestFailedAppendStepsDown(t *testing.T) {
+	h := newHarness(t)
+	h.ready()
+	h.forward("r1", "inbox1")
+	sd := one[StepDown](t, h.s.Appended(12, errors.New("wrong last sequence: 12"), h.now))
+	if !strings.Contains(sd.Reason, "wrong last sequence") || h.s.Leading() {
+		t.Fatalf("step down: %+v", sd)
+	}
+	// A deposed leader sequences nothing.
+	if acts := h.forward("r2", "inbox2"); len(acts) != 0 {
+		t.Fatalf("deposed leader acted: %+v", acts)
+	}
+}
+
+func TestForwardsQueuedUntilReady(t *testing.T) {
+	h := newHarness(t)
+	h.s.Heartbeat(messages.Heartbeat{Worker: "s0", Applied: 10}, h.now)
+	h.s.Lead(3, 10, 0, h.now)
+	none[Append](t, h.forward("early", "inbox"))
+	h.s.Appended(11, nil, h.now)
+	h.ack("s0", 11)
+	h.now = h.now.Add(timing.HeartbeatTimeout)
+	acts := h.s.Tick(h.now)
+	one[Ready](t, acts)
+	if ap := one[Append](t, acts); ap.Order.RequestID != "early" || ap.Order.Seq != 12 {
+		t.Fatalf("queued forward: %+v", ap.Order)
+	}
+}
+
+func TestTimestampsNeverGoBackwards(t *testing.T) {
+	h := newHarness(t)
+	future := t0.Add(time.Hour).UnixMicro() // the previous leader's clock ran ahead
+	h.s.Heartbeat(messages.Heartbeat{Worker: "s0", Applied: 10}, h.now)
+	marker := one[Append](t, h.s.Lead(2, 10, future, h.now))
+	if marker.Order.Timestamp <= future {
+		t.Fatalf("marker timestamp %d not after %d", marker.Order.Timestamp, future)
+	}
+	h.s.Appended(11, nil, h.now)
+	h.ack("s0", 11)
+	h.now = h.now.Add(timing.HeartbeatTimeout)
+	h.s.Tick(h.now)
+	prev := marker.Order.Timestamp
+	for _, id := range []string{"a", "b", "c"} {
+		ap := one[Append](t, h.forward(id, ""))
+		if ap.Order.Timestamp <= prev {
+			t.Fatalf("timestamp %d after %d", ap.Order.Timestamp, prev)
+		}
+		prev = ap.Order.Timestamp
+	}
+}
+
+func TestDivergentOutcomeIsReportedAndLeaderReplicaWins(t *testing.T) {
+	h := newHarness(t)
+	h.ready()
+	h.forward("r1", "inbox")
+	h.s.Appended(12, nil, h.now)
+	h.ack("s1", 12, messages.Outcome{Seq: 12, Code: messages.CodeCQL, Error: "boom"})
+	n := one[Notice](t, h.ack("s0", 12, messages.Outcome{Seq: 12}))
+	if !n.Warn || h.s.Divergences != 1 {
+		t.Fatalf("divergence not reported: %+v", n)
+	}
+	r := one[Respond](t, h.ack("s2", 12, messages.Outcome{Seq: 12}))
+	if r.Reply.Status != messages.StatusSuccess {
+		t.Fatalf("reply: %+v", r.Reply)
+	}
+}
+
+func TestNondeterministicFunctionsAreRewritten(t *testing.T) {
+	h := newHarness(t)
+	h.ready()
+	ap := one[Append](t, h.s.Forward(messages.Forward{RequestID: "r", Stmt: "INSERT INTO t (k, id, at) VALUES (1, uuid(), currentTimestamp())", Origin: "s1"}, "", h.now))
+	if strings.Contains(ap.Order.Stmt, "uuid()") || strings.Contains(ap.Order.Stmt, "currentTimestamp()") {
+		t.Fatalf("not rewritten: %s", ap.Order.Stmt)
+	}
+}
+
+func TestStatus(t *testing.T) {
+	h := newHarness(t)
+	h.ready()
+	st := h.s.Status(h.now)
+	if st.Leader != "s0" || st.Epoch != 7 || st.LastSeq != 11 || len(st.Workers) != 3 || !st.Workers[2].Live {
+		t.Fatalf("status: %+v", st)
+	}
+}
+
+func BenchmarkSequencerCommit(b *testing.B) {
+	h := newHarness(&testing.T{})
+	h.ready()
+	b.ReportAllocs()
+	seq := uint64(12)
+	for b.Loop() {
+		h.s.Forward(messages.Forward{RequestID: "r", Reply: "in", Stmt: "UPDATE t SET a = 1 WHERE k = 1", Origin: "s1"}, "", h.now)
+		h.s.Appended(seq, nil, h.now)
+		for _, w := range []string{"s0", "s1", "s2"} {
+			h.s.Ack(messages.Ack{Worker: w, Applied: seq, Outcomes: []messages.Outcome{{Seq: seq}}}, h.now)
+		}
+		seq++
+	}
+}

@@ -1,0 +1,139 @@
+package messages
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Errors of the codec.
+var (
+	// ErrMalformed is returned for bytes that are not a Chorus message.
+	ErrMalformed = errors.New("messages: malformed message")
+	// ErrWrongType is returned for a valid message of another type than
+	// the subject carries.
+	ErrWrongType = errors.New("messages: wrong message type")
+	// ErrInvalid is returned for a decoded message whose fields are not
+	// usable (missing worker name, zero sequence, ...).
+	ErrInvalid = errors.New("messages: invalid message")
+)
+
+// tag is the first byte of every internal message: it names the type, so a
+// message published on the wrong subject is rejected, not misread.
+type tag byte
+
+const (
+	tagForward tag = 0xC1 + iota
+	tagAccepted
+	tagOrder
+	tagAck
+	tagHeartbeat
+)
+
+// Message is any internal message.
+type Message interface {
+	tag() tag
+	// Validate reports a decoded message that cannot be acted on.
+	Validate() error
+}
+
+func (*Forward) tag() tag   { return tagForward }
+func (*Accepted) tag() tag  { return tagAccepted }
+func (*Order) tag() tag     { return tagOrder }
+func (*Ack) tag() tag       { return tagAck }
+func (*Heartbeat) tag() tag { return tagHeartbeat }
+
+// Encode serialises m with its type tag.
+func Encode(m Message) ([]byte, error) {
+	b, err := msgpack.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(b)+1)
+	out = append(out, byte(m.tag()))
+	return append(out, b...), nil
+}
+
+// MustEncode is Encode for messages built by Chorus itself, which always
+// encode.
+func MustEncode(m Message) []byte {
+	b, err := Encode(m)
+	if err != nil {
+		panic(fmt.Sprintf("messages: encoding %T: %v", m, err))
+	}
+	return b
+}
+
+// Decode parses data into m, checking its type tag and its fields.
+func Decode(data []byte, m Message) error {
+	if len(data) < 2 {
+		return fmt.Errorf("%w: %d bytes", ErrMalformed, len(data))
+	}
+	if tag(data[0]) != m.tag() {
+		return fmt.Errorf("%w: tag 0x%02x, want 0x%02x", ErrWrongType, data[0], byte(m.tag()))
+	}
+	if err := msgpack.Unmarshal(data[1:], m); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return m.Validate()
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}
+
+// Validate implements Message.
+func (f *Forward) Validate() error {
+	switch {
+	case f.RequestID == "":
+		return invalid("forward without request id")
+	case f.Stmt == "":
+		return invalid("forward %s without statement", f.RequestID)
+	case f.Origin == "":
+		return invalid("forward %s without origin", f.RequestID)
+	}
+	return nil
+}
+
+// Validate implements Message.
+func (a *Accepted) Validate() error {
+	if a.Epoch == 0 { // Seq 0: answered to the client without ordering
+		return invalid("accepted without epoch")
+	}
+	return nil
+}
+
+// Validate implements Message.
+func (o *Order) Validate() error {
+	switch {
+	case o.Seq == 0 || o.Epoch == 0:
+		return invalid("order with seq %d epoch %d", o.Seq, o.Epoch)
+	case o.Kind == OrderWrite && (o.Stmt == "" || o.RequestID == ""):
+		return invalid("write order %d without statement or request id", o.Seq)
+	case o.Kind > OrderEpoch:
+		return invalid("order %d of unknown kind %d", o.Seq, o.Kind)
+	}
+	return nil
+}
+
+// Validate implements Message.
+func (a *Ack) Validate() error {
+	if a.Worker == "" || a.Applied == 0 {
+		return invalid("ack from %q for seq %d", a.Worker, a.Applied)
+	}
+	for _, o := range a.Outcomes {
+		if o.Seq == 0 || o.Seq > a.Applied {
+			return invalid("ack from %s up to %d has outcome for seq %d", a.Worker, a.Applied, o.Seq)
+		}
+	}
+	return nil
+}
+
+// Validate implements Message.
+func (h *Heartbeat) Validate() error {
+	if h.Worker == "" {
+		return invalid("heartbeat without worker")
+	}
+	return nil
+}

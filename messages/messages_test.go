@@ -1,0 +1,99 @@
+package messages
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestRoundTrip(t *testing.T) {
+	in := &Order{Epoch: 3, Seq: 42, RequestID: "r1", Stmt: "INSERT INTO t (a) VALUES (1)", Timestamp: 1700000000000000, Origin: "server1", Leader: "server0"}
+	var out Order
+	if err := Decode(MustEncode(in), &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Seq != 42 || out.Epoch != 3 || out.Stmt != in.Stmt || out.Timestamp != in.Timestamp || out.Leader != "server0" {
+		t.Fatalf("round trip changed the order: %+v", out)
+	}
+	ack := &Ack{Worker: "server2", Epoch: 3, Applied: 42, Outcomes: []Outcome{{Seq: 42, Code: CodeCQL, Error: "unconfigured table t"}}}
+	var ack2 Ack
+	if err := Decode(MustEncode(ack), &ack2); err != nil {
+		t.Fatal(err)
+	}
+	if len(ack2.Outcomes) != 1 || ack2.Outcomes[0].Error != "unconfigured table t" || ack2.Outcomes[0].Code != CodeCQL {
+		t.Fatalf("ack outcomes lost: %+v", ack2)
+	}
+}
+
+func TestDecodeRejectsGarbage(t *testing.T) {
+	cases := []struct {
+		name string
+		data []byte
+		want error
+	}{
+		{"empty", nil, ErrMalformed},
+		{"text", []byte("UPDATE grade SET x=1"), ErrWrongType},
+		{"wrong type", MustEncode(&Heartbeat{Worker: "w"}), ErrWrongType},
+		{"truncated", MustEncode(&Order{Epoch: 1, Seq: 1, RequestID: "r", Stmt: "x"})[:5], ErrMalformed},
+		{"zero seq", MustEncode(&Order{Epoch: 1, RequestID: "r", Stmt: "x"}), ErrInvalid},
+		{"write without stmt", MustEncode(&Order{Epoch: 1, Seq: 1, RequestID: "r"}), ErrInvalid},
+		{"tag then junk", append([]byte{byte(tagOrder)}, 0xff, 0x00, 0x13), ErrMalformed},
+	}
+	for _, c := range cases {
+		var o Order
+		if err := Decode(c.data, &o); !errors.Is(err, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
+		}
+	}
+}
+
+func TestAckValidation(t *testing.T) {
+	bad := &Ack{Worker: "w", Applied: 3, Outcomes: []Outcome{{Seq: 4}}}
+	var a Ack
+	if err := Decode(MustEncode(bad), &a); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("outcome beyond applied accepted: %v", err)
+	}
+}
+
+func TestSubjects(t *testing.T) {
+	s := NewSubjects("prod.db")
+	if s.Request() != "prod.db.request" || s.RequestTo("server1") != "prod.db.request.server1" || s.Order() != "prod.db.order" {
+		t.Fatalf("subjects: %s %s %s", s.Request(), s.RequestTo("server1"), s.Order())
+	}
+	if s.StreamName() != "CHORUS_prod_db" || s.LeaseBucket() != "CHORUS_prod_db_LEASE" {
+		t.Fatalf("names: %s %s", s.StreamName(), s.LeaseBucket())
+	}
+	for _, bad := range []string{"", "a.b", "a b", "*", ">"} {
+		if ValidToken(bad) {
+			t.Errorf("ValidToken(%q) = true", bad)
+		}
+	}
+	if !ValidPrefix("prod.db") || ValidPrefix("prod..db") || ValidPrefix("db.>") {
+		t.Error("ValidPrefix")
+	}
+}
+
+func TestReplyJSON(t *testing.T) {
+	got := string(WriteSuccess(42, "server1", "").Encode())
+	if got != `{"status":"SUCCESS","seq":42,"server":"server1"}` {
+		t.Fatalf("write reply: %s", got)
+	}
+	got = string(ReadSuccess([]string{"id", "events"}, []byte(`[{"id":7,"events":[1,2]}]`), "server2").Encode())
+	if got != `{"status":"SUCCESS","columns":["id","events"],"rows":[{"id":7,"events":[1,2]}],"server":"server2"}` {
+		t.Fatalf("read reply: %s", got)
+	}
+	r, err := DecodeReply(Failure(CodeCQL, "boom", "server0", "r1").Encode())
+	if err != nil || r.Code != "CQL" || ParseCode(r.Code) != CodeCQL || r.Error != "boom" {
+		t.Fatalf("failure reply: %+v %v", r, err)
+	}
+}
+
+func BenchmarkOrderCodec(b *testing.B) {
+	o := &Order{Epoch: 3, Seq: 42, RequestID: "req-0123456789", Stmt: "UPDATE grade SET events = events + [42] WHERE id = 7", Timestamp: 1700000000000000, Origin: "server1", Leader: "server0"}
+	b.ReportAllocs()
+	for b.Loop() {
+		var out Order
+		if err := Decode(MustEncode(o), &out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,89 @@
+package messages
+
+import "strings"
+
+// Header names a client may set on a request.
+const (
+	// HeaderRequestID is the idempotency key: a request retried with the same
+	// id is applied once and the retry gets the original outcome.
+	HeaderRequestID = "Chorus-Request-Id"
+	// HeaderConsistency selects how many replicas must have applied a write
+	// before SUCCESS: "all" (default) or "one" (the leader's replica).
+	HeaderConsistency = "Chorus-Consistency"
+)
+
+// QueueGroup is the queue group every worker joins on the shared request
+// subject, so each request is served by exactly one worker.
+const QueueGroup = "chorus-workers"
+
+// Subjects names every NATS subject, stream and bucket of one Chorus cluster.
+// Several clusters can share a NATS server by using different prefixes.
+type Subjects struct {
+	Prefix string
+}
+
+// NewSubjects returns the subject names for prefix (e.g. "db").
+func NewSubjects(prefix string) Subjects { return Subjects{Prefix: prefix} }
+
+// Request is the subject every worker serves in one queue group.
+func (s Subjects) Request() string { return s.Prefix + ".request" }
+
+// RequestTo is the subject only worker id serves.
+func (s Subjects) RequestTo(id string) string { return s.Prefix + ".request." + id }
+
+// Forward carries FORWARD messages from workers to the leader.
+func (s Subjects) Forward() string { return s.Prefix + ".leader.forward" }
+
+// Ack carries ACK messages from workers to the leader.
+func (s Subjects) Ack() string { return s.Prefix + ".leader.ack" }
+
+// Order is the subject of the ORDER log (a JetStream stream).
+func (s Subjects) Order() string { return s.Prefix + ".order" }
+
+// Heartbeat carries worker liveness and progress to the leader.
+func (s Subjects) Heartbeat() string { return s.Prefix + ".heartbeat" }
+
+// Status is answered by the leader with the cluster's state.
+func (s Subjects) Status() string { return s.Prefix + ".status" }
+
+// StreamName is the JetStream stream holding the ORDER log.
+func (s Subjects) StreamName() string { return "CHORUS_" + s.token() }
+
+// LeaseBucket is the JetStream KV bucket holding the leader lease.
+func (s Subjects) LeaseBucket() string { return "CHORUS_" + s.token() + "_LEASE" }
+
+// token turns the prefix into a name valid for streams and buckets.
+func (s Subjects) token() string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
+			return r
+		}
+		return '_'
+	}, s.Prefix)
+}
+
+// ValidToken reports whether s can be used as one NATS subject token
+// (a worker ID or a prefix part): no dots, spaces or wildcards.
+func ValidToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r == '.' || r == '*' || r == '>' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidPrefix reports whether p is a usable subject prefix: one or more
+// valid tokens separated by dots.
+func ValidPrefix(p string) bool {
+	for _, t := range strings.Split(p, ".") {
+		if !ValidToken(t) {
+			return false
+		}
+	}
+	return true
+}

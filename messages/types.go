@@ -1,0 +1,128 @@
+// Package messages holds the wire types of Chorus: the internal messages
+// between workers (msgpack, each tagged with its type) and the JSON reply a
+// client receives. It does no I/O.
+package messages
+
+// Consistency is how many replicas must have applied a write before the
+// client is told SUCCESS.
+type Consistency uint8
+
+const (
+	// ConsistencyAll waits for every live replica (the default).
+	ConsistencyAll Consistency = iota
+	// ConsistencyOne waits for the leader's own replica only.
+	ConsistencyOne
+)
+
+// ParseConsistency reads a Chorus-Consistency header value; "" means all.
+func ParseConsistency(s string) (Consistency, bool) {
+	switch s {
+	case "", "all", "ALL", "All":
+		return ConsistencyAll, true
+	case "one", "ONE", "One":
+		return ConsistencyOne, true
+	}
+	return 0, false
+}
+
+func (c Consistency) String() string {
+	if c == ConsistencyOne {
+		return "one"
+	}
+	return "all"
+}
+
+// Forward is FORWARD: a write a worker received, sent to the leader. The
+// leader answers the forwarding worker with Accepted once the write is in
+// the log, and answers the client (Reply) once it is committed.
+type Forward struct {
+	_msgpack    struct{} `msgpack:",as_array"`
+	RequestID   string
+	Reply       string // the client's reply inbox; "" for fire-and-forget
+	Stmt        string // already validated by the receiving worker
+	Origin      string // ID of the receiving worker
+	Consistency Consistency
+}
+
+// Accepted is the leader's answer to a Forward: the write is in the log at
+// Seq (or was already, for a retried request id).
+type Accepted struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Epoch     uint64
+	Seq       uint64
+	RequestID string
+}
+
+// OrderKind tells a worker what to do with an ORDER.
+type OrderKind uint8
+
+const (
+	// OrderWrite applies Stmt.
+	OrderWrite OrderKind = iota
+	// OrderEpoch marks the start of a leader's epoch; it changes no data
+	// but fences off every earlier leader (their conditional appends fail).
+	OrderEpoch
+)
+
+// Order is ORDER: one entry of the global log. Seq is the JetStream stream
+// sequence it was appended at (the leader appends with an expected last
+// sequence of Seq-1).
+type Order struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Epoch     uint64
+	Seq       uint64
+	Kind      OrderKind
+	RequestID string
+	Stmt      string
+	Timestamp int64 // write timestamp, microseconds since the Unix epoch
+	Origin    string
+	Leader    string
+}
+
+// Outcome is how one ORDER ended on a replica; Error is "" on success.
+// The same ORDER must end the same way on every replica.
+type Outcome struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Seq      uint64
+	Code     Code
+	Error    string
+}
+
+// Ack is ACK: Worker has applied every ORDER up to and including Applied;
+// Outcomes holds the outcomes of the ORDERs this ACK newly covers.
+type Ack struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Worker   string
+	Epoch    uint64 // the highest epoch the worker has applied
+	Applied  uint64
+	Outcomes []Outcome
+}
+
+// Heartbeat says a worker is alive and how far it has applied.
+type Heartbeat struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Worker   string
+	Applied  uint64
+	Epoch    uint64
+	Stalled  string // why the worker cannot apply right now, "" if it can
+}
+
+// StatusWorker is one worker as the leader sees it.
+type StatusWorker struct {
+	ID       string `json:"id" msgpack:"id"`
+	Live     bool   `json:"live" msgpack:"live"`
+	Applied  uint64 `json:"applied" msgpack:"applied"`
+	Lag      uint64 `json:"lag" msgpack:"lag"`
+	LastSeen string `json:"last_seen" msgpack:"last_seen"`
+	Stalled  string `json:"stalled,omitempty" msgpack:"stalled"`
+}
+
+// Status is the leader's answer on the status subject (JSON on the wire, so
+// the nats CLI can read it).
+type Status struct {
+	Leader    string         `json:"leader"`
+	Epoch     uint64         `json:"epoch"`
+	LastSeq   uint64         `json:"last_seq"`
+	Committed uint64         `json:"committed"`
+	Workers   []StatusWorker `json:"workers"`
+}

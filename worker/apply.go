@@ -1,0 +1,123 @@
+package worker
+
+import (
+	"fmt"
+
+	"github.com/chorusdb/chorus/messages"
+)
+
+// StepKind says what the apply loop does with a log entry.
+type StepKind uint8
+
+const (
+	// StepApply: apply the write to the store.
+	StepApply StepKind = iota
+	// StepMarker: a leader's epoch marker; nothing to store.
+	StepMarker
+	// StepSkip: an entry no replica applies (not a valid ORDER, or from a
+	// deposed leader); every replica skips it the same way.
+	StepSkip
+)
+
+// Step is the next log entry to process, strictly in log order.
+type Step struct {
+	Seq     uint64
+	Kind    StepKind
+	Order   messages.Order
+	Outcome messages.Outcome // for StepSkip: why
+}
+
+// logEntry is a log entry as delivered: its stream sequence and either the
+// decoded ORDER or why it could not be decoded.
+type logEntry struct {
+	order messages.Order
+	err   error
+}
+
+// maxHeld bounds the entries held back behind a gap.
+const maxHeld = 4096
+
+// Applier is the replica's apply protocol, without I/O: entries of the log
+// arrive in any order, possibly duplicated; it hands them out strictly in
+// sequence, each once, holding back any entry until all earlier ones are
+// applied (DESIGN invariant 1). One goroutine owns it.
+type Applier struct {
+	applied uint64
+	epoch   uint64
+	held    map[uint64]logEntry
+	// Duplicates counts entries offered again after being applied.
+	Duplicates uint64
+}
+
+// NewApplier starts after seq applied, in epoch.
+func NewApplier(applied, epoch uint64) *Applier {
+	return &Applier{applied: applied, epoch: epoch, held: map[uint64]logEntry{}}
+}
+
+// Applied is the last applied sequence.
+func (a *Applier) Applied() uint64 { return a.applied }
+
+// Epoch is the highest epoch applied.
+func (a *Applier) Epoch() uint64 { return a.epoch }
+
+// Offer takes the log entry at stream sequence seq: data is the raw message.
+// It reports false if the entry is a duplicate or beyond what it holds.
+func (a *Applier) Offer(seq uint64, data []byte) bool {
+	if seq <= a.applied {
+		a.Duplicates++
+		return false
+	}
+	if _, ok := a.held[seq]; ok {
+		a.Duplicates++
+		return false
+	}
+	if seq > a.applied+maxHeld {
+		return false
+	}
+	var e logEntry
+	e.err = messages.Decode(data, &e.order)
+	if e.err == nil && e.order.Seq != seq {
+		// Published without the expected-sequence condition: not by a leader.
+		e.err = fmt.Errorf("ORDER says seq %d but sits at log position %d", e.order.Seq, seq)
+	}
+	a.held[seq] = e
+	return true
+}
+
+// Next returns the entry after the last applied one, if it has arrived.
+// The caller processes it and then calls Done; until then Next returns the
+// same step (an apply that failed is retried, never skipped).
+func (a *Applier) Next() (Step, bool) {
+	seq := a.applied + 1
+	e, ok := a.held[seq]
+	if !ok {
+		return Step{}, false
+	}
+	st := Step{Seq: seq, Order: e.order}
+	switch {
+	case e.err != nil:
+		st.Kind = StepSkip
+		st.Outcome = messages.Outcome{Seq: seq, Code: messages.CodeInternal, Error: "log entry skipped: " + e.err.Error()}
+	case e.order.Epoch < a.epoch:
+		st.Kind = StepSkip
+		st.Outcome = messages.Outcome{Seq: seq, Code: messages.CodeStale,
+			Error: fmt.Sprintf("ORDER of deposed leader (epoch %d < %d) not applied", e.order.Epoch, a.epoch)}
+	case e.order.Kind == messages.OrderEpoch:
+		st.Kind = StepMarker
+	default:
+		st.Kind = StepApply
+	}
+	return st, true
+}
+
+// Done records that st was processed (applied, or skipped).
+func (a *Applier) Done(st Step) {
+	if st.Seq != a.applied+1 {
+		panic(fmt.Sprintf("worker: Done(%d) after applied %d", st.Seq, a.applied))
+	}
+	delete(a.held, st.Seq)
+	a.applied = st.Seq
+	if st.Kind != StepSkip && st.Order.Epoch > a.epoch {
+		a.epoch = st.Order.Epoch
+	}
+}

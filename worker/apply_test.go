@@ -1,0 +1,103 @@
+package worker
+
+import (
+	"testing"
+	"time"
+
+	"github.com/chorusdb/chorus/messages"
+)
+
+func order(seq, epoch uint64) []byte {
+	return messages.MustEncode(&messages.Order{Epoch: epoch, Seq: seq, RequestID: "r", Stmt: "UPDATE t SET a = 1 WHERE k = 1"})
+}
+
+// drain applies everything ready and returns the sequences, in order.
+func drain(a *Applier) []Step {
+	var out []Step
+	for st, ok := a.Next(); ok; st, ok = a.Next() {
+		out = append(out, st)
+		a.Done(st)
+	}
+	return out
+}
+
+func TestApplierHoldsBackUntilGapFilled(t *testing.T) {
+	a := NewApplier(0, 0)
+	a.Offer(3, order(3, 1))
+	a.Offer(2, order(2, 1))
+	if got := drain(a); len(got) != 0 {
+		t.Fatalf("applied past a gap: %+v", got)
+	}
+	a.Offer(1, order(1, 1))
+	got := drain(a)
+	if len(got) != 3 || got[0].Seq != 1 || got[1].Seq != 2 || got[2].Seq != 3 {
+		t.Fatalf("order: %+v", got)
+	}
+	if a.Applied() != 3 {
+		t.Fatalf("applied %d", a.Applied())
+	}
+}
+
+func TestApplierDropsDuplicates(t *testing.T) {
+	a := NewApplier(5, 1)
+	if a.Offer(5, order(5, 1)) || a.Offer(4, order(4, 1)) {
+		t.Fatal("accepted an applied entry")
+	}
+	a.Offer(7, order(7, 1))
+	if a.Offer(7, order(7, 1)) {
+		t.Fatal("accepted a held entry twice")
+	}
+	a.Offer(6, order(6, 1))
+	if got := drain(a); len(got) != 2 {
+		t.Fatalf("got %+v", got)
+	}
+	if a.Duplicates != 3 {
+		t.Fatalf("duplicates %d", a.Duplicates)
+	}
+}
+
+func TestApplierRetriesTheSameStep(t *testing.T) {
+	a := NewApplier(0, 0)
+	a.Offer(1, order(1, 1))
+	st1, _ := a.Next()
+	st2, _ := a.Next() // the apply failed: the same ORDER again, never the next
+	if st1.Seq != 1 || st2.Seq != 1 {
+		t.Fatalf("%d %d", st1.Seq, st2.Seq)
+	}
+}
+
+func TestApplierSkipsGarbageAndStaleEntriesAlike(t *testing.T) {
+	a := NewApplier(0, 0)
+	a.Offer(1, messages.MustEncode(&messages.Order{Epoch: 5, Seq: 1, Kind: messages.OrderEpoch}))
+	a.Offer(2, []byte("not an order"))
+	a.Offer(3, order(3, 4))  // a deposed leader's write
+	a.Offer(4, order(9, 5))  // claims another position
+	a.Offer(5, order(5, 5))
+	got := drain(a)
+	want := []StepKind{StepMarker, StepSkip, StepSkip, StepSkip, StepApply}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v", got)
+	}
+	for i, st := range got {
+		if st.Kind != want[i] {
+			t.Errorf("seq %d: kind %d, want %d (%s)", st.Seq, st.Kind, want[i], st.Outcome.Error)
+		}
+	}
+	if got[2].Outcome.Code != messages.CodeStale {
+		t.Errorf("stale entry code %s", got[2].Outcome.Code)
+	}
+	if a.Epoch() != 5 {
+		t.Errorf("epoch %d", a.Epoch())
+	}
+}
+
+func TestApplierBoundsWhatItHolds(t *testing.T) {
+	a := NewApplier(0, 0)
+	if a.Offer(maxHeld+2, order(maxHeld+2, 1)) {
+		t.Fatal("held an entry far beyond the gap")
+	}
+}
+
+func messagesOutcome(seq uint64) messages.Outcome { return messages.Outcome{Seq: seq} }
+
+func t0() time.Time { return time.Unix(1_700_000_000, 0) }

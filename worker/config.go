@@ -1,0 +1,177 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/chorusdb/chorus/messages"
+)
+
+// EnvPrefix is the prefix of every environment variable of chorus-worker.
+const EnvPrefix = "CHORUS"
+
+// Config is the whole configuration of a worker. Defaults live in the
+// struct tags, in this one place; LoadConfig reads CHORUS_* variables.
+type Config struct {
+	ID                string        `envconfig:"ID" desc:"the worker's name, unique in the cluster, e.g. server0 (required)"`
+	Keyspace          string        `envconfig:"KEYSPACE" desc:"the Cassandra keyspace this worker owns (default: the ID)"`
+	NATSURL           string        `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222" desc:"NATS server URL(s), comma-separated"`
+	CassandraHosts    []string      `envconfig:"CASSANDRA_HOSTS" default:"127.0.0.1:9042" desc:"Cassandra contact points, comma-separated host:port"`
+	CassandraUser     string        `envconfig:"CASSANDRA_USERNAME" desc:"Cassandra user name, if authentication is on"`
+	CassandraPassword string        `envconfig:"CASSANDRA_PASSWORD" desc:"Cassandra password"`
+	ReplicationFactor int           `envconfig:"REPLICATION_FACTOR" default:"1" desc:"replication factor of the keyspace when the worker creates it"`
+	SubjectPrefix     string        `envconfig:"SUBJECT_PREFIX" default:"db" desc:"prefix of every NATS subject, stream and bucket (several clusters can share one NATS)"`
+	LeaseTTL          time.Duration `envconfig:"LEASE_TTL" default:"3s" desc:"how long a silent leader keeps the role; bounds failover time"`
+	HeartbeatInterval time.Duration `envconfig:"HEARTBEAT_INTERVAL" default:"250ms" desc:"how often a worker tells the leader it is alive"`
+	HeartbeatTimeout  time.Duration `envconfig:"HEARTBEAT_TIMEOUT" default:"1500ms" desc:"a worker silent this long is taken out of the ACK set"`
+	AckTimeout        time.Duration `envconfig:"ACK_TIMEOUT" default:"5s" desc:"a worker that has not applied a write this long after it was ordered is taken out of the ACK set until it catches up"`
+	ForwardTimeout    time.Duration `envconfig:"FORWARD_TIMEOUT" default:"15s" desc:"how long a worker keeps retrying to hand a write to a leader before answering UNAVAILABLE"`
+	CassandraTimeout  time.Duration `envconfig:"CASSANDRA_TIMEOUT" default:"10s" desc:"timeout of one Cassandra request"`
+	MaxStatementBytes int           `envconfig:"MAX_STATEMENT_BYTES" default:"262144" desc:"largest statement accepted, in bytes"`
+	MaxRows           int           `envconfig:"MAX_ROWS" default:"10000" desc:"largest read answered, in rows"`
+	DedupWindow       time.Duration `envconfig:"DEDUP_WINDOW" default:"24h" desc:"how long a request id is remembered for exactly-once retries"`
+	DedupMax          int           `envconfig:"DEDUP_MAX" default:"1000000" desc:"most request ids remembered in memory (oldest forgotten first)"`
+	LogLevel          string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+}
+
+var keyspaceName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,47}$`)
+
+// Validate names every problem of the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s_%s: %s", EnvPrefix, name, fmt.Sprintf(format, args...)))
+	}
+	switch {
+	case c.ID == "":
+		bad("ID", "required: set it to this worker's unique name, e.g. server0")
+	case !messages.ValidToken(c.ID):
+		bad("ID", "%q cannot be a NATS subject token: no dots, spaces, '*' or '>'", c.ID)
+	}
+	ks := c.Keyspace
+	if ks == "" {
+		ks = c.ID
+	}
+	if ks != "" && !keyspaceName.MatchString(ks) {
+		name := "KEYSPACE"
+		if c.Keyspace == "" {
+			name = "ID"
+		}
+		bad(name, "%q is not a valid Cassandra keyspace name (letters, digits and _, starting with a letter, at most 48); set CHORUS_KEYSPACE", ks)
+	}
+	if strings.HasPrefix(strings.ToLower(ks), "system") {
+		bad("KEYSPACE", "%q is reserved by Cassandra", ks)
+	}
+	if c.NATSURL == "" {
+		bad("NATS_URL", "required")
+	}
+	if len(c.CassandraHosts) == 0 {
+		bad("CASSANDRA_HOSTS", "required")
+	}
+	if !messages.ValidPrefix(c.SubjectPrefix) {
+		bad("SUBJECT_PREFIX", "%q is not a valid subject prefix (dot-separated tokens without spaces or wildcards)", c.SubjectPrefix)
+	}
+	if c.ReplicationFactor < 1 {
+		bad("REPLICATION_FACTOR", "must be at least 1, got %d", c.ReplicationFactor)
+	}
+	positive := map[string]time.Duration{
+		"LEASE_TTL": c.LeaseTTL, "HEARTBEAT_INTERVAL": c.HeartbeatInterval, "HEARTBEAT_TIMEOUT": c.HeartbeatTimeout,
+		"ACK_TIMEOUT": c.AckTimeout, "FORWARD_TIMEOUT": c.ForwardTimeout, "CASSANDRA_TIMEOUT": c.CassandraTimeout,
+		"DEDUP_WINDOW": c.DedupWindow,
+	}
+	for _, name := range sortedKeys(positive) {
+		if positive[name] <= 0 {
+			bad(name, "must be a positive duration, got %s", positive[name])
+		}
+	}
+	if c.LeaseTTL > 0 && c.LeaseTTL < 500*time.Millisecond {
+		bad("LEASE_TTL", "%s is too short to renew reliably; use at least 500ms", c.LeaseTTL)
+	}
+	if c.HeartbeatInterval > 0 && c.HeartbeatTimeout > 0 && c.HeartbeatTimeout < 2*c.HeartbeatInterval {
+		bad("HEARTBEAT_TIMEOUT", "%s must be at least twice CHORUS_HEARTBEAT_INTERVAL (%s)", c.HeartbeatTimeout, c.HeartbeatInterval)
+	}
+	if c.DedupWindow > 0 && c.DedupWindow < time.Second {
+		bad("DEDUP_WINDOW", "must be at least 1s")
+	}
+	if c.MaxStatementBytes < 1 {
+		bad("MAX_STATEMENT_BYTES", "must be positive")
+	}
+	if c.MaxRows < 1 {
+		bad("MAX_ROWS", "must be positive")
+	}
+	if c.DedupMax < 1 {
+		bad("DEDUP_MAX", "must be positive")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("LOG_LEVEL", "%q: use debug, info, warn or error", c.LogLevel)
+	}
+	return errors.Join(errs...)
+}
+
+func sortedKeys(m map[string]time.Duration) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	for i := range keys { // tiny: insertion sort keeps the messages in a stable order
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	return keys
+}
+
+// KeyspaceName is the keyspace the worker owns.
+func (c *Config) KeyspaceName() string {
+	if c.Keyspace != "" {
+		return c.Keyspace
+	}
+	return c.ID
+}
+
+// LoadConfig reads the configuration from CHORUS_* variables and validates
+// it, reporting every unparsable variable and every invalid value together.
+func LoadConfig() (Config, error) {
+	var c Config
+	var errs []error
+	// envconfig stops at the first unparsable variable: set each one aside
+	// and go on, so the operator sees every problem in one run.
+	restore := map[string]string{}
+	defer func() {
+		for k, v := range restore {
+			os.Setenv(k, v)
+		}
+	}()
+	for range 64 {
+		err := envconfig.Process(EnvPrefix, &c)
+		var pe *envconfig.ParseError
+		if err == nil || !errors.As(err, &pe) {
+			if err != nil {
+				errs = append(errs, err)
+			}
+			break
+		}
+		errs = append(errs, fmt.Errorf("%s: cannot parse %q as %s", pe.KeyName, pe.Value, pe.TypeName))
+		restore[pe.KeyName] = pe.Value
+		os.Unsetenv(pe.KeyName)
+	}
+	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return c, errors.Join(errs...)
+}
+
+// Usage writes the table of variables, their defaults and meanings.
+func Usage(w io.Writer) error {
+	var c Config
+	return envconfig.Usagef(EnvPrefix, &c, w, envconfig.DefaultTableFormat)
+}

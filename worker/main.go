@@ -1,0 +1,68 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/chorusdb/chorus/store"
+)
+
+// Main is chorus-worker: configuration from the environment, run until
+// SIGINT or SIGTERM. It returns the process exit code.
+func Main(args []string, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "--help", "help":
+			fmt.Fprintln(stderr, "chorus-worker: a Chorus replica. Configured by environment variables:")
+			fmt.Fprintln(stderr)
+			_ = Usage(stderr)
+			return 0
+		default:
+			fmt.Fprintf(stderr, "chorus-worker takes no arguments (got %q); it is configured by CHORUS_* variables: see chorus-worker --help\n", args[0])
+			return 2
+		}
+	}
+	cfg, err := LoadConfig()
+	if err != nil {
+		fmt.Fprintf(stderr, "chorus-worker: bad configuration:\n%v\n(see chorus-worker --help)\n", err)
+		return 2
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("worker", cfg.ID)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	w, err := New(ctx, cfg, log, CassandraOpener(cfg))
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	if err := w.Run(ctx); err != nil {
+		log.Error("stopped", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+// CassandraOpener opens the worker's keyspace as configured.
+func CassandraOpener(cfg Config) func(context.Context) (Store, store.State, error) {
+	return func(ctx context.Context) (Store, store.State, error) {
+		s, st, err := store.OpenCassandra(ctx, store.Config{
+			Hosts: cfg.CassandraHosts, Keyspace: cfg.KeyspaceName(),
+			Username: cfg.CassandraUser, Password: cfg.CassandraPassword,
+			ReplicationFactor: cfg.ReplicationFactor, Timeout: cfg.CassandraTimeout,
+			DedupWindow: cfg.DedupWindow, MaxRows: cfg.MaxRows,
+		})
+		if err != nil {
+			return nil, st, err
+		}
+		return s, st, nil
+	}
+}

@@ -1,0 +1,298 @@
+// Package worker is a Chorus replica: it serves client requests (reads from
+// its own keyspace, writes forwarded to the leader), applies the ORDER log
+// strictly in sequence to its keyspace, and runs a leader.Node so that any
+// worker can lead.
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/chorusdb/chorus/leader"
+	"github.com/chorusdb/chorus/messages"
+	"github.com/chorusdb/chorus/store"
+)
+
+// Store is the replica's storage, as the worker uses it.
+type Store interface {
+	// Apply applies a write atomically with the record of its sequence and
+	// returns its outcome; an error is a storage failure (retry, never skip).
+	Apply(ctx context.Context, o messages.Order) (messages.Outcome, error)
+	// Query answers a read: column names and a JSON array of rows.
+	Query(ctx context.Context, stmt string) ([]string, json.RawMessage, error)
+	// Requests lists remembered request ids and outcomes.
+	Requests(ctx context.Context) ([]store.Request, error)
+	Close()
+}
+
+// ErrLogBehind is returned when the log no longer holds what this replica
+// needs to catch up, or holds less than it already applied.
+var ErrLogBehind = errors.New("worker: log and keyspace disagree")
+
+// Worker is one replica.
+type Worker struct {
+	cfg      Config
+	subjects messages.Subjects
+	log      *slog.Logger
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	stream   jetstream.Stream
+	store    Store
+	recent   *Recent
+	node     *leader.Node
+
+	applied atomic.Uint64
+	epoch   atomic.Uint64
+	stalled atomic.Pointer[string]
+
+	requests chan *nats.Msg
+	wg       sync.WaitGroup
+
+	// Counters for operators and tests.
+	Garbage    atomic.Uint64 // undecodable log entries skipped
+	Duplicates atomic.Uint64 // log entries delivered twice
+}
+
+// New connects a worker to NATS and Cassandra; Run starts it. openStore
+// opens the replica's storage and returns what it has applied.
+func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(context.Context) (Store, store.State, error)) (*Worker, error) {
+	w := &Worker{cfg: cfg, subjects: messages.NewSubjects(cfg.SubjectPrefix), log: log, requests: make(chan *nats.Msg, 4096)}
+	nc, err := nats.Connect(cfg.NATSURL,
+		nats.Name("chorus-worker "+cfg.ID),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("disconnected from NATS", "err", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("reconnected to NATS", "url", c.ConnectedUrl()) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to NATS at %s (CHORUS_NATS_URL): %w", cfg.NATSURL, err)
+	}
+	w.nc = nc
+	if w.js, err = jetstream.New(nc); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	if w.stream, err = openLog(ctx, w.js, w.subjects); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	st, err := w.openStore(ctx, openStore)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	w.applied.Store(st.Applied)
+	w.epoch.Store(st.Epoch)
+	if err := w.checkLog(ctx, st.Applied); err != nil {
+		w.store.Close()
+		nc.Close()
+		return nil, err
+	}
+	w.recent = NewRecent(cfg.DedupWindow, cfg.DedupMax)
+	reqs, err := w.store.Requests(ctx)
+	if err != nil {
+		w.store.Close()
+		nc.Close()
+		return nil, err
+	}
+	now := time.Now()
+	for _, r := range reqs {
+		w.recent.Add(r.ID, r.Outcome, now)
+	}
+	w.node = leader.NewNode(nc, w.js, w.stream, leader.Config{
+		ID: cfg.ID, Subjects: w.subjects, LeaseTTL: cfg.LeaseTTL, Tick: cfg.HeartbeatInterval / 2,
+		Timing: leader.Timing{HeartbeatTimeout: cfg.HeartbeatTimeout, AckTimeout: cfg.AckTimeout},
+		Lookup: w.recent.Lookup, Log: log.With("role", "leader"),
+	})
+	return w, nil
+}
+
+// openStore retries until Cassandra answers or ctx ends: a worker started
+// before its database waits for it rather than exiting.
+func (w *Worker) openStore(ctx context.Context, open func(context.Context) (Store, store.State, error)) (store.State, error) {
+	backoff := newBackoff()
+	for {
+		s, st, err := open(ctx)
+		if err == nil {
+			w.store = s
+			return st, nil
+		}
+		if !errors.Is(err, store.ErrUnavailable) {
+			return st, err
+		}
+		w.log.Warn("waiting for Cassandra", "err", err)
+		if !backoff.wait(ctx) {
+			return st, fmt.Errorf("opening keyspace %s: %w", w.cfg.KeyspaceName(), err)
+		}
+	}
+}
+
+// openLog creates the ORDER stream if it is missing.
+func openLog(ctx context.Context, js jetstream.JetStream, s messages.Subjects) (jetstream.Stream, error) {
+	st, err := js.CreateStream(ctx, jetstream.StreamConfig{
+		Name:        s.StreamName(),
+		Description: "Chorus ORDER log: one entry per write, in global order",
+		Subjects:    []string{s.Order()},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+	})
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		st, err = js.Stream(ctx, s.StreamName())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening the ORDER log %s (is JetStream enabled on the NATS server?): %w", s.StreamName(), err)
+	}
+	return st, nil
+}
+
+// checkLog refuses to serve from a keyspace the log cannot continue: a log
+// that no longer reaches back to the next entry, or that is shorter than
+// what the keyspace has applied (the log was reset).
+func (w *Worker) checkLog(ctx context.Context, applied uint64) error {
+	info, err := w.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the ORDER log: %w", err)
+	}
+	st := info.State
+	if applied > st.LastSeq {
+		return fmt.Errorf("%w: keyspace %s has applied seq %d but the log %s ends at %d (was the log reset?); restore the log or drop the keyspace to rebuild it",
+			ErrLogBehind, w.cfg.KeyspaceName(), applied, w.subjects.StreamName(), st.LastSeq)
+	}
+	if applied < st.LastSeq && st.FirstSeq > applied+1 {
+		return fmt.Errorf("%w: keyspace %s needs seq %d but the log %s starts at %d; it cannot be rebuilt from the log: restore it from another replica",
+			ErrLogBehind, w.cfg.KeyspaceName(), applied+1, w.subjects.StreamName(), st.FirstSeq)
+	}
+	return nil
+}
+
+// Run serves until ctx ends.
+func (w *Worker) Run(ctx context.Context) error {
+	defer w.nc.Close()
+	defer w.store.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	errc := make(chan error, 3)
+	w.wg.Add(3)
+	go func() { defer w.wg.Done(); errc <- w.applyLoop(ctx) }()
+	go func() { defer w.wg.Done(); errc <- w.node.Run(ctx) }()
+	go func() { defer w.wg.Done(); w.heartbeats(ctx); errc <- nil }()
+	for range requestHandlers {
+		w.wg.Add(1)
+		go func() { defer w.wg.Done(); w.serve(ctx) }()
+	}
+	subs, err := w.subscribeRequests()
+	if err != nil {
+		cancel()
+		w.wg.Wait()
+		return err
+	}
+	w.log.Info("worker started", "keyspace", w.cfg.KeyspaceName(), "applied", w.applied.Load(), "subjects", w.subjects.Request())
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	for _, s := range subs {
+		_ = s.Unsubscribe()
+	}
+	cancel()
+	w.wg.Wait()
+	return runErr
+}
+
+// requestHandlers is how many requests a worker serves at once.
+const requestHandlers = 64
+
+func (w *Worker) subscribeRequests() ([]*nats.Subscription, error) {
+	enqueue := func(m *nats.Msg) {
+		select {
+		case w.requests <- m:
+		default:
+			w.respond(m, messages.Failure(messages.CodeUnavailable, "worker "+w.cfg.ID+" is overloaded; retry later", w.cfg.ID, m.Header.Get(messages.HeaderRequestID)))
+		}
+	}
+	shared, err := w.nc.QueueSubscribe(w.subjects.Request(), messages.QueueGroup, enqueue)
+	if err != nil {
+		return nil, fmt.Errorf("subscribing to %s: %w", w.subjects.Request(), err)
+	}
+	own, err := w.nc.Subscribe(w.subjects.RequestTo(w.cfg.ID), enqueue)
+	if err != nil {
+		_ = shared.Unsubscribe()
+		return nil, fmt.Errorf("subscribing to %s: %w", w.subjects.RequestTo(w.cfg.ID), err)
+	}
+	// Make sure the server has the subscriptions before we say we serve.
+	if err := w.nc.Flush(); err != nil {
+		return nil, err
+	}
+	return []*nats.Subscription{shared, own}, nil
+}
+
+func (w *Worker) serve(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-w.requests:
+			w.handle(ctx, m)
+		}
+	}
+}
+
+func (w *Worker) respond(m *nats.Msg, r messages.Reply) {
+	if m.Reply != "" {
+		_ = m.Respond(r.Encode())
+	}
+}
+
+// heartbeats tells the leader, every interval, that this worker is alive
+// and how far it has applied.
+func (w *Worker) heartbeats(ctx context.Context) {
+	t := time.NewTicker(w.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		hb := messages.Heartbeat{Worker: w.cfg.ID, Applied: w.applied.Load(), Epoch: w.epoch.Load()}
+		if s := w.stalled.Load(); s != nil {
+			hb.Stalled = *s
+		}
+		_ = w.nc.Publish(w.subjects.Heartbeat(), messages.MustEncode(&hb))
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Applied is the last applied log sequence.
+func (w *Worker) Applied() uint64 { return w.applied.Load() }
+
+// backoff waits between retries of something that failed: 50ms doubling
+// to 2s. It is a retry pace, not a wait for a condition.
+type backoff struct{ d time.Duration }
+
+func newBackoff() *backoff { return &backoff{d: 50 * time.Millisecond} }
+
+func (b *backoff) wait(ctx context.Context) bool {
+	t := time.NewTimer(b.d)
+	defer t.Stop()
+	if b.d *= 2; b.d > 2*time.Second {
+		b.d = 2 * time.Second
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
