@@ -27,6 +27,11 @@ type Statement struct {
 	// APPLY BATCH starts, so a caller can splice statements in before it;
 	// -1 otherwise.
 	ApplyOffset int
+	// Names are the table names a SELECT or DML statement (or each
+	// statement of a BATCH) reads or writes, and for schema statements
+	// every name they mention; unquoted names in lower case. Callers use it
+	// to keep clients off tables of their own.
+	Names []string
 }
 
 // supported lists the statements Chorus runs, for error messages.
@@ -105,6 +110,7 @@ func Parse(text, keyspace string) (Statement, error) {
 	if err != nil {
 		return Statement{}, err
 	}
+	st.Names = p.names
 	return st, nil
 }
 
@@ -112,6 +118,7 @@ func Parse(text, keyspace string) (Statement, error) {
 type parser struct {
 	text     string
 	keyspace string
+	names    []string // see Statement.Names
 }
 
 // src returns the original spelling of a token.
@@ -364,6 +371,7 @@ func (p *parser) checkSelect(toks []token) error {
 	if !ok {
 		return p.expected(toks, from+1, "a table name after FROM")
 	}
+	p.names = append(p.names, ksName(table.obj))
 	if table.ks != nil && (!p.isOwn(*table.ks) || IsSystemKeyspace(ksName(*table.ks))) {
 		return p.keyspaceError(*table.ks, table.obj, false)
 	}
@@ -387,6 +395,11 @@ func (p *parser) checkSelect(toks []token) error {
 // access, so every dotted name is a qualified table, type or index name
 // (CREATE INDEX ON ks.t, frozen<ks.udt>, DROP INDEX ks.i), or a function.
 func (p *parser) checkSchema(toks []token) error {
+	for _, t := range toks {
+		if t.kind == tokQuoted || t.kind == tokIdent {
+			p.names = append(p.names, ksName(t))
+		}
+	}
 	for i := range toks {
 		if !isDotted(toks, i) {
 			continue
@@ -435,6 +448,7 @@ func (p *parser) checkDML(toks []token, kind Kind) (conditional, usingTimestamp 
 	if table.ks != nil {
 		return false, false, p.keyspaceError(*table.ks, table.obj, true)
 	}
+	p.names = append(p.names, ksName(table.obj))
 	for i := range toks {
 		if i == table.at || !isDotted(toks, i) {
 			continue
@@ -483,8 +497,8 @@ func usingClause(toks []token, i int) (timestamp bool, next int) {
 		default:
 			return timestamp, j
 		}
-		j++ // the value: a number, ? or :name
-		if j < len(toks) && toks[j].isPunct(":") {
+		j++ // the value: a number (the lexer splits off a '-'), ? or :name
+		if j < len(toks) && (toks[j].isPunct(":") || toks[j].isPunct("-")) {
 			j++
 		}
 		j++

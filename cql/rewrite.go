@@ -94,7 +94,8 @@ func findCalls(toks []token) []call {
 //
 // Rewrite fails with ErrNondeterministic for a write that cannot be made
 // deterministic (the string 'now' in an INSERT, UPDATE, DELETE or BATCH),
-// and with ErrSyntax for text that does not lex.
+// and with ErrSyntax for text that does not lex. Offsets from Parse do not
+// survive a rewrite: Parse the result again for its ApplyOffset.
 func Rewrite(text string, at time.Time, rnd io.Reader) (string, bool, error) {
 	toks, err := lex(text)
 	if err != nil {

@@ -192,7 +192,7 @@ func TestRewriteTimeUUID(t *testing.T) {
 		ticks := uint64(b[6]&0x0f)<<56 | uint64(b[7])<<48 | uint64(b[4])<<40 | uint64(b[5])<<32 |
 			uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
 		ns := int64(ticks-gregorianOffset*10_000_000) * 100
-		want := at.Truncate(100*time.Nanosecond).Add(time.Duration(i) * 100 * time.Nanosecond)
+		want := at.Truncate(100 * time.Nanosecond).Add(time.Duration(i) * 100 * time.Nanosecond)
 		if got := time.Unix(0, ns).UTC(); !got.Equal(want) {
 			t.Errorf("timeuuid %d is at %v, want %v", i, got, want)
 		}

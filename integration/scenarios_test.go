@@ -20,6 +20,7 @@ import (
 	"github.com/chorusdb/chorus/chorustest"
 	"github.com/chorusdb/chorus/client"
 	"github.com/chorusdb/chorus/messages"
+	"github.com/chorusdb/chorus/worker"
 )
 
 // converge is how long replicas may take to agree after the last write.
@@ -27,23 +28,35 @@ const converge = 30 * time.Second
 
 type env struct {
 	t       *testing.T
-	c       *chorustest.Cluster
+	c       replicas
 	cl      *client.Client
 	nc      *nats.Conn
+	prefix  string
 	counter atomic.Int64 // S: one increasing counter for every appended value
+}
+
+// replicas is what the checks need of a cluster, in-process or not.
+type replicas struct {
+	IDs      []string
+	Session  *gocql.Session
+	Keyspace func(id string) string
+	Worker   func(id string) *worker.Worker
 }
 
 func newEnv(t *testing.T) *env {
 	c := chorustest.StartCluster(t, 3)
-	nc := c.Conn()
-	e := &env{t: t, c: c, nc: nc, cl: client.New(nc, client.WithPrefix(c.Prefix), client.WithTimeout(30*time.Second))}
+	e := newEnvOn(t, c.Conn(), c.Prefix, replicas{IDs: c.IDs, Session: c.Session, Keyspace: c.Keyspace, Worker: c.Worker})
 	e.exec("", "CREATE TABLE grade (id int PRIMARY KEY, events list<int>)")
 	return e
 }
 
+func newEnvOn(t *testing.T, nc *nats.Conn, prefix string, r replicas) *env {
+	return &env{t: t, c: r, nc: nc, prefix: prefix, cl: client.New(nc, client.WithPrefix(prefix), client.WithTimeout(60*time.Second))}
+}
+
 func (e *env) exec(server, stmt string) client.Result {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var opts []client.Option
 	if server != "" {
@@ -177,7 +190,7 @@ func TestReplication(t *testing.T) {
 			s := e.counter.Add(1)
 			want = append(want, s)
 			stmt := fmt.Sprintf("UPDATE grade SET events = events + [%d] WHERE id = %d", s, k)
-			if err := e.nc.Publish(e.c.Prefix+".request."+e.randomServer(), []byte(stmt)); err != nil {
+			if err := e.nc.Publish(e.prefix+".request."+e.randomServer(), []byte(stmt)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -266,7 +279,7 @@ func TestReplication(t *testing.T) {
 			}
 		}
 		// The reply as any NATS client sees it.
-		m, err := e.nc.Request(e.c.Prefix+".request.server1", []byte("SELECT id, events FROM grade WHERE id = 2"), 10*time.Second)
+		m, err := e.nc.Request(e.prefix+".request.server1", []byte("SELECT id, events FROM grade WHERE id = 2"), 10*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -303,7 +316,7 @@ func (e *env) lastSeq() uint64 {
 
 func TestBadInput(t *testing.T) {
 	e := newEnv(t)
-	subject := e.c.Prefix + ".request"
+	subject := e.prefix + ".request"
 	e.exec("", "INSERT INTO grade (id, events) VALUES (1, [])")
 
 	rejected := []struct {
@@ -393,14 +406,14 @@ func TestBadInput(t *testing.T) {
 		junk := [][]byte{[]byte("hello"), {0xC3, 0x01}, messages.MustEncode(&messages.Heartbeat{Worker: "intruder"})}
 		for _, subj := range []string{".leader.forward", ".leader.ack", ".heartbeat", ".order"} {
 			for _, j := range junk {
-				if err := e.nc.Publish(e.c.Prefix+subj, j); err != nil {
+				if err := e.nc.Publish(e.prefix+subj, j); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
 		// A stale ORDER from an old epoch, appended as if by a deposed leader.
 		stale := messages.MustEncode(&messages.Order{Epoch: 1, Seq: 1, Kind: messages.OrderWrite, RequestID: "stale", Stmt: "UPDATE grade SET events = events + [999999] WHERE id = 1"})
-		if err := e.nc.Publish(e.c.Prefix+".order", stale); err != nil {
+		if err := e.nc.Publish(e.prefix+".order", stale); err != nil {
 			t.Fatal(err)
 		}
 		e.nc.Flush()

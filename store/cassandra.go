@@ -21,6 +21,10 @@ var (
 	// overloaded): the same statement may succeed later, so the apply loop
 	// retries it and never skips it.
 	ErrUnavailable = errors.New("store: cassandra unavailable")
+	// ErrKeyspaceLost is returned when the keyspace or Chorus's state table
+	// vanished under a running worker (dropped by hand): the worker must
+	// restart to rebuild it from the log.
+	ErrKeyspaceLost = errors.New("store: keyspace lost")
 	// ErrTooManyRows is returned for a read larger than the row limit.
 	ErrTooManyRows = errors.New("store: too many rows")
 )
@@ -124,6 +128,9 @@ func (c *Cassandra) state(ctx context.Context) (State, error) {
 		return State{}, nil
 	}
 	if err != nil {
+		if lost(err) {
+			return State{}, fmt.Errorf("%w: %s: %v", ErrKeyspaceLost, c.keyspace, err)
+		}
 		return State{}, fmt.Errorf("reading applied state of %s: %w", c.keyspace, classify(err))
 	}
 	return State{Applied: uint64(applied), Epoch: uint64(epoch)}, nil
@@ -259,6 +266,16 @@ func (c *Cassandra) Requests(ctx context.Context) ([]Request, error) {
 		return nil, fmt.Errorf("reading request ids of %s: %w", c.keyspace, classify(err))
 	}
 	return out, nil
+}
+
+// lost reports an error that says the keyspace or a table is gone.
+func lost(err error) bool {
+	var re gocql.RequestError
+	if !errors.As(err, &re) || re.Code() != gocql.ErrCodeInvalid {
+		return false
+	}
+	m := strings.ToLower(re.Message())
+	return strings.Contains(m, "does not exist") || strings.Contains(m, "unconfigured table")
 }
 
 // statementError splits a Cassandra error into the statement's outcome

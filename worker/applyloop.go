@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chorusdb/chorus/messages"
+	"github.com/chorusdb/chorus/store"
 )
 
 // applyLoop consumes the ORDER log from the entry after the last applied
@@ -47,8 +48,11 @@ func (w *Worker) applyLoop(ctx context.Context) error {
 			continue
 		}
 		for st, ok := ap.Next(); ok; st, ok = ap.Next() {
-			if !w.process(ctx, st) {
-				return nil
+			if err := w.process(ctx, st); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
 			}
 			ap.Done(st)
 			w.applied.Store(st.Seq)
@@ -57,15 +61,15 @@ func (w *Worker) applyLoop(ctx context.Context) error {
 	}
 }
 
-// process applies one step, retrying storage failures until they pass (or
-// ctx ends: then it returns false); then it ACKs.
-func (w *Worker) process(ctx context.Context, st Step) bool {
+// process applies one step, retrying storage failures until they pass;
+// then it ACKs. It fails only when ctx ends or the keyspace is gone.
+func (w *Worker) process(ctx context.Context, st Step) error {
 	ack := messages.Ack{Worker: w.cfg.ID, Epoch: max(w.epoch.Load(), st.Order.Epoch), Applied: st.Seq}
 	switch st.Kind {
 	case StepApply:
-		out, ok := w.applyWithRetry(ctx, st.Order)
-		if !ok {
-			return false
+		out, err := w.applyWithRetry(ctx, st.Order)
+		if err != nil {
+			return err
 		}
 		w.recent.Add(st.Order.RequestID, out, time.Now())
 		ack.Outcomes = []messages.Outcome{out}
@@ -78,10 +82,10 @@ func (w *Worker) process(ctx context.Context, st Step) bool {
 		w.log.Debug("epoch marker", "seq", st.Seq, "epoch", st.Order.Epoch, "leader", st.Order.Leader)
 	}
 	_ = w.nc.Publish(w.subjects.Ack(), messages.MustEncode(&ack))
-	return true
+	return nil
 }
 
-func (w *Worker) applyWithRetry(ctx context.Context, o messages.Order) (messages.Outcome, bool) {
+func (w *Worker) applyWithRetry(ctx context.Context, o messages.Order) (messages.Outcome, error) {
 	b := newBackoff()
 	for {
 		actx, cancel := context.WithTimeout(ctx, w.cfg.CassandraTimeout)
@@ -92,13 +96,16 @@ func (w *Worker) applyWithRetry(ctx context.Context, o messages.Order) (messages
 				w.log.Info("applying again", "seq", o.Seq)
 				w.stalled.Store(nil)
 			}
-			return out, true
+			return out, nil
+		}
+		if errors.Is(err, store.ErrKeyspaceLost) {
+			return out, fmt.Errorf("%w; restart the worker to rebuild it from the log", err)
 		}
 		msg := fmt.Sprintf("cannot apply seq %d: %v", o.Seq, err)
 		w.stalled.Store(&msg)
 		w.log.Warn("apply failed; retrying the same ORDER", "seq", o.Seq, "err", err)
 		if !b.wait(ctx) {
-			return out, false
+			return out, ctx.Err()
 		}
 	}
 }

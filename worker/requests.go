@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -80,7 +79,7 @@ var errReserved = errors.New("table reserved for Chorus")
 
 // checkReserved keeps clients away from Chorus's own bookkeeping tables.
 func checkReserved(s cql.Statement) error {
-	for _, t := range reservedNames(s.Text) {
+	for _, t := range s.Names {
 		if store.IsReservedTable(t) {
 			return fmt.Errorf("%w: %s holds Chorus's own state; use another table name", errReserved, t)
 		}
@@ -114,7 +113,8 @@ const forwardAttempt = 2 * time.Second
 func (w *Worker) forward(ctx context.Context, m *nats.Msg, f messages.Forward) {
 	data := messages.MustEncode(&f)
 	deadline := time.Now().Add(w.cfg.ForwardTimeout)
-	b := newBackoff()
+	// No responders means no leader yet: retry soon, failover is short.
+	b := &backoff{d: 20 * time.Millisecond, max: 200 * time.Millisecond}
 	for {
 		actx, cancel := context.WithTimeout(ctx, min(forwardAttempt, time.Until(deadline)))
 		resp, err := w.nc.RequestWithContext(actx, w.subjects.Forward(), data)
@@ -141,15 +141,3 @@ func (w *Worker) forward(ctx context.Context, m *nats.Msg, f messages.Forward) {
 	}
 }
 
-// reservedNames is a stand-in until cql reports table names. TODO
-func reservedNames(text string) []string {
-	var out []string
-	for _, f := range strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
-		return !(r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
-	}) {
-		if strings.HasPrefix(f, "chorus_") {
-			out = append(out, f)
-		}
-	}
-	return out
-}

@@ -278,16 +278,16 @@ func (w *Worker) heartbeats(ctx context.Context) {
 func (w *Worker) Applied() uint64 { return w.applied.Load() }
 
 // backoff waits between retries of something that failed: 50ms doubling
-// to 2s. It is a retry pace, not a wait for a condition.
-type backoff struct{ d time.Duration }
+// to 2s by default. It is a retry pace, not a wait for a condition.
+type backoff struct{ d, max time.Duration }
 
-func newBackoff() *backoff { return &backoff{d: 50 * time.Millisecond} }
+func newBackoff() *backoff { return &backoff{d: 50 * time.Millisecond, max: 2 * time.Second} }
 
 func (b *backoff) wait(ctx context.Context) bool {
 	t := time.NewTimer(b.d)
 	defer t.Stop()
-	if b.d *= 2; b.d > 2*time.Second {
-		b.d = 2 * time.Second
+	if b.d *= 2; b.d > b.max {
+		b.d = b.max
 	}
 	select {
 	case <-ctx.Done():

@@ -9,6 +9,8 @@
 #   deploy/local/cassandra.sh stop     stop the node this script started (SIGTERM: drain)
 #   deploy/local/cassandra.sh status   exit 0 if a node is usable (or starting), 3 if not
 #   deploy/local/cassandra.sh wipe     stop, then delete .data/cassandra
+#   deploy/local/cassandra.sh kill     SIGKILL the node this script started (crash tests;
+#                                      `start` then replays the commitlog)
 #
 # Files: jars deploy/cassandra/lib/, config .data/cassandra/conf/, data
 # .data/cassandra/{data,commitlog,...}, logs .data/cassandra/logs/{system,stdout}.log,
@@ -64,9 +66,12 @@ ensure_lib() {
 	command -v mvn >/dev/null || die "mvn not found; it is needed once to fetch the Cassandra jars"
 	log "fetching Cassandra jars from Maven Central into deploy/cassandra/lib (first run: about a minute) ..."
 	rm -rf "$LIB.tmp"
-	mvn -B -q -Dstyle.color=never -f "$SRC/pom.xml" "$DEP_PLUGIN:copy-dependencies" \
-		-DincludeScope=runtime -DoutputDirectory="$LIB.tmp" ||
-		die "mvn copy-dependencies failed"
+	mkdir -p "$DATA"
+	if ! mvn -B -ntp -f "$SRC/pom.xml" "$DEP_PLUGIN:copy-dependencies" \
+		-DincludeScope=runtime -DoutputDirectory="$LIB.tmp" >"$DATA/mvn.log" 2>&1; then
+		tail -n 40 "$DATA/mvn.log" >&2
+		die "mvn copy-dependencies failed (log: $DATA/mvn.log)"
+	fi
 	rm -rf "$LIB"
 	mv "$LIB.tmp" "$LIB"
 	echo "$want" >"$LIB/.complete"
@@ -251,6 +256,18 @@ cmd_status() {
 	fi
 }
 
+cmd_kill() {
+	local pid
+	if pid=$(our_pid); then
+		kill -KILL "$pid"
+		while alive "$pid"; do sleep 0.1; done
+		log "killed Cassandra (pid $pid)"
+	else
+		log "not running (nothing started by this script)"
+	fi
+	rm -f "$PIDFILE"
+}
+
 cmd_wipe() {
 	cmd_stop
 	rm -rf "$DIR" "$PIDFILE"
@@ -262,5 +279,6 @@ start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 wipe) cmd_wipe ;;
-*) echo "usage: $0 {start|stop|status|wipe}" >&2; exit 2 ;;
+kill) cmd_kill ;;
+*) echo "usage: $0 {start|stop|status|wipe|kill}" >&2; exit 2 ;;
 esac

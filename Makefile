@@ -1,0 +1,39 @@
+# Chorus developer targets. `make` lists them. Uses `go` from PATH.
+SHELL := /bin/bash
+GO    ?= go
+LOCAL := deploy/local
+
+.PHONY: help up down wipe build nats-cli run test unit vet
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+up: ## start NATS (JetStream) and Cassandra locally, or reuse running ones
+	$(LOCAL)/nats.sh start
+	$(LOCAL)/cassandra.sh start
+
+down: ## stop the NATS and Cassandra started by `make up`
+	$(LOCAL)/nats.sh stop
+	$(LOCAL)/cassandra.sh stop
+
+wipe: down ## stop both and delete all local data (.data/)
+	rm -rf .data
+
+build: ## build bin/chorus-worker and bin/chorus
+	$(GO) build -o bin/chorus-worker ./cmd/chorus-worker
+	$(GO) build -o bin/chorus ./cmd/chorus
+
+nats-cli: ## install the nats CLI as bin/nats
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/nats-io/natscli/nats@v0.5.0
+
+run: up build ## run 3 workers (server0..server2) in the foreground; Ctrl-C stops them
+	$(LOCAL)/run-workers.sh 3
+
+test: ## all tests, with a local Cassandra started (and stopped) if none is running
+	$(LOCAL)/with-services.sh $(GO) test -count=1 -timeout 40m ./...
+
+unit: ## fast tests only (-short: no Cassandra needed)
+	$(GO) test -short -count=1 ./...
+
+vet: ## go vet
+	$(GO) vet ./...

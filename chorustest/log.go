@@ -1,0 +1,38 @@
+package chorustest
+
+import (
+	"context"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/chorusdb/chorus/messages"
+)
+
+func jetstreamNew(nc *nats.Conn) (jetstream.JetStream, error) { return jetstream.New(nc) }
+
+// readAll returns the ORDER log's entries in order; an entry that is not a
+// valid ORDER comes back with Seq set and Kind 255.
+func readAll(ctx context.Context, js jetstream.JetStream, stream string) ([]messages.Order, error) {
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []messages.Order
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		raw, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			return nil, err
+		}
+		var o messages.Order
+		if messages.Decode(raw.Data, &o) != nil || o.Seq != seq {
+			o = messages.Order{Seq: seq, Kind: 255}
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
