@@ -103,9 +103,11 @@ func (w *Worker) read(ctx context.Context, m *nats.Msg, stmt string) {
 	}
 }
 
-// forwardAttempt bounds one hand-over to the leader; a starting leader
-// holds writes until it is ready, so it is longer than a round trip.
-const forwardAttempt = 2 * time.Second
+// forwardAttempt bounds one hand-over to the leader. The leader answers
+// as soon as the write is in the log, so this is short: a frozen leader
+// that still holds the subscription must not delay the retry that reaches
+// its successor. Retries carry the same request id, so they are harmless.
+const forwardAttempt = 500 * time.Millisecond
 
 // forward hands a write to the leader, retrying under the same request id
 // until a leader accepts it: a leader that died before appending it is

@@ -152,10 +152,11 @@ log_since() {
 	tail -c +"$((off + 1))" "$LOGS/system.log" 2>/dev/null || true
 }
 
+# show_logs OFFSET: the end of this run's logs, on stderr.
 show_logs() {
 	{
 		echo "--- last lines of $LOGS/system.log"
-		tail -n 30 "$LOGS/system.log" 2>/dev/null || true
+		log_since "$1" | tail -n 30
 		echo "--- last lines of $LOGS/stdout.log"
 		tail -n 30 "$LOGS/stdout.log" 2>/dev/null || true
 	} >&2
@@ -172,12 +173,12 @@ wait_ready() {
 		fi
 		if ! alive "$pid"; then
 			progress_done
-			show_logs
+			show_logs "$off"
 			die "Cassandra exited during start-up"
 		fi
 		if ((SECONDS - start >= READY_TIMEOUT)); then
 			progress_done
-			show_logs
+			show_logs "$off"
 			die "Cassandra not ready after ${READY_TIMEOUT}s (still running as pid $pid; stop it with $0 stop)"
 		fi
 		progress "waiting for Cassandra ... $((SECONDS - start))s"
@@ -235,6 +236,7 @@ cmd_stop() {
 			log "stopped in $((SECONDS - start))s"
 		fi
 	fi
+	wait_port_closed 127.0.0.1 9042 10 || true
 	rm -f "$PIDFILE"
 }
 
@@ -261,6 +263,7 @@ cmd_kill() {
 	if pid=$(our_pid); then
 		kill -KILL "$pid"
 		while alive "$pid"; do sleep 0.1; done
+		wait_port_closed 127.0.0.1 9042 10 || true
 		log "killed Cassandra (pid $pid)"
 	else
 		log "not running (nothing started by this script)"

@@ -1,5 +1,6 @@
 # Helpers shared by the deploy/local scripts. Source it; it does not run anything.
 # Only bash and coreutils are assumed (no curl, ps or nc on CI machines).
+# shellcheck disable=SC2034 # its variables are used by the scripts that source it
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 DATA="$ROOT/.data"
@@ -22,13 +23,27 @@ http_ok() {
 	[[ $status == "HTTP/1."?" 200"* ]]
 }
 
-# alive PID: the process exists and is not a zombie.
+# alive PID: some thread of the process is still running (not a zombie). Checks
+# every thread: a JVM's main thread can be a zombie while the others still exit
+# and still hold its sockets.
 alive() {
-	local stat
+	local f stat
 	[[ -n ${1-} ]] || return 1
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	stat=${stat##*) }
-	[[ ${stat:0:1} != Z ]]
+	for f in /proc/"$1"/task/*/stat; do
+		stat=$(cat "$f" 2>/dev/null) || continue
+		stat=${stat##*) }
+		[[ ${stat:0:1} == [ZX] ]] || return 0
+	done
+	return 1
+}
+
+# wait_port_closed HOST PORT TIMEOUT: until nothing accepts on HOST:PORT.
+wait_port_closed() {
+	local start=$SECONDS
+	while port_open "$1" "$2"; do
+		((SECONDS - start < $3)) || return 1
+		sleep 0.2
+	done
 }
 
 # cmdline_has PID TEXT: the process's command line contains TEXT (guards

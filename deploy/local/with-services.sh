@@ -7,7 +7,6 @@
 # CHORUS_CASSANDRA_HOSTS names an external one. Tests embed their own nats-server,
 # so NATS is started only with --nats or CHORUS_WITH_NATS=1. Exits with CMD's status.
 set -euo pipefail
-PROG=with-services.sh
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 with_nats=${CHORUS_WITH_NATS:-0}

@@ -1,0 +1,588 @@
+// Package simulation runs the whole Chorus protocol — every worker's
+// leader.Sequencer and worker.Applier, the lease, the ORDER log, the
+// workers' forwarding and the clients' retries — on a simulated network and
+// a simulated clock, driven by one seed. A run injects faults (message
+// drops, duplicates, reorders and delays, crashes and restarts, paused
+// processes, expired leases), heals, waits until every client has its reply
+// and every replica has applied the whole log, and then checks the DESIGN
+// invariants. The same seed replays the same run exactly: no goroutines, no
+// real time, one math/rand/v2 PCG for every choice.
+//
+// The model follows the real wiring (leader/node.go, leader/lease.go,
+// worker/applyloop.go, worker/requests.go, client/client.go) and uses the
+// shipped timing defaults (worker/config.go).
+package simulation
+
+import (
+	"container/heap"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/chorusdb/chorus/leader"
+	"github.com/chorusdb/chorus/messages"
+	"github.com/chorusdb/chorus/worker"
+)
+
+// Timing of the modelled system: the shipped defaults.
+const (
+	leaseTTL          = 3 * time.Second         // CHORUS_LEASE_TTL
+	campaignEvery     = leaseTTL / 4            // leader/node.go campaign
+	heartbeatInterval = 250 * time.Millisecond  // CHORUS_HEARTBEAT_INTERVAL
+	sequencerTick     = heartbeatInterval / 2   // worker.New: Tick
+	heartbeatTimeout  = 1500 * time.Millisecond // CHORUS_HEARTBEAT_TIMEOUT
+	ackTimeout        = 5 * time.Second         // CHORUS_ACK_TIMEOUT
+	forwardTimeout    = 15 * time.Second        // CHORUS_FORWARD_TIMEOUT
+	forwardAttempt    = 2 * time.Second         // worker/requests.go
+	clientAttempt     = 5 * time.Second         // client.DefaultAttemptTimeout
+	minBackoff        = 50 * time.Millisecond   // worker and client retry pace
+	maxBackoff        = 2 * time.Second
+)
+
+// Config is the shape of one run; ConfigFor derives it from the seed.
+type Config struct {
+	Nodes      int
+	Clients    int
+	Writes     int           // per client
+	FaultPhase time.Duration // faults happen in [0, FaultPhase), then heal
+	Drop, Dup  float64       // per message, during the fault phase
+	Liveness   time.Duration // after healing, the run must end within this
+}
+
+// ConfigFor picks a run's shape from its seed: mostly 3 nodes, every fourth
+// seed 5.
+func ConfigFor(seed uint64) Config {
+	r := rand.New(rand.NewPCG(seed, 0xc0ffee))
+	c := Config{
+		Nodes:      3,
+		Clients:    2 + r.IntN(3),
+		Writes:     4 + r.IntN(8),
+		FaultPhase: time.Duration(3+r.IntN(15)) * time.Second,
+		Drop:       []float64{0, 0.02, 0.1}[r.IntN(3)],
+		Dup:        []float64{0, 0.05, 0.2}[r.IntN(3)],
+		Liveness:   60 * time.Second,
+	}
+	if seed%4 == 0 {
+		c.Nodes = 5
+	}
+	return c
+}
+
+func (c Config) String() string {
+	return fmt.Sprintf("nodes=%d clients=%d writes/client=%d faults=%s drop=%.2f dup=%.2f",
+		c.Nodes, c.Clients, c.Writes, c.FaultPhase, c.Drop, c.Dup)
+}
+
+// epoch0 is the simulated clock's start.
+var epoch0 = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Sim is one run.
+type Sim struct {
+	cfg  Config
+	seed uint64
+	rng  *rand.Rand
+	now  time.Time
+
+	events eventQueue
+	nextID uint64
+	steps  int
+
+	healed  bool
+	healAt  time.Time
+	log     []logEntry
+	kv      kv
+	nodes   []*node
+	clients []*client
+	inboxes map[string]inbox
+	tr      *tracer
+
+	// Observations for the invariant checks.
+	decided     []stepRec         // by seq-1: how the first replica processed the entry
+	appender    map[uint64]string // epoch -> the one node whose entries carry it
+	okReplies   []sentReply       // every SUCCESS reply a leader sent
+	inflight    int               // appends issued and not yet executed or lost
+	violation   string
+	clientsDone int
+}
+
+// logEntry is one entry of the ORDER log (a JetStream stream message).
+type logEntry struct {
+	data  []byte // what the leader published, what replicas are offered
+	order messages.Order
+}
+
+// stepRec is how a replica processed one log position.
+type stepRec struct {
+	kind  worker.StepKind
+	reqID string
+	epoch uint64
+}
+
+func (r stepRec) String() string {
+	k := [...]string{"apply", "marker", "skip"}[r.kind]
+	return fmt.Sprintf("%s(epoch %d %s)", k, r.epoch, r.reqID)
+}
+
+type sentReply struct {
+	by    string
+	reply messages.Reply
+}
+
+// New prepares the run for seed.
+func New(seed uint64, cfg Config, tr *tracer) *Sim {
+	s := &Sim{
+		cfg: cfg, seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		now: epoch0, appender: map[uint64]string{}, inboxes: map[string]inbox{}, tr: tr,
+	}
+	for i := range cfg.Nodes {
+		s.nodes = append(s.nodes, &node{s: s, idx: i, id: fmt.Sprintf("s%d", i), down: true, rep: newReplica()})
+	}
+	for i := range cfg.Clients {
+		s.clients = append(s.clients, &client{s: s, id: i, writes: cfg.Writes})
+	}
+	return s
+}
+
+// Run plays the run to its end and returns the first invariant violated,
+// "" if none.
+func (s *Sim) Run() string {
+	s.tracef("config: %s", s.cfg)
+	for _, n := range s.nodes {
+		n.start()
+	}
+	for _, c := range s.clients {
+		s.after(time.Duration(s.rng.IntN(500))*time.Millisecond, c.next)
+	}
+	s.after(s.jitter(100*time.Millisecond, 1500*time.Millisecond), s.fault)
+	s.after(s.cfg.FaultPhase, s.heal)
+	for s.violation == "" {
+		if s.healed && s.quiescent() {
+			s.tracef("quiescent: log has %d entries", len(s.log))
+			s.check()
+			break
+		}
+		if s.healed && s.now.Sub(s.healAt) > s.cfg.Liveness {
+			s.fail("liveness: not done %s after healing: %s", s.cfg.Liveness, s.stuck())
+			break
+		}
+		if s.events.Len() == 0 {
+			s.fail("no events left: %s", s.stuck())
+			break
+		}
+		s.step()
+	}
+	return s.violation
+}
+
+func (s *Sim) fail(format string, args ...any) {
+	if s.violation == "" {
+		s.violation = fmt.Sprintf(format, args...)
+		s.tracef("VIOLATION: %s", s.violation)
+	}
+}
+
+// quiescent: every client has all its replies, every node runs and has
+// applied the whole log, and no append is still on its way.
+func (s *Sim) quiescent() bool {
+	if s.clientsDone < len(s.clients) || s.inflight > 0 {
+		return false
+	}
+	for _, n := range s.nodes {
+		if n.down || n.paused || n.applier.Applied() != uint64(len(s.log)) {
+			return false
+		}
+	}
+	return true
+}
+
+// stuck describes why a run has not ended, for a liveness failure.
+func (s *Sim) stuck() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "log %d entries, %d appends in flight; ", len(s.log), s.inflight)
+	for _, c := range s.clients {
+		if c.cur != nil {
+			fmt.Fprintf(&b, "client c%d waits for %s (attempt %d, since %s); ", c.id, c.cur.reqID, c.cur.attempt, s.since(c.cur.since))
+		}
+	}
+	for _, n := range s.nodes {
+		if n.down {
+			fmt.Fprintf(&b, "%s down; ", n.id)
+			continue
+		}
+		st := n.seq.Status(s.now)
+		fmt.Fprintf(&b, "%s applied %d leading=%v ready=%v epoch %d committed %d lease=%v; ",
+			n.id, n.applier.Applied(), n.seq.Leading(), n.seq.IsReady(), st.Epoch, st.Committed, n.lease.held)
+	}
+	return b.String()
+}
+
+func (s *Sim) since(t time.Time) string { return t.Sub(epoch0).String() }
+
+// ---- events ----
+
+// event is something that happens at a simulated time. One bound to a node
+// belongs to one incarnation of its process: it is lost if the process
+// crashed since, and held back while the process is paused.
+type event struct {
+	at   time.Time
+	id   uint64 // ties at the same time run in scheduling order
+	node *node
+	inc  int
+	fn   func()
+}
+
+type eventQueue []*event
+
+func (q eventQueue) Len() int { return len(q) }
+func (q eventQueue) Less(i, j int) bool {
+	if !q[i].at.Equal(q[j].at) {
+		return q[i].at.Before(q[j].at)
+	}
+	return q[i].id < q[j].id
+}
+func (q eventQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *eventQueue) Push(x any)   { *q = append(*q, x.(*event)) }
+func (q *eventQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*q = old[:len(old)-1]
+	return e
+}
+
+func (s *Sim) schedule(e *event) {
+	s.nextID++
+	e.id = s.nextID
+	heap.Push(&s.events, e)
+}
+
+// after runs fn after d, outside any process.
+func (s *Sim) after(d time.Duration, fn func()) {
+	s.schedule(&event{at: s.now.Add(d), fn: fn})
+}
+
+// on runs fn after d inside node n's current process.
+func (s *Sim) on(n *node, d time.Duration, fn func()) {
+	s.schedule(&event{at: s.now.Add(d), node: n, inc: n.inc, fn: fn})
+}
+
+func (s *Sim) step() {
+	e := heap.Pop(&s.events).(*event)
+	s.now = e.at
+	s.steps++
+	if n := e.node; n != nil {
+		if n.down || n.inc != e.inc {
+			return // died with its process
+		}
+		if n.paused {
+			n.frozen = append(n.frozen, e)
+			return
+		}
+	}
+	e.fn()
+}
+
+func (s *Sim) jitter(lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(s.rng.Int64N(int64(hi-lo)+1))
+}
+
+// ---- network ----
+
+// delay of one message: usually short, sometimes long enough to reorder it
+// behind many later ones.
+func (s *Sim) delay() time.Duration {
+	if s.rng.IntN(20) == 0 {
+		return s.jitter(50*time.Millisecond, 800*time.Millisecond)
+	}
+	return s.jitter(200*time.Microsecond, 15*time.Millisecond)
+}
+
+// copies: how many times a message arrives (0: dropped, 2: duplicated).
+func (s *Sim) copies() int {
+	if s.healed {
+		return 1
+	}
+	switch r := s.rng.Float64(); {
+	case r < s.cfg.Drop:
+		return 0
+	case r < s.cfg.Drop+s.cfg.Dup:
+		return 2
+	}
+	return 1
+}
+
+// sendTo delivers a message to node n (fn runs in its process). A message
+// on a leader subject (forward, ack) reaches n only if n is subscribed when
+// it is published and still is when it arrives (NATS drops the pending
+// messages of a subscription that ends).
+func (s *Sim) sendTo(n *node, leaderSubject bool, fn func()) {
+	if n.down || (leaderSubject && !n.subscribed) {
+		return // no subscriber: NATS drops it
+	}
+	gen := n.subGen
+	for range s.copies() {
+		s.on(n, s.delay(), func() {
+			if leaderSubject && (!n.subscribed || n.subGen != gen) {
+				return
+			}
+			fn()
+		})
+	}
+}
+
+// send delivers a message to a client.
+func (s *Sim) send(fn func()) {
+	for range s.copies() {
+		s.after(s.delay(), fn)
+	}
+}
+
+// leaders are the nodes subscribed to the leader's subjects right now:
+// every node that leads or believes it does.
+func (s *Sim) leaders() []*node {
+	var out []*node
+	for _, n := range s.nodes {
+		if !n.down && n.subscribed {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// inbox is where a reply subject leads: a client's attempt, or a worker's
+// attempt to forward.
+type inbox struct {
+	c   *client
+	w   *write
+	fwd *forwardOp
+	n   *node
+	inc int
+	try int
+}
+
+// ---- the ORDER log ----
+
+// appendLog is JetStream's publish with an expected last sequence.
+func (s *Sim) appendLog(by *node, o messages.Order, data []byte) error {
+	if last := uint64(len(s.log)); last != o.Seq-1 {
+		s.tracef("%s append seq %d epoch %d %s FAILS: log ends at %d", by.id, o.Seq, o.Epoch, kindOf(o), last)
+		return fmt.Errorf("wrong last sequence: %d", last)
+	}
+	s.log = append(s.log, logEntry{data: data, order: o})
+	s.tracef("%s appended seq %d epoch %d %s", by.id, o.Seq, o.Epoch, kindOf(o))
+	if who, ok := s.appender[o.Epoch]; ok && who != o.Leader {
+		s.fail("two appenders in epoch %d: %s and %s (seq %d)", o.Epoch, who, o.Leader, o.Seq)
+	}
+	s.appender[o.Epoch] = o.Leader
+	for _, n := range s.nodes {
+		n.wake()
+	}
+	return nil
+}
+
+func kindOf(o messages.Order) string {
+	if o.Kind == messages.OrderEpoch {
+		return "marker by " + o.Leader
+	}
+	return o.RequestID + " by " + o.Leader
+}
+
+// tail is what Node.logTail reads.
+func (s *Sim) tail() (lastSeq, lastEpoch uint64, lastTS int64) {
+	if len(s.log) == 0 {
+		return 0, 0, 0
+	}
+	o := s.log[len(s.log)-1].order
+	return o.Seq, o.Epoch, o.Timestamp
+}
+
+// ---- the lease: a JetStream KV key with a TTL ----
+
+// kv is the lease bucket's one key. Every write gets the bucket's next
+// revision, as a JetStream stream sequence does.
+type kv struct {
+	present bool
+	value   string
+	rev     uint64
+	expires time.Time
+	lastRev uint64
+}
+
+func (k *kv) live(now time.Time) bool { return k.present && now.Before(k.expires) }
+
+func (k *kv) put(now time.Time, value string) uint64 {
+	k.lastRev++
+	k.present, k.value, k.rev, k.expires = true, value, k.lastRev, now.Add(leaseTTL)
+	return k.rev
+}
+
+// create is kv.Create: it fails if the key exists.
+func (k *kv) create(now time.Time, value string) (uint64, bool) {
+	if k.live(now) {
+		return 0, false
+	}
+	return k.put(now, value), true
+}
+
+// update is kv.Update with an expected revision.
+func (k *kv) update(now time.Time, value string, rev uint64) (uint64, bool) {
+	if !k.live(now) || k.rev != rev {
+		return 0, false
+	}
+	return k.put(now, value), true
+}
+
+// del is kv.Delete with an expected revision.
+func (k *kv) del(now time.Time, rev uint64) {
+	if k.live(now) && k.rev == rev {
+		k.lastRev++
+		k.present = false
+	}
+}
+
+// ---- faults ----
+
+// fault injects one fault and schedules the next, until healing.
+func (s *Sim) fault() {
+	if s.healed {
+		return
+	}
+	defer s.after(s.jitter(100*time.Millisecond, 1500*time.Millisecond), s.fault)
+	var up []*node
+	for _, n := range s.nodes {
+		if !n.down && !n.paused {
+			up = append(up, n)
+		}
+	}
+	if len(up) == 0 {
+		return
+	}
+	// Half the time, hit a node that believes it leads: that is where
+	// the protocol is delicate.
+	target := up[s.rng.IntN(len(up))]
+	if s.rng.IntN(2) == 0 {
+		for _, n := range up {
+			if n.subscribed {
+				target = n
+			}
+		}
+	}
+	switch r := s.rng.IntN(10); {
+	case r < 3:
+		target.crash()
+		s.after(s.jitter(200*time.Millisecond, 5*time.Second), func() {
+			if !s.healed && target.down {
+				target.start()
+			}
+		})
+	case r < 6:
+		target.pause()
+		s.after(s.jitter(300*time.Millisecond, 6*time.Second), func() {
+			if !s.healed && target.paused {
+				target.resume()
+			}
+		})
+	case r < 8:
+		s.tracef("FAULT lease expires (held by %q)", s.kv.value)
+		s.kv.present = false
+	default:
+		// A quiet spell: faults come in bursts.
+	}
+}
+
+// heal ends the faults: every process runs again and messages are no
+// longer dropped or duplicated (they are still delayed and reordered).
+func (s *Sim) heal() {
+	s.healed, s.healAt = true, s.now
+	s.tracef("HEAL")
+	for _, n := range s.nodes {
+		switch {
+		case n.down:
+			n.start()
+		case n.paused:
+			n.resume()
+		}
+	}
+}
+
+// ---- tracing ----
+
+// tracer keeps the last lines of a run, or all of them.
+type tracer struct {
+	all  bool
+	ring []string
+	next int
+}
+
+func newTracer(all bool, keep int) *tracer {
+	return &tracer{all: all, ring: make([]string, 0, keep)}
+}
+
+func (s *Sim) tracef(format string, args ...any) {
+	if s.tr == nil {
+		return
+	}
+	line := fmt.Sprintf("%10s ", s.now.Sub(epoch0).Round(time.Microsecond)) + fmt.Sprintf(format, args...)
+	t := s.tr
+	if t.all || len(t.ring) < cap(t.ring) {
+		t.ring = append(t.ring, line)
+		return
+	}
+	t.ring[t.next] = line
+	t.next = (t.next + 1) % len(t.ring)
+}
+
+// debugf traces detail (every apply, accept, publish) only when the whole
+// trace is kept: a replay with -v.
+func (s *Sim) debugf(format string, args ...any) {
+	if s.tr != nil && s.tr.all {
+		s.tracef(format, args...)
+	}
+}
+
+// Lines returns the kept lines, oldest first.
+func (t *tracer) Lines() []string {
+	if t.all || len(t.ring) < cap(t.ring) {
+		return t.ring
+	}
+	return append(append([]string(nil), t.ring[t.next:]...), t.ring[:t.next]...)
+}
+
+// canonical orders the actions of one call where the Sequencer's order
+// comes from map iteration (Tick's members, commit's waiters): runs of
+// Respond and of Notice are sorted, which changes nothing they mean
+// (separate messages, log lines) and keeps a seed's replay exact.
+func canonical(acts []leader.Action) []leader.Action {
+	key := func(a leader.Action) (int, string) {
+		switch a := a.(type) {
+		case leader.Respond:
+			r := a.Reply
+			return 1, fmt.Sprintf("%s|%s|%d|%s|%s|%s", a.To, r.Status, r.Seq, r.RequestID, r.Code, r.Error)
+		case leader.Notice:
+			return 2, a.Msg
+		}
+		return 0, ""
+	}
+	for i := 0; i < len(acts); {
+		k, _ := key(acts[i])
+		j := i + 1
+		for j < len(acts) {
+			if kj, _ := key(acts[j]); kj != k {
+				break
+			}
+			j++
+		}
+		if k != 0 && j-i > 1 {
+			run := acts[i:j]
+			sort.SliceStable(run, func(a, b int) bool {
+				_, ka := key(run[a])
+				_, kb := key(run[b])
+				return ka < kb
+			})
+		}
+		i = j
+	}
+	return acts
+}
