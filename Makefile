@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 LOCAL := deploy/local
 
-.PHONY: help up down wipe build nats-cli run test unit vet
+.PHONY: help up down wipe build nats-cli run test unit vet chaos
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -29,8 +29,15 @@ nats-cli: ## install the nats CLI as bin/nats
 run: up build ## run 3 workers (server0..server2) in the foreground; Ctrl-C stops them
 	$(LOCAL)/run-workers.sh 3
 
+# Tests may stop and start the local Cassandra (TestCassandraRestart); never an external one.
+CASSANDRA_CTL := $(if $(filter-out 127.0.0.1:9042 localhost:9042 localhost 127.0.0.1,$(CHORUS_CASSANDRA_HOSTS)),,$(CURDIR)/$(LOCAL)/cassandra.sh)
+CHAOS_DURATION ?= 3m
+
 test: ## all tests, with a local Cassandra started (and stopped) if none is running
-	$(LOCAL)/with-services.sh $(GO) test -count=1 -timeout 40m ./...
+	CHORUS_TEST_CASSANDRA_CTL=$(CASSANDRA_CTL) $(LOCAL)/with-services.sh $(GO) test -count=1 -timeout 40m ./...
+
+chaos: ## the long chaos test (CHAOS_DURATION=3m): kills, freezes, checks the history
+	CHORUS_CHAOS_DURATION=$(CHAOS_DURATION) $(LOCAL)/with-services.sh $(GO) test -count=1 -timeout 60m -run 'TestChaos$$' -v ./integration/
 
 unit: ## fast tests only (-short: no Cassandra needed)
 	$(GO) test -short -count=1 ./...

@@ -1,0 +1,227 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chorusdb/chorus/chorustest"
+	"github.com/chorusdb/chorus/client"
+)
+
+// op is one list-append in the chaos history.
+type op struct {
+	client   int
+	key      int
+	value    int64
+	call     time.Time
+	ret      time.Time // zero while unknown
+	ok       bool      // SUCCESS seen
+	definite bool      // a final ERROR: must not be applied
+}
+
+// TestChaos runs concurrent clients against 3 worker processes while a
+// nemesis SIGKILLs and restarts workers (the leader included) and freezes
+// the leader, then checks the history: replicas identical, every
+// acknowledged append present exactly once, nothing twice, and the list
+// order consistent with real time (linearizable). Short by default; `make
+// chaos` sets CHORUS_CHAOS_DURATION for the long form.
+func TestChaos(t *testing.T) {
+	duration := 20 * time.Second
+	if v := os.Getenv("CHORUS_CHAOS_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("CHORUS_CHAOS_DURATION: %v", err)
+		}
+		duration = d
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("chaos for %s, nemesis seed %d", duration, seed)
+	e, p := newProcEnv(t, nil)
+	keys := []int{1, 2, 3}
+	for _, k := range keys[1:] {
+		e.exec("", fmt.Sprintf("INSERT INTO grade (id, events) VALUES (%d, [])", k))
+	}
+
+	var mu sync.Mutex
+	var history []*op
+	stop := make(chan struct{})
+	var clients sync.WaitGroup
+	for c := range 4 {
+		clients.Add(1)
+		go func() {
+			defer clients.Done()
+			rnd := rand.New(rand.NewPCG(seed, uint64(c)))
+			cl := client.New(e.nc, client.WithPrefix(p.Prefix), client.WithTimeout(30*time.Second), client.WithAttemptTimeout(3*time.Second))
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				o := &op{client: c, key: keys[rnd.IntN(len(keys))], value: e.counter.Add(1), call: time.Now()}
+				mu.Lock()
+				history = append(history, o)
+				mu.Unlock()
+				var opts []client.Option
+				if rnd.IntN(4) == 0 {
+					opts = append(opts, client.WithServer(p.IDs[rnd.IntN(len(p.IDs))]))
+				}
+				opts = append(opts, client.WithRequestID(fmt.Sprintf("chaos-%d-%d-%d", seed, c, i)))
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				_, err := cl.Exec(ctx, fmt.Sprintf("UPDATE grade SET events = events + [%d] WHERE id = %d", o.value, o.key), opts...)
+				cancel()
+				mu.Lock()
+				var ce *client.Error
+				switch {
+				case err == nil:
+					o.ok, o.ret = true, time.Now()
+				case errors.As(err, &ce) && ce.Code.String() != "UNAVAILABLE":
+					o.definite, o.ret = true, time.Now()
+					t.Errorf("client %d: final error for append %d: %v", c, o.value, err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+
+	// The nemesis: one fault at a time, always healed before the next.
+	rnd := rand.New(rand.NewPCG(seed, 99))
+	kills, pauses := 0, 0
+	deadline := time.Now().Add(duration)
+	for time.Now().Before(deadline) {
+		time.Sleep(time.Duration(500+rnd.IntN(1500)) * time.Millisecond) // fault pacing, not a wait
+		st, err := p.Status(e.nc)
+		leader := st.Leader
+		if err != nil || leader == "" {
+			continue
+		}
+		switch rnd.IntN(3) {
+		case 0: // kill the leader
+			p.Kill(leader)
+			kills++
+			time.Sleep(time.Duration(rnd.IntN(2000)) * time.Millisecond)
+			p.Start(leader)
+		case 1: // kill anyone
+			victim := p.IDs[rnd.IntN(len(p.IDs))]
+			p.Kill(victim)
+			kills++
+			time.Sleep(time.Duration(rnd.IntN(2000)) * time.Millisecond)
+			p.Start(victim)
+		case 2: // freeze the leader past its lease, then thaw it
+			p.Pause(leader)
+			pauses++
+			time.Sleep(leaseTTL + time.Duration(rnd.IntN(2000))*time.Millisecond)
+			p.Resume(leader)
+		}
+	}
+	close(stop)
+	clients.Wait()
+	t.Logf("nemesis: %d SIGKILLs, %d SIGSTOP/SIGCONT of the leader", kills, pauses)
+
+	// Every worker must converge on the same lists.
+	final := map[int][]int64{}
+	chorustest.Eventually(t, 2*time.Minute, func() error {
+		for _, k := range keys {
+			var first []int64
+			for i, id := range p.IDs {
+				got, err := e.events(id, k)
+				if err != nil {
+					return err
+				}
+				if i == 0 {
+					first = got
+				} else if !slices.Equal(got, first) {
+					return fmt.Errorf("key %d: %s has %d values, %s has %d", k, p.IDs[0], len(first), id, len(got))
+				}
+			}
+			final[k] = first
+		}
+		st, err := p.Status(e.nc)
+		if err != nil {
+			return err
+		}
+		for _, w := range st.Workers {
+			if w.Applied < st.LastSeq {
+				return fmt.Errorf("%s applied %d of %d", w.ID, w.Applied, st.LastSeq)
+			}
+		}
+		return nil
+	})
+	acked, unknown, problems := checkHistory(history, final)
+	for _, pr := range problems {
+		t.Error(pr)
+	}
+	t.Logf("history: %d appends, %d acknowledged and checked, %d without an answer", len(history), acked, unknown)
+	checkLog(t, e, p)
+}
+
+// checkHistory checks a list-append history against the final lists. All
+// appends to a key are blind and the final read sees the whole list, so
+// the list order is the only possible linearization: the history is
+// linearizable iff every acknowledged append is present exactly once,
+// nothing is present twice or unsent, and whenever append A returned
+// before append B was called and both are present, A comes first.
+func checkHistory(history []*op, final map[int][]int64) (acked, unknown int, problems []string) {
+	fail := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	byValue := map[int64]*op{}
+	for _, o := range history {
+		byValue[o.value] = o
+		if o.ok {
+			acked++
+		} else if !o.definite {
+			unknown++
+		}
+	}
+	for k, list := range final {
+		index := map[int64]int{}
+		for i, v := range list {
+			o, sent := byValue[v]
+			switch {
+			case !sent:
+				fail("key %d: value %d was never sent", k, v)
+			case o.key != k:
+				fail("value %d sent to key %d appears in key %d", v, o.key, k)
+			case o.definite:
+				fail("key %d: value %d failed with a final error yet was applied", k, v)
+			}
+			if _, dup := index[v]; dup {
+				fail("key %d: value %d applied twice", k, v)
+			}
+			index[v] = i
+		}
+		var present []*op
+		for _, o := range history {
+			if o.key != k {
+				continue
+			}
+			if _, ok := index[o.value]; ok {
+				present = append(present, o)
+			} else if o.ok {
+				fail("key %d: acknowledged value %d (client %d) is missing", k, o.value, o.client)
+			}
+		}
+		// Real-time order: sort the present appends by list position; no
+		// append may have returned before an earlier-placed one was called.
+		sort.Slice(present, func(i, j int) bool { return index[present[i].value] < index[present[j].value] })
+		var latestCall time.Time // the latest call among appends placed before
+		var latestOp *op
+		for _, o := range present {
+			if o.ok && !latestCall.IsZero() && o.ret.Before(latestCall) {
+				fail("key %d: append %d returned at %s, before append %d was called (%s), yet is placed after it",
+					k, o.value, o.ret.Format("15:04:05.000"), latestOp.value, latestCall.Format("15:04:05.000"))
+			}
+			if o.call.After(latestCall) {
+				latestCall, latestOp = o.call, o
+			}
+		}
+	}
+	return acked, unknown, problems
+}
