@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -285,4 +286,51 @@ func TestCassandraRestart(t *testing.T) {
 	e.requireConverged(1, want, true)
 	want = append(want, e.update("", 1))
 	e.requireConverged(1, want, true)
+}
+
+func TestExactlyOnceAcrossWorkersLeadersAndRestarts(t *testing.T) {
+	e, p := newProcEnv(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := e.counter.Add(1)
+	stmt := fmt.Sprintf("UPDATE grade SET events = events + [%d] WHERE id = 1", s)
+	first, err := e.cl.Exec(ctx, stmt, client.WithRequestID("once-1"), client.WithServer("server0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := "UPDATE grade SET nosuch = 1 WHERE id = 1"
+	_, badErr := e.cl.Exec(ctx, bad, client.WithRequestID("once-2"))
+	var ce *client.Error
+	if !errors.As(badErr, &ce) || ce.Seq == 0 {
+		t.Fatalf("invalid statement: %v", badErr)
+	}
+	retry := func(when string) {
+		t.Helper()
+		for _, id := range p.IDs {
+			r, err := e.cl.Exec(ctx, stmt, client.WithRequestID("once-1"), client.WithServer(id))
+			if err != nil || r.Seq != first.Seq {
+				t.Fatalf("%s: retry via %s: seq %d (first %d), %v", when, id, r.Seq, first.Seq, err)
+			}
+			_, err = e.cl.Exec(ctx, bad, client.WithRequestID("once-2"), client.WithServer(id))
+			var ce2 *client.Error
+			if !errors.As(err, &ce2) || ce2.Seq != ce.Seq || ce2.Message != ce.Message {
+				t.Fatalf("%s: retry of the failed request via %s: %v, first %v", when, id, err, badErr)
+			}
+		}
+	}
+	retry("at once")
+	leader := p.WaitLeader(e.nc, 10*time.Second, "")
+	p.Kill(leader)
+	p.WaitLeader(e.nc, 30*time.Second, leader)
+	p.Start(leader)
+	retry("after a leader change")
+	for _, id := range p.IDs {
+		p.Stop(id)
+	}
+	for _, id := range p.IDs {
+		p.Start(id)
+	}
+	p.WaitLeader(e.nc, 30*time.Second, "")
+	retry("after restarting every worker")
+	e.requireConverged(1, []int64{s}, true)
 }

@@ -310,7 +310,7 @@ func (s *Sequencer) Ack(a messages.Ack, now time.Time) []Action {
 	return append(acts, s.advance(now)...)
 }
 
-func sameOutcome(a, b messages.Outcome) bool { return a.Code == b.Code && a.Seq == b.Seq }
+func sameOutcome(a, b messages.Outcome) bool { return a == b }
 
 func (s *Sequencer) diverged(e *entry, worker string, o messages.Outcome) Action {
 	s.Divergences++

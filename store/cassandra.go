@@ -187,12 +187,12 @@ func (c *Cassandra) Apply(ctx context.Context, o messages.Order) (messages.Outco
 			out.Code, out.Error = messages.CodeCQL, "condition not met: write not applied"
 		}
 		if err != nil {
-			if out.Code, out.Error, err = statementError(err); err != nil {
+			if out.Code, out.Error, err = c.statementError(err); err != nil {
 				return messages.Outcome{}, err
 			}
 		}
 	} else if err := q.Exec(); err != nil {
-		if out.Code, out.Error, err = statementError(err); err != nil {
+		if out.Code, out.Error, err = c.statementError(err); err != nil {
 			return messages.Outcome{}, err
 		}
 	}
@@ -279,13 +279,16 @@ func lost(err error) bool {
 }
 
 // statementError splits a Cassandra error into the statement's outcome
-// (deterministic: the same on every replica) or a storage failure.
-func statementError(err error) (messages.Code, string, error) {
+// or a storage failure. Cassandra names the keyspace in some messages
+// ("... in table server1.grade"); it is taken out so that the outcome is
+// the same on every replica, whose keyspaces differ.
+func (c *Cassandra) statementError(err error) (messages.Code, string, error) {
 	err = classify(err)
 	if errors.Is(err, ErrUnavailable) {
 		return 0, "", err
 	}
-	return messages.CodeCQL, err.Error(), nil
+	msg := strings.ReplaceAll(err.Error(), c.keyspace+".", "")
+	return messages.CodeCQL, strings.ReplaceAll(msg, c.keyspace, "<keyspace>"), nil
 }
 
 // classify marks errors that say nothing about the statement (Cassandra
