@@ -38,6 +38,9 @@ func Main(args []string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.NoopStore {
+		log.Warn("CHORUS_NOOP_STORE is set: writes are acknowledged without being applied (benchmarks only)")
+	}
 	w, err := New(ctx, cfg, log, CassandraOpener(cfg))
 	if err != nil {
 		log.Error("cannot start", "err", err)
@@ -51,9 +54,13 @@ func Main(args []string, stderr io.Writer) int {
 	return 0
 }
 
-// CassandraOpener opens the worker's keyspace as configured.
+// CassandraOpener opens the worker's keyspace as configured (or the no-op
+// store of CHORUS_NOOP_STORE).
 func CassandraOpener(cfg Config) func(context.Context) (Store, store.State, error) {
 	return func(ctx context.Context) (Store, store.State, error) {
+		if cfg.NoopStore {
+			return store.Noop{}, store.State{}, nil
+		}
 		s, st, err := store.OpenCassandra(ctx, store.Config{
 			Hosts: cfg.CassandraHosts, Keyspace: cfg.KeyspaceName(),
 			Username: cfg.CassandraUser, Password: cfg.CassandraPassword,
