@@ -65,6 +65,9 @@ type Cassandra struct {
 	keyspace string
 	ttl      int
 	maxRows  int
+	// unsure is set after a failed Apply: the next one first checks
+	// whether the write landed anyway. Only the apply loop calls Apply.
+	unsure bool
 }
 
 // State and request tables; user statements may not touch them.
@@ -154,12 +157,24 @@ const (
 // and are recorded right after. The outcome is the statement's own result,
 // the same on every replica; the error is a storage failure to retry.
 func (c *Cassandra) Apply(ctx context.Context, o messages.Order) (messages.Outcome, error) {
-	// A retry after a failure may find the write already applied.
-	if st, err := c.state(ctx); err != nil {
-		return messages.Outcome{}, err
-	} else if st.Applied >= o.Seq {
-		return c.recordedOutcome(ctx, o)
+	// A retry after a failure may find the write already applied (the
+	// failure may have been a timeout of a batch that did land).
+	if c.unsure {
+		st, err := c.state(ctx)
+		if err != nil {
+			return messages.Outcome{}, err
+		}
+		c.unsure = false
+		if st.Applied >= o.Seq {
+			return c.recordedOutcome(ctx, o)
+		}
 	}
+	out, err := c.apply(ctx, o)
+	c.unsure = err != nil
+	return out, err
+}
+
+func (c *Cassandra) apply(ctx context.Context, o messages.Order) (messages.Outcome, error) {
 	stmt, err := cql.Parse(o.Stmt, c.keyspace)
 	if err != nil { // the leader ordered it, so every replica rejects it alike
 		return c.recordOnly(ctx, o, messages.Outcome{Seq: o.Seq, Code: messages.CodeBadRequest, Error: err.Error()})
