@@ -156,6 +156,10 @@ func (p *Procs) Kill(id string) {
 	}
 	_ = pr.cmd.Process.Signal(syscall.SIGKILL)
 	<-pr.done
+	p.forget(id, pr)
+}
+
+func (p *Procs) forget(id string, pr *proc) {
 	pr.log.Close()
 	p.mu.Lock()
 	delete(p.procs, id)
@@ -179,10 +183,7 @@ func (p *Procs) Stop(id string) {
 		_ = pr.cmd.Process.Signal(syscall.SIGKILL)
 		<-pr.done
 	}
-	pr.log.Close()
-	p.mu.Lock()
-	delete(p.procs, id)
-	p.mu.Unlock()
+	p.forget(id, pr)
 }
 
 // Exited reports whether worker id's process ended by itself, and its exit code.

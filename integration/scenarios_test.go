@@ -96,20 +96,29 @@ func (e *env) events(id string, k int) ([]int64, error) {
 func (e *env) requireConverged(k int, want []int64, ordered bool) {
 	e.t.Helper()
 	chorustest.Eventually(e.t, converge, func() error {
-		var first []int64
-		for i, id := range e.c.IDs {
-			got, err := e.events(id, k)
-			if err != nil {
-				return err
-			}
-			if i == 0 {
-				first = got
-			} else if !slices.Equal(got, first) {
-				return fmt.Errorf("key %d: %s has %v, %s has %v", k, e.c.IDs[0], first, id, got)
-			}
+		got, err := e.agreed(k)
+		if err != nil {
+			return err
 		}
-		return sameValues(first, want, ordered)
+		return sameValues(got, want, ordered)
 	})
+}
+
+// agreed returns key k's list if every worker holds the same one.
+func (e *env) agreed(k int) ([]int64, error) {
+	var first []int64
+	for i, id := range e.c.IDs {
+		got, err := e.events(id, k)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			first = got
+		} else if !slices.Equal(got, first) {
+			return nil, fmt.Errorf("key %d: %s has %d values %v, %s has %d values %v", k, e.c.IDs[0], len(first), first, id, len(got), got)
+		}
+	}
+	return first, nil
 }
 
 func sameValues(got, want []int64, ordered bool) error {
