@@ -410,6 +410,39 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 
+	t.Run("client batches, conditional and schema writes", func(t *testing.T) {
+		e.t = t
+		e.exec("", "CREATE TABLE kv (k int PRIMARY KEY, v text)")
+		e.exec("", "BEGIN BATCH INSERT INTO kv (k, v) VALUES (1, 'a'); UPDATE kv SET v = 'b' WHERE k = 2; APPLY BATCH")
+		e.exec("", "INSERT INTO kv (k, v) VALUES (3, 'c') IF NOT EXISTS")
+		r := e.request(e.prefix+".request", []byte("INSERT INTO kv (k, v) VALUES (3, 'z') IF NOT EXISTS"))
+		if r.Status != messages.StatusError || !strings.Contains(r.Error, "condition") {
+			t.Fatalf("failed condition: %+v", r)
+		}
+		e.exec("", "ALTER TABLE kv ADD w int")
+		e.exec("", "UPDATE kv SET w = 7 WHERE k = 1")
+		chorustest.Eventually(t, converge, func() error {
+			var first string
+			for i, id := range e.c.IDs {
+				iter := e.c.Session.Query(fmt.Sprintf(`SELECT k, v, w FROM "%s".kv`, e.c.Keyspace(id))).Iter()
+				rows, err := iter.SliceMap()
+				if err != nil {
+					return err
+				}
+				got := fmt.Sprint(len(rows), rows)
+				if i == 0 {
+					first = got
+				} else if got != first {
+					return fmt.Errorf("%s has %s, %s has %s", e.c.IDs[0], first, id, got)
+				}
+			}
+			if !strings.HasPrefix(first, "3 ") {
+				return fmt.Errorf("rows: %s", first)
+			}
+			return nil
+		})
+	})
+
 	t.Run("garbage on internal subjects", func(t *testing.T) {
 		e.t = t
 		junk := [][]byte{[]byte("hello"), {0xC3, 0x01}, messages.MustEncode(&messages.Heartbeat{Worker: "intruder"})}
@@ -421,7 +454,7 @@ func TestBadInput(t *testing.T) {
 			}
 		}
 		// A stale ORDER from an old epoch, appended as if by a deposed leader.
-		stale := messages.MustEncode(&messages.Order{Epoch: 1, Seq: 1, Kind: messages.OrderWrite, RequestID: "stale", Stmt: "UPDATE grade SET events = events + [999999] WHERE id = 1"})
+		stale := messages.MustEncode(&messages.Order{Epoch: 1, Seq: 1, Kind: messages.OrderWrite, Writes: []messages.Write{{RequestID: "stale", Stmt: "UPDATE grade SET events = events + [999999] WHERE id = 1"}}})
 		if err := e.nc.Publish(e.prefix+".order", stale); err != nil {
 			t.Fatal(err)
 		}

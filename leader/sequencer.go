@@ -78,16 +78,26 @@ type member struct {
 	stalled  string
 }
 
+// entry is one ORDER appended (or being appended) in this epoch.
 type entry struct {
-	seq         uint64
+	seq        uint64
+	appendedAt time.Time
+	appended   bool
+	writes     []*write // none for the epoch marker
+}
+
+// write is one client write in flight.
+type write struct {
+	e           *entry // nil while it waits in the next batch
+	index       uint32
 	requestID   string
+	stmt        string
 	origin      string
 	consistency messages.Consistency
-	appendedAt  time.Time
-	appended    bool
 	outcome     *messages.Outcome // from the leader's own replica, else the first ACK
 	replies     []string          // client inboxes waiting for the outcome
 	accepts     []string          // forwarding workers waiting for Accepted
+	done        bool
 }
 
 // waiter is a retried request whose write is already applied: it is
@@ -121,16 +131,26 @@ type Sequencer struct {
 	lastTS    int64  // last write timestamp handed out (µs)
 	committed uint64 // every seq <= committed has been replied to
 	pending   []*entry
-	byReq     map[string]*entry
+	byReq     map[string]*write
 	waiters   map[uint64][]waiter
 	queued    []queuedForward
+	batch     []*write // writes for the next ORDER
+	inflight  int      // appends not yet reported
 
 	// Counters, for status and tests.
 	Divergences uint64
 }
 
-// maxQueued bounds the writes a starting leader holds until it is ready.
-const maxQueued = 10000
+// Group commit: writes arriving while appends are in flight wait and go
+// into the next ORDER together, so under load one log append (one fsync)
+// and one ACK per replica serve many writes, while an idle leader appends
+// each write at once.
+const (
+	maxInFlight   = 2        // appends in flight at once
+	maxBatch      = 256      // writes per ORDER
+	maxBatchBytes = 48 << 10 // statement bytes per ORDER (one statement may exceed it)
+	maxQueued     = 10000    // writes a starting leader holds until it is ready
+)
 
 type queuedForward struct {
 	fwd    messages.Forward
@@ -159,10 +179,11 @@ func (s *Sequencer) Lead(epoch, lastSeq uint64, lastTS int64, now time.Time) []A
 	s.leading, s.ready = true, false
 	s.epoch, s.lastSeq, s.lastTS = epoch, lastSeq, lastTS
 	s.committed = lastSeq
-	s.pending, s.byReq, s.waiters = nil, map[string]*entry{}, map[uint64][]waiter{}
+	s.pending, s.byReq, s.waiters, s.batch = nil, map[string]*write{}, map[uint64][]waiter{}, nil
 	s.marker = s.nextSeq()
 	o := messages.Order{Epoch: epoch, Seq: s.marker, Kind: messages.OrderEpoch, Timestamp: s.nextTS(now), Leader: s.id}
 	s.pending = append(s.pending, &entry{seq: o.Seq, appendedAt: now})
+	s.inflight = 1
 	return []Action{Append{Order: o}, Notice{Msg: fmt.Sprintf("leading epoch %d after seq %d", epoch, lastSeq)}}
 }
 
@@ -174,7 +195,7 @@ func (s *Sequencer) StepDown(reason string) []Action {
 		return nil
 	}
 	s.leading, s.ready, s.epoch, s.committed = false, false, 0, 0
-	s.pending, s.byReq, s.waiters, s.queued = nil, nil, nil, nil
+	s.pending, s.byReq, s.waiters, s.queued, s.batch, s.inflight = nil, nil, nil, nil, nil, 0
 	return []Action{StepDown{Reason: reason}}
 }
 
@@ -182,12 +203,15 @@ func (s *Sequencer) nextSeq() uint64 { s.lastSeq++; return s.lastSeq }
 
 // nextTS hands out strictly increasing write timestamps, never behind an
 // earlier leader's (clocks differ between machines).
-func (s *Sequencer) nextTS(now time.Time) int64 {
+func (s *Sequencer) nextTS(now time.Time) int64 { return s.reserveTS(now, 1) }
+
+// reserveTS reserves n consecutive timestamps and returns the first.
+func (s *Sequencer) reserveTS(now time.Time, n int) int64 {
 	ts := now.UnixMicro()
 	if ts <= s.lastTS {
 		ts = s.lastTS + 1
 	}
-	s.lastTS = ts
+	s.lastTS = ts + int64(n) - 1
 	return ts
 }
 
@@ -204,15 +228,15 @@ func (s *Sequencer) Forward(f messages.Forward, accept string, now time.Time) []
 		return nil
 	}
 	// A retry of a write still in flight: answer it with the original.
-	if e, ok := s.byReq[f.RequestID]; ok {
-		if f.Reply != "" && !slices.Contains(e.replies, f.Reply) {
-			e.replies = append(e.replies, f.Reply)
+	if w, ok := s.byReq[f.RequestID]; ok {
+		if f.Reply != "" && !slices.Contains(w.replies, f.Reply) {
+			w.replies = append(w.replies, f.Reply)
 		}
-		if e.appended {
-			return s.accept(accept, e.seq, f.RequestID)
+		if w.e != nil && w.e.appended {
+			return s.accept(accept, w.e.seq, f.RequestID)
 		}
 		if accept != "" {
-			e.accepts = append(e.accepts, accept)
+			w.accepts = append(w.accepts, accept)
 		}
 		return nil
 	}
@@ -226,28 +250,63 @@ func (s *Sequencer) Forward(f messages.Forward, accept string, now time.Time) []
 		}
 		return acts
 	}
-	ts := s.nextTS(now)
-	stmt, _, err := cql.Rewrite(f.Stmt, time.UnixMicro(ts), s.rnd)
-	if err != nil {
-		acts := s.accept(accept, 0, f.RequestID)
-		if f.Reply != "" {
-			acts = append(acts, Respond{To: f.Reply, Reply: messages.Failure(messages.CodeNondeterministic, err.Error(), f.Origin, f.RequestID)})
-		}
-		return acts
-	}
-	e := &entry{seq: s.nextSeq(), requestID: f.RequestID, origin: f.Origin, consistency: f.Consistency, appendedAt: now}
+	w := &write{requestID: f.RequestID, stmt: f.Stmt, origin: f.Origin, consistency: f.Consistency}
 	if f.Reply != "" {
-		e.replies = []string{f.Reply}
+		w.replies = []string{f.Reply}
 	}
 	if accept != "" {
-		e.accepts = []string{accept}
+		w.accepts = []string{accept}
 	}
-	s.pending = append(s.pending, e)
-	s.byReq[f.RequestID] = e
-	return []Action{Append{Order: messages.Order{
-		Epoch: s.epoch, Seq: e.seq, Kind: messages.OrderWrite, RequestID: f.RequestID,
-		Stmt: stmt, Timestamp: ts, Origin: f.Origin, Leader: s.id,
-	}}}
+	s.byReq[f.RequestID] = w
+	s.batch = append(s.batch, w)
+	return s.flush(now)
+}
+
+// flush appends the waiting writes as one ORDER, unless enough appends
+// are in flight already (then they wait for one to finish).
+func (s *Sequencer) flush(now time.Time) []Action {
+	var acts []Action
+	for len(s.batch) > 0 && s.inflight < maxInFlight {
+		n, size := 0, 0
+		for n < len(s.batch) && n < maxBatch && (n == 0 || size+len(s.batch[n].stmt) <= maxBatchBytes) {
+			size += len(s.batch[n].stmt)
+			n++
+		}
+		take := s.batch[:n]
+		s.batch = s.batch[n:]
+		ts := s.reserveTS(now, n)
+		e := &entry{appendedAt: now}
+		o := messages.Order{Epoch: s.epoch, Kind: messages.OrderWrite, Timestamp: ts, Leader: s.id}
+		for i, w := range take {
+			stmt, _, err := cql.Rewrite(w.stmt, time.UnixMicro(ts+int64(i)), s.rnd)
+			if err != nil { // the receiving worker checked it, so this is rare
+				delete(s.byReq, w.requestID)
+				for _, to := range w.accepts {
+					acts = append(acts, s.accept(to, 0, w.requestID)...)
+				}
+				for _, to := range w.replies {
+					acts = append(acts, Respond{To: to, Reply: messages.Failure(messages.CodeNondeterministic, err.Error(), w.origin, w.requestID)})
+				}
+				continue
+			}
+			w.e, w.index = e, uint32(len(e.writes))
+			e.writes = append(e.writes, w)
+			// Writes[i] is applied with timestamp Timestamp+i.
+			o.Writes = append(o.Writes, messages.Write{RequestID: w.requestID, Stmt: stmt, Origin: w.origin})
+			if int(w.index) != i {
+				o.Writes[w.index].Stmt, _, _ = cql.Rewrite(w.stmt, time.UnixMicro(ts+int64(w.index)), s.rnd)
+			}
+		}
+		if len(e.writes) == 0 {
+			continue
+		}
+		e.seq = s.nextSeq()
+		o.Seq = e.seq
+		s.pending = append(s.pending, e)
+		s.inflight++
+		acts = append(acts, Append{Order: o})
+	}
+	return acts
 }
 
 func (s *Sequencer) accept(to string, seq uint64, requestID string) []Action {
@@ -265,16 +324,18 @@ func (s *Sequencer) Appended(seq uint64, err error, now time.Time) []Action {
 	if err != nil {
 		return s.StepDown(fmt.Sprintf("append of seq %d failed: %v", seq, err))
 	}
-	e := s.find(seq)
-	if e == nil {
-		return nil
-	}
-	e.appended = true
+	s.inflight--
 	var acts []Action
-	for _, to := range e.accepts {
-		acts = append(acts, s.accept(to, seq, e.requestID)...)
+	if e := s.find(seq); e != nil {
+		e.appended = true
+		for _, w := range e.writes {
+			for _, to := range w.accepts {
+				acts = append(acts, s.accept(to, seq, w.requestID)...)
+			}
+			w.accepts = nil
+		}
 	}
-	e.accepts = nil
+	acts = append(acts, s.flush(now)...)
 	return append(acts, s.advance(now)...)
 }
 
@@ -292,18 +353,19 @@ func (s *Sequencer) Ack(a messages.Ack, now time.Time) []Action {
 	if s.leading {
 		for _, o := range a.Outcomes {
 			e := s.find(o.Seq)
-			if e == nil || e.requestID == "" {
+			if e == nil || int(o.Index) >= len(e.writes) {
 				continue
 			}
+			w := e.writes[o.Index]
 			o := o
 			switch {
-			case e.outcome == nil || (a.Worker == s.id && !sameOutcome(*e.outcome, o)):
-				if e.outcome != nil {
-					acts = append(acts, s.diverged(e, a.Worker, o))
+			case w.outcome == nil || (a.Worker == s.id && !sameOutcome(*w.outcome, o)):
+				if w.outcome != nil {
+					acts = append(acts, s.diverged(w, a.Worker, o))
 				}
-				e.outcome = &o
-			case !sameOutcome(*e.outcome, o):
-				acts = append(acts, s.diverged(e, a.Worker, o))
+				w.outcome = &o
+			case !sameOutcome(*w.outcome, o):
+				acts = append(acts, s.diverged(w, a.Worker, o))
 			}
 		}
 	}
@@ -312,10 +374,10 @@ func (s *Sequencer) Ack(a messages.Ack, now time.Time) []Action {
 
 func sameOutcome(a, b messages.Outcome) bool { return a == b }
 
-func (s *Sequencer) diverged(e *entry, worker string, o messages.Outcome) Action {
+func (s *Sequencer) diverged(w *write, worker string, o messages.Outcome) Action {
 	s.Divergences++
-	return Notice{Warn: true, Msg: fmt.Sprintf("replicas disagree on seq %d: %s got %s %q, recorded %s %q",
-		e.seq, worker, o.Code, o.Error, e.outcome.Code, e.outcome.Error)}
+	return Notice{Warn: true, Msg: fmt.Sprintf("replicas disagree on seq %d write %d: %s got %s %q, recorded %s %q",
+		o.Seq, o.Index, worker, o.Code, o.Error, w.outcome.Code, w.outcome.Error)}
 }
 
 // Heartbeat records a worker's liveness and progress.
@@ -422,15 +484,24 @@ func (s *Sequencer) commit(now time.Time) []Action {
 	var acts []Action
 	kept := s.pending[:0]
 	for _, e := range s.pending {
-		if !e.appended || !s.applied(e.seq, e.consistency) || (e.requestID != "" && e.outcome == nil) {
-			kept = append(kept, e)
-			continue
-		}
-		if e.requestID != "" {
-			delete(s.byReq, e.requestID)
-			for _, to := range e.replies {
-				acts = append(acts, Respond{To: to, Reply: messages.OutcomeReply(*e.outcome, e.origin, e.requestID)})
+		left := 0
+		for _, w := range e.writes {
+			if w.done {
+				continue
 			}
+			if !e.appended || w.outcome == nil || !s.applied(e.seq, w.consistency) {
+				left++
+				continue
+			}
+			w.done = true
+			delete(s.byReq, w.requestID)
+			for _, to := range w.replies {
+				acts = append(acts, Respond{To: to, Reply: messages.OutcomeReply(*w.outcome, w.origin, w.requestID)})
+			}
+		}
+		// The epoch marker stays until every live replica has applied it.
+		if left > 0 || !e.appended || (len(e.writes) == 0 && !s.applied(e.seq, messages.ConsistencyAll)) {
+			kept = append(kept, e)
 		}
 	}
 	for i := len(kept); i < len(s.pending); i++ {

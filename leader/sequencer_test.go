@@ -92,7 +92,7 @@ func TestCommitWaitsForEveryLiveReplica(t *testing.T) {
 	h := newHarness(t)
 	h.ready()
 	ap := one[Append](t, h.forward("r1", "inbox1"))
-	if ap.Order.Seq != 12 || ap.Order.Epoch != 7 || ap.Order.RequestID != "r1" || ap.Order.Timestamp <= t0.UnixMicro() {
+	if ap.Order.Seq != 12 || ap.Order.Epoch != 7 || len(ap.Order.Writes) != 1 || ap.Order.Writes[0].RequestID != "r1" || ap.Order.Timestamp <= t0.UnixMicro() {
 		t.Fatalf("order: %+v", ap.Order)
 	}
 	acc := one[Accept](t, h.s.Appended(12, nil, h.now))
@@ -261,7 +261,7 @@ func TestForwardsQueuedUntilReady(t *testing.T) {
 	h.now = h.now.Add(timing.HeartbeatTimeout)
 	acts := h.s.Tick(h.now)
 	one[Ready](t, acts)
-	if ap := one[Append](t, acts); ap.Order.RequestID != "early" || ap.Order.Seq != 12 {
+	if ap := one[Append](t, acts); ap.Order.Writes[0].RequestID != "early" || ap.Order.Seq != 12 {
 		t.Fatalf("queued forward: %+v", ap.Order)
 	}
 }
@@ -285,6 +285,7 @@ func TestTimestampsNeverGoBackwards(t *testing.T) {
 			t.Fatalf("timestamp %d after %d", ap.Order.Timestamp, prev)
 		}
 		prev = ap.Order.Timestamp
+		h.s.Appended(ap.Order.Seq, nil, h.now)
 	}
 }
 
@@ -308,8 +309,42 @@ func TestNondeterministicFunctionsAreRewritten(t *testing.T) {
 	h := newHarness(t)
 	h.ready()
 	ap := one[Append](t, h.s.Forward(messages.Forward{RequestID: "r", Stmt: "INSERT INTO t (k, id, at) VALUES (1, uuid(), currentTimestamp())", Origin: "s1"}, "", h.now))
-	if strings.Contains(ap.Order.Stmt, "uuid()") || strings.Contains(ap.Order.Stmt, "currentTimestamp()") {
-		t.Fatalf("not rewritten: %s", ap.Order.Stmt)
+	if stmt := ap.Order.Writes[0].Stmt; strings.Contains(stmt, "uuid()") || strings.Contains(stmt, "currentTimestamp()") {
+		t.Fatalf("not rewritten: %s", stmt)
+	}
+}
+
+func TestGroupCommit(t *testing.T) {
+	h := newHarness(t)
+	h.ready()
+	// Two appends in flight: later writes wait and go into one ORDER.
+	one[Append](t, h.forward("a", "in-a"))
+	one[Append](t, h.forward("b", "in-b"))
+	for _, id := range []string{"c", "d", "e"} {
+		none[Append](t, h.forward(id, "in-"+id))
+	}
+	ap := one[Append](t, h.s.Appended(12, nil, h.now))
+	o := ap.Order
+	if o.Seq != 14 || len(o.Writes) != 3 || o.Writes[0].RequestID != "c" || o.Writes[2].RequestID != "e" {
+		t.Fatalf("group ORDER: %+v", o)
+	}
+	h.s.Appended(13, nil, h.now)
+	h.s.Appended(14, nil, h.now)
+	outcomes := []messages.Outcome{{Seq: 12}, {Seq: 13}, {Seq: 14, Index: 0}, {Seq: 14, Index: 1, Code: messages.CodeCQL, Error: "bad"}, {Seq: 14, Index: 2}}
+	var replies []Respond
+	for _, w := range []string{"s0", "s1", "s2"} {
+		replies = append(replies, all[Respond](h.ack(w, 14, outcomes...))...)
+	}
+	if len(replies) != 5 {
+		t.Fatalf("replies: %+v", replies)
+	}
+	for _, r := range replies {
+		if r.To == "in-d" && (r.Reply.Status != messages.StatusError || r.Reply.Seq != 14 || r.Reply.Index != 1) {
+			t.Fatalf("reply to d: %+v", r.Reply)
+		}
+		if r.To == "in-e" && (r.Reply.Status != messages.StatusSuccess || r.Reply.Index != 2) {
+			t.Fatalf("reply to e: %+v", r.Reply)
+		}
 	}
 }
 

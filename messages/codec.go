@@ -109,10 +109,15 @@ func (o *Order) Validate() error {
 	switch {
 	case o.Seq == 0 || o.Epoch == 0:
 		return invalid("order with seq %d epoch %d", o.Seq, o.Epoch)
-	case o.Kind == OrderWrite && (o.Stmt == "" || o.RequestID == ""):
-		return invalid("write order %d without statement or request id", o.Seq)
+	case o.Kind == OrderWrite && len(o.Writes) == 0:
+		return invalid("write order %d without writes", o.Seq)
 	case o.Kind > OrderEpoch:
 		return invalid("order %d of unknown kind %d", o.Seq, o.Kind)
+	}
+	for i, w := range o.Writes {
+		if w.Stmt == "" || w.RequestID == "" {
+			return invalid("write %d of order %d without statement or request id", i, o.Seq)
+		}
 	}
 	return nil
 }

@@ -6,12 +6,12 @@ import (
 )
 
 func TestRoundTrip(t *testing.T) {
-	in := &Order{Epoch: 3, Seq: 42, RequestID: "r1", Stmt: "INSERT INTO t (a) VALUES (1)", Timestamp: 1700000000000000, Origin: "server1", Leader: "server0"}
+	in := &Order{Epoch: 3, Seq: 42, Timestamp: 1700000000000000, Leader: "server0", Writes: []Write{{RequestID: "r1", Stmt: "INSERT INTO t (a) VALUES (1)", Origin: "server1"}, {RequestID: "r2", Stmt: "DELETE FROM t WHERE a = 1", Origin: "server2"}}}
 	var out Order
 	if err := Decode(MustEncode(in), &out); err != nil {
 		t.Fatal(err)
 	}
-	if out.Seq != 42 || out.Epoch != 3 || out.Stmt != in.Stmt || out.Timestamp != in.Timestamp || out.Leader != "server0" {
+	if out.Seq != 42 || out.Epoch != 3 || len(out.Writes) != 2 || out.Writes[1] != in.Writes[1] || out.Timestamp != in.Timestamp || out.Leader != "server0" || out.WriteTimestamp(1) != in.Timestamp+1 {
 		t.Fatalf("round trip changed the order: %+v", out)
 	}
 	ack := &Ack{Worker: "server2", Epoch: 3, Applied: 42, Outcomes: []Outcome{{Seq: 42, Code: CodeCQL, Error: "unconfigured table t"}}}
@@ -33,9 +33,10 @@ func TestDecodeRejectsGarbage(t *testing.T) {
 		{"empty", nil, ErrMalformed},
 		{"text", []byte("UPDATE grade SET x=1"), ErrWrongType},
 		{"wrong type", MustEncode(&Heartbeat{Worker: "w"}), ErrWrongType},
-		{"truncated", MustEncode(&Order{Epoch: 1, Seq: 1, RequestID: "r", Stmt: "x"})[:5], ErrMalformed},
-		{"zero seq", MustEncode(&Order{Epoch: 1, RequestID: "r", Stmt: "x"}), ErrInvalid},
-		{"write without stmt", MustEncode(&Order{Epoch: 1, Seq: 1, RequestID: "r"}), ErrInvalid},
+		{"truncated", MustEncode(&Order{Epoch: 1, Seq: 1, Writes: []Write{{RequestID: "r", Stmt: "x"}}})[:5], ErrMalformed},
+		{"zero seq", MustEncode(&Order{Epoch: 1, Writes: []Write{{RequestID: "r", Stmt: "x"}}}), ErrInvalid},
+		{"write order without writes", MustEncode(&Order{Epoch: 1, Seq: 1}), ErrInvalid},
+		{"write without stmt", MustEncode(&Order{Epoch: 1, Seq: 1, Writes: []Write{{RequestID: "r"}}}), ErrInvalid},
 		{"tag then junk", append([]byte{byte(tagOrder)}, 0xff, 0x00, 0x13), ErrMalformed},
 	}
 	for _, c := range cases {
@@ -88,7 +89,7 @@ func TestReplyJSON(t *testing.T) {
 }
 
 func BenchmarkOrderCodec(b *testing.B) {
-	o := &Order{Epoch: 3, Seq: 42, RequestID: "req-0123456789", Stmt: "UPDATE grade SET events = events + [42] WHERE id = 7", Timestamp: 1700000000000000, Origin: "server1", Leader: "server0"}
+	o := &Order{Epoch: 3, Seq: 42, Timestamp: 1700000000000000, Leader: "server0", Writes: []Write{{RequestID: "req-0123456789", Stmt: "UPDATE grade SET events = events + [42] WHERE id = 7", Origin: "server1"}}}
 	b.ReportAllocs()
 	for b.Loop() {
 		var out Order

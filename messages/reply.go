@@ -68,8 +68,11 @@ const (
 // Reply is what a client receives, as JSON: readable in a terminal and by
 // any NATS client.
 type Reply struct {
-	Status    string          `json:"status"`
+	Status string `json:"status"`
+	// Seq is the log position of the ORDER holding the write; writes
+	// committed together in one ORDER share it and are told apart by Index.
 	Seq       uint64          `json:"seq,omitempty"`
+	Index     uint32          `json:"index,omitempty"`
 	Columns   []string        `json:"columns,omitempty"`
 	Rows      json.RawMessage `json:"rows,omitempty"`
 	Server    string          `json:"server,omitempty"`
@@ -99,11 +102,12 @@ func Failure(code Code, msg, server, requestID string) Reply {
 
 // OutcomeReply is the reply for a write that ended with outcome o.
 func OutcomeReply(o Outcome, server, requestID string) Reply {
-	if o.Code == CodeOK {
-		return WriteSuccess(o.Seq, server, requestID)
+	r := WriteSuccess(o.Seq, server, requestID)
+	if o.Code != CodeOK {
+		r = Failure(o.Code, o.Error, server, requestID)
+		r.Seq = o.Seq
 	}
-	r := Failure(o.Code, o.Error, server, requestID)
-	r.Seq = o.Seq
+	r.Index = o.Index
 	return r
 }
 

@@ -66,24 +66,37 @@ const (
 
 // Order is ORDER: one entry of the global log. Seq is the JetStream stream
 // sequence it was appended at (the leader appends with an expected last
-// sequence of Seq-1).
+// sequence of Seq-1). A write ORDER carries one or more client writes,
+// applied in their order (group commit: one log append, one fsync and one
+// ACK for many writes).
 type Order struct {
 	_msgpack  struct{} `msgpack:",as_array"`
 	Epoch     uint64
 	Seq       uint64
 	Kind      OrderKind
-	RequestID string
-	Stmt      string
-	Timestamp int64 // write timestamp, microseconds since the Unix epoch
-	Origin    string
+	Timestamp int64 // write timestamp of Writes[0] (µs since the Unix epoch); Writes[i] has Timestamp+i
 	Leader    string
+	Writes    []Write
 }
 
-// Outcome is how one ORDER ended on a replica; Error is "" on success.
-// The same ORDER must end the same way on every replica.
+// Write is one client write inside an ORDER.
+type Write struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	RequestID string
+	Stmt      string
+	Origin    string // the worker that received it
+}
+
+// WriteTimestamp is the write timestamp of o.Writes[i].
+func (o *Order) WriteTimestamp(i int) int64 { return o.Timestamp + int64(i) }
+
+// Outcome is how one write ended on a replica; Error is "" on success.
+// The same write must end the same way on every replica. Index is the
+// write's position in its ORDER.
 type Outcome struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	Seq      uint64
+	Index    uint32
 	Code     Code
 	Error    string
 }

@@ -43,8 +43,9 @@ type Config struct {
 
 // State is what a replica has durably applied.
 type State struct {
-	Applied uint64 // last applied log sequence
+	Applied uint64 // last log sequence whose writes are all applied
 	Epoch   uint64 // highest leader epoch applied
+	Partial uint32 // writes of ORDER Applied+1 already applied (a crash mid-ORDER)
 }
 
 // Request is one remembered request id and how its write ended.
@@ -65,8 +66,10 @@ type Cassandra struct {
 	keyspace string
 	ttl      int
 	maxRows  int
-	// unsure is set after a failed Apply: the next one first checks
-	// whether the write landed anyway. Only the apply loop calls Apply.
+	// st is the durable state as last written; unsure is set after a
+	// failed Apply, so the next one first re-reads it (a timed-out batch
+	// may have landed). Only the apply loop calls Apply.
+	st     State
 	unsure bool
 }
 
@@ -108,8 +111,8 @@ func OpenCassandra(ctx context.Context, cfg Config) (*Cassandra, State, error) {
 	}
 	c := &Cassandra{session: session, keyspace: cfg.Keyspace, ttl: int(cfg.DedupWindow / time.Second), maxRows: cfg.MaxRows}
 	for _, ddl := range []string{
-		`CREATE TABLE IF NOT EXISTS ` + stateTable + ` (id int PRIMARY KEY, applied bigint, epoch bigint)`,
-		`CREATE TABLE IF NOT EXISTS ` + requestsTable + ` (id text PRIMARY KEY, seq bigint, code int, error text)`,
+		`CREATE TABLE IF NOT EXISTS ` + stateTable + ` (id int PRIMARY KEY, applied bigint, epoch bigint, partial int)`,
+		`CREATE TABLE IF NOT EXISTS ` + requestsTable + ` (id text PRIMARY KEY, seq bigint, idx int, code int, error text)`,
 	} {
 		if err := session.Query(ddl).WithContext(ctx).Exec(); err != nil {
 			session.Close()
@@ -121,12 +124,14 @@ func OpenCassandra(ctx context.Context, cfg Config) (*Cassandra, State, error) {
 		session.Close()
 		return nil, State{}, err
 	}
+	c.st = st
 	return c, st, nil
 }
 
 func (c *Cassandra) state(ctx context.Context) (State, error) {
 	var applied, epoch int64
-	err := c.session.Query(`SELECT applied, epoch FROM `+stateTable+` WHERE id = 0`).WithContext(ctx).Scan(&applied, &epoch)
+	var partial int
+	err := c.session.Query(`SELECT applied, epoch, partial FROM `+stateTable+` WHERE id = 0`).WithContext(ctx).Scan(&applied, &epoch, &partial)
 	if errors.Is(err, gocql.ErrNotFound) {
 		return State{}, nil
 	}
@@ -136,7 +141,7 @@ func (c *Cassandra) state(ctx context.Context) (State, error) {
 		}
 		return State{}, fmt.Errorf("reading applied state of %s: %w", c.keyspace, classify(err))
 	}
-	return State{Applied: uint64(applied), Epoch: uint64(epoch)}, nil
+	return State{Applied: uint64(applied), Epoch: uint64(epoch), Partial: uint32(partial)}, nil
 }
 
 // Close ends the session.
@@ -145,56 +150,171 @@ func (c *Cassandra) Close() { c.session.Close() }
 // Keyspace is the keyspace this store owns.
 func (c *Cassandra) Keyspace() string { return c.keyspace }
 
+// The record of progress: written in the same logged batch as the writes
+// it covers, with explicit timestamps that grow with the log.
 const (
-	recordState   = `UPDATE ` + stateTable + ` SET applied = ?, epoch = ? WHERE id = 0`
-	recordRequest = `INSERT INTO ` + requestsTable + ` (id, seq, code, error) VALUES (?, ?, ?, ?) USING TTL ?`
+	recordState   = `UPDATE ` + stateTable + ` USING TIMESTAMP ? SET applied = ?, epoch = ?, partial = ? WHERE id = 0`
+	recordRequest = `INSERT INTO ` + requestsTable + ` (id, seq, idx, code, error) VALUES (?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`
 )
 
-// Apply applies the write o with o's timestamp, atomically with the record
-// of o.Seq and its outcome when Cassandra allows it (plain writes and
-// logged batches). Statements Cassandra cannot batch (schema changes,
-// TRUNCATE, counters, conditional writes, explicit timestamps) run alone
-// and are recorded right after. The outcome is the statement's own result,
-// the same on every replica; the error is a storage failure to retry.
-func (c *Cassandra) Apply(ctx context.Context, o messages.Order) (messages.Outcome, error) {
-	// A retry after a failure may find the write already applied (the
-	// failure may have been a timeout of a batch that did land).
+// maxGroup bounds the writes of one ORDER applied in one Cassandra batch
+// (Cassandra refuses batches over batch_size_fail_threshold, 50 KiB by
+// default; a refused group is applied write by write instead).
+const maxGroup = 64
+
+// Apply applies the writes of ORDER o, each with its own timestamp, and
+// returns their outcomes. Writes Cassandra can batch (plain INSERT,
+// UPDATE, DELETE) go in logged batches together with the record of
+// progress, so a crash never applies a write twice or skips one; a batch
+// Cassandra refuses is retried write by write, so each write gets its own
+// outcome. Writes Cassandra cannot batch (schema changes, TRUNCATE,
+// counters, conditional writes, explicit timestamps) run alone and are
+// recorded right after. The outcomes are the statements' own results, the
+// same on every replica; the error is a storage failure to retry.
+func (c *Cassandra) Apply(ctx context.Context, o messages.Order) ([]messages.Outcome, error) {
 	if c.unsure {
 		st, err := c.state(ctx)
 		if err != nil {
-			return messages.Outcome{}, err
+			return nil, err
 		}
-		c.unsure = false
-		if st.Applied >= o.Seq {
-			return c.recordedOutcome(ctx, o)
-		}
+		c.st, c.unsure = st, false
 	}
-	out, err := c.apply(ctx, o)
+	out, err := c.applyFrom(ctx, o)
 	c.unsure = err != nil
 	return out, err
 }
 
-func (c *Cassandra) apply(ctx context.Context, o messages.Order) (messages.Outcome, error) {
-	stmt, err := cql.Parse(o.Stmt, c.keyspace)
-	if err != nil { // the leader ordered it, so every replica rejects it alike
-		return c.recordOnly(ctx, o, messages.Outcome{Seq: o.Seq, Code: messages.CodeBadRequest, Error: err.Error()})
+func (c *Cassandra) applyFrom(ctx context.Context, o messages.Order) ([]messages.Outcome, error) {
+	outs := make([]messages.Outcome, len(o.Writes))
+	done := 0
+	switch {
+	case o.Seq <= c.st.Applied:
+		done = len(o.Writes)
+	case o.Seq == c.st.Applied+1:
+		done = int(c.st.Partial)
 	}
-	if q := c.atomicQuery(ctx, stmt, o); q != nil {
+	for i := range done { // applied before a crash or a failed attempt
+		out, err := c.recordedOutcome(ctx, o, i)
+		if err != nil {
+			return nil, err
+		}
+		outs[i] = out
+	}
+	stmts := make([]cql.Statement, len(o.Writes))
+	var perr []error
+	for i := done; i < len(o.Writes); i++ {
+		var err error
+		stmts[i], err = cql.Parse(o.Writes[i].Stmt, c.keyspace)
+		perr = append(perr, err)
+	}
+	perrAt := func(i int) error { return perr[i-done] }
+	for i := done; i < len(o.Writes); {
+		// The longest run of batchable writes from i, tried as one batch.
+		j := i
+		for j < len(o.Writes) && j-i < maxGroup && perrAt(j) == nil && batchable(stmts[j]) {
+			j++
+		}
+		if j-i > 1 {
+			err := c.applyGroup(ctx, o, stmts, i, j)
+			if err == nil {
+				for k := i; k < j; k++ {
+					outs[k] = messages.Outcome{Seq: o.Seq, Index: uint32(k)}
+				}
+				i = j
+				continue
+			}
+			if errors.Is(err, ErrUnavailable) {
+				return nil, err
+			}
+			// Refused as a whole: each write on its own below.
+		} else {
+			j = i + 1
+		}
+		for k := i; k < j; k++ {
+			out, err := c.applyOne(ctx, o, k, stmts[k], perrAt(k))
+			if err != nil {
+				return nil, err
+			}
+			outs[k] = out
+		}
+		i = j
+	}
+	return outs, nil
+}
+
+// batchable: Cassandra takes it in a logged batch with our records.
+func batchable(st cql.Statement) bool {
+	switch st.Kind {
+	case cql.KindInsert, cql.KindUpdate, cql.KindDelete:
+		return !st.Conditional && !st.UsingTimestamp
+	}
+	return false
+}
+
+// progress is the record that writes [0, next) of o are applied.
+func progress(o messages.Order, next int) (applied uint64, partial int) {
+	if next >= len(o.Writes) {
+		return o.Seq, 0
+	}
+	return o.Seq - 1, next
+}
+
+// addRecords adds to b the records of writes [i, j) of o, all succeeded.
+func (c *Cassandra) addRecords(b *gocql.Batch, o messages.Order, i, j int) {
+	for k := i; k < j; k++ {
+		b.Query(recordRequest, o.Writes[k].RequestID, int64(o.Seq), k, 0, "", c.ttl, o.WriteTimestamp(k))
+	}
+	applied, partial := progress(o, j)
+	b.Query(recordState, o.WriteTimestamp(j-1), int64(applied), int64(o.Epoch), partial)
+}
+
+func (c *Cassandra) applyGroup(ctx context.Context, o messages.Order, stmts []cql.Statement, i, j int) error {
+	b := c.session.NewBatch(gocql.LoggedBatch).WithContext(ctx)
+	for k := i; k < j; k++ {
+		text, err := cql.WithTimestamp(stmts[k], o.WriteTimestamp(k))
+		if err != nil {
+			return err
+		}
+		b.Query(text)
+	}
+	c.addRecords(b, o, i, j)
+	if err := c.session.ExecuteBatch(b); err != nil {
+		return classify(err)
+	}
+	c.advance(o, j)
+	return nil
+}
+
+func (c *Cassandra) advance(o messages.Order, next int) {
+	applied, partial := progress(o, next)
+	c.st = State{Applied: applied, Epoch: max(c.st.Epoch, o.Epoch), Partial: uint32(partial)}
+}
+
+// applyOne applies write k of o: atomically with its record when Cassandra
+// allows it, else alone and then recorded.
+func (c *Cassandra) applyOne(ctx context.Context, o messages.Order, k int, stmt cql.Statement, perr error) (messages.Outcome, error) {
+	ts := o.WriteTimestamp(k)
+	out := messages.Outcome{Seq: o.Seq, Index: uint32(k)}
+	if perr != nil { // the leader ordered it, so every replica rejects it alike
+		out.Code, out.Error = messages.CodeBadRequest, perr.Error()
+		return c.recordOnly(ctx, o, k, out)
+	}
+	if q := c.atomicQuery(ctx, stmt, o, k); q != nil {
 		err := q()
 		if err == nil {
-			return messages.Outcome{Seq: o.Seq}, nil
+			c.advance(o, k+1)
+			return out, nil
 		}
 		if err = classify(err); errors.Is(err, ErrUnavailable) {
-			return messages.Outcome{}, err
+			return out, err
 		}
 		// Rejected: run it alone below, so the client sees the statement's
 		// own error (and a statement Cassandra refuses to batch still runs).
 	}
 	q := c.session.Query(stmt.Text).WithContext(ctx)
 	if !stmt.Kind.IsSchema() && !stmt.UsingTimestamp && !stmt.Conditional {
-		q = q.WithTimestamp(o.Timestamp)
+		q = q.WithTimestamp(ts)
 	}
-	out := messages.Outcome{Seq: o.Seq}
 	if stmt.Conditional {
 		applied, err := q.MapScanCAS(map[string]any{})
 		if err == nil && !applied {
@@ -203,79 +323,86 @@ func (c *Cassandra) apply(ctx context.Context, o messages.Order) (messages.Outco
 		}
 		if err != nil {
 			if out.Code, out.Error, err = c.statementError(err); err != nil {
-				return messages.Outcome{}, err
+				return out, err
 			}
 		}
 	} else if err := q.Exec(); err != nil {
 		if out.Code, out.Error, err = c.statementError(err); err != nil {
-			return messages.Outcome{}, err
+			return out, err
 		}
 	}
-	return c.recordOnly(ctx, o, out)
+	return c.recordOnly(ctx, o, k, out)
 }
 
-// atomicQuery returns the execution of o together with its record in one
-// logged batch, or nil when Cassandra cannot batch the statement.
-func (c *Cassandra) atomicQuery(ctx context.Context, stmt cql.Statement, o messages.Order) func() error {
+// atomicQuery returns the execution of write k of o together with its
+// record in one logged batch, or nil when Cassandra cannot batch it.
+func (c *Cassandra) atomicQuery(ctx context.Context, stmt cql.Statement, o messages.Order, k int) func() error {
 	if stmt.Conditional || stmt.UsingTimestamp {
 		return nil
 	}
+	ts := o.WriteTimestamp(k)
+	applied, partial := progress(o, k+1)
 	switch stmt.Kind {
 	case cql.KindInsert, cql.KindUpdate, cql.KindDelete:
-		b := c.session.NewBatch(gocql.LoggedBatch).WithTimestamp(o.Timestamp).WithContext(ctx)
+		b := c.session.NewBatch(gocql.LoggedBatch).WithTimestamp(ts).WithContext(ctx)
 		b.Query(stmt.Text)
-		b.Query(recordState, int64(o.Seq), int64(o.Epoch))
-		b.Query(recordRequest, o.RequestID, int64(o.Seq), 0, "", c.ttl)
+		c.addRecords(b, o, k, k+1)
 		return func() error { return c.session.ExecuteBatch(b) }
 	case cql.KindBatch:
 		if stmt.BatchType != "LOGGED" {
 			return nil
 		}
 		// The client's batch is one query: splice the record into it.
-		text := stmt.Text[:stmt.ApplyOffset] + " " + recordState + "; " + recordRequest + "; " + stmt.Text[stmt.ApplyOffset:]
-		q := c.session.Query(text, int64(o.Seq), int64(o.Epoch), o.RequestID, int64(o.Seq), 0, "", c.ttl).
-			WithTimestamp(o.Timestamp).WithContext(ctx)
+		text := stmt.Text[:stmt.ApplyOffset] + " " + recordRequest + "; " + recordState + "; " + stmt.Text[stmt.ApplyOffset:]
+		q := c.session.Query(text, o.Writes[k].RequestID, int64(o.Seq), k, 0, "", c.ttl, ts,
+			ts, int64(applied), int64(o.Epoch), partial).WithTimestamp(ts).WithContext(ctx)
 		return q.Exec
 	}
 	return nil
 }
 
-// recordOnly records o as applied with outcome out, without data changes.
-func (c *Cassandra) recordOnly(ctx context.Context, o messages.Order, out messages.Outcome) (messages.Outcome, error) {
-	b := c.session.NewBatch(gocql.LoggedBatch).WithTimestamp(o.Timestamp).WithContext(ctx)
-	b.Query(recordState, int64(o.Seq), int64(o.Epoch))
-	b.Query(recordRequest, o.RequestID, int64(o.Seq), int(out.Code), out.Error, c.ttl)
+// recordOnly records write k of o as applied with outcome out, without
+// data changes.
+func (c *Cassandra) recordOnly(ctx context.Context, o messages.Order, k int, out messages.Outcome) (messages.Outcome, error) {
+	ts := o.WriteTimestamp(k)
+	applied, partial := progress(o, k+1)
+	b := c.session.NewBatch(gocql.LoggedBatch).WithContext(ctx)
+	b.Query(recordRequest, o.Writes[k].RequestID, int64(o.Seq), k, int(out.Code), out.Error, c.ttl, ts)
+	b.Query(recordState, ts, int64(applied), int64(o.Epoch), partial)
 	if err := c.session.ExecuteBatch(b); err != nil {
-		return messages.Outcome{}, fmt.Errorf("recording seq %d in %s: %w", o.Seq, c.keyspace, classify(err))
+		return out, fmt.Errorf("recording seq %d write %d in %s: %w", o.Seq, k, c.keyspace, classify(err))
 	}
+	c.advance(o, k+1)
 	return out, nil
 }
 
-// recordedOutcome is the outcome recorded for o, already applied.
-func (c *Cassandra) recordedOutcome(ctx context.Context, o messages.Order) (messages.Outcome, error) {
+// recordedOutcome is the recorded outcome of write k of o, already applied.
+func (c *Cassandra) recordedOutcome(ctx context.Context, o messages.Order, k int) (messages.Outcome, error) {
 	var seq int64
-	var code int
+	var idx, code int
 	var msg string
-	err := c.session.Query(`SELECT seq, code, error FROM `+requestsTable+` WHERE id = ?`, o.RequestID).WithContext(ctx).Scan(&seq, &code, &msg)
-	if errors.Is(err, gocql.ErrNotFound) || uint64(seq) != o.Seq {
-		return messages.Outcome{Seq: o.Seq}, nil
+	out := messages.Outcome{Seq: o.Seq, Index: uint32(k)}
+	err := c.session.Query(`SELECT seq, idx, code, error FROM `+requestsTable+` WHERE id = ?`, o.Writes[k].RequestID).WithContext(ctx).Scan(&seq, &idx, &code, &msg)
+	if errors.Is(err, gocql.ErrNotFound) || uint64(seq) != o.Seq || idx != k {
+		return out, nil
 	}
 	if err != nil {
-		return messages.Outcome{}, classify(err)
+		return out, classify(err)
 	}
-	return messages.Outcome{Seq: o.Seq, Code: messages.Code(code), Error: msg}, nil
+	out.Code, out.Error = messages.Code(code), msg
+	return out, nil
 }
 
 // Requests lists the remembered request ids, to rebuild the exactly-once
 // window after a restart.
 func (c *Cassandra) Requests(ctx context.Context) ([]Request, error) {
-	iter := c.session.Query(`SELECT id, seq, code, error FROM ` + requestsTable).WithContext(ctx).PageSize(5000).Iter()
+	iter := c.session.Query(`SELECT id, seq, idx, code, error FROM ` + requestsTable).WithContext(ctx).PageSize(5000).Iter()
 	var out []Request
 	var id, msg string
 	var seq int64
-	var code int
-	for iter.Scan(&id, &seq, &code, &msg) {
-		out = append(out, Request{ID: id, Outcome: messages.Outcome{Seq: uint64(seq), Code: messages.Code(code), Error: msg}})
+	var idx, code int
+	for iter.Scan(&id, &seq, &idx, &code, &msg) {
+		out = append(out, Request{ID: id, Outcome: messages.Outcome{Seq: uint64(seq), Index: uint32(idx), Code: messages.Code(code), Error: msg}})
 	}
 	if err := iter.Close(); err != nil {
 		return nil, fmt.Errorf("reading request ids of %s: %w", c.keyspace, classify(err))

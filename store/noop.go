@@ -17,8 +17,12 @@ var ErrNoopStore = errors.New("store: this worker runs with CHORUS_NOOP_STORE an
 type Noop struct{}
 
 // Apply implements the worker's Store: every write succeeds at once.
-func (Noop) Apply(_ context.Context, o messages.Order) (messages.Outcome, error) {
-	return messages.Outcome{Seq: o.Seq}, nil
+func (Noop) Apply(_ context.Context, o messages.Order) ([]messages.Outcome, error) {
+	outs := make([]messages.Outcome, len(o.Writes))
+	for i := range outs {
+		outs[i] = messages.Outcome{Seq: o.Seq, Index: uint32(i)}
+	}
+	return outs, nil
 }
 
 // Query implements the worker's Store.

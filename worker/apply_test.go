@@ -8,7 +8,7 @@ import (
 )
 
 func order(seq, epoch uint64) []byte {
-	return messages.MustEncode(&messages.Order{Epoch: epoch, Seq: seq, RequestID: "r", Stmt: "UPDATE t SET a = 1 WHERE k = 1"})
+	return messages.MustEncode(&messages.Order{Epoch: epoch, Seq: seq, Writes: []messages.Write{{RequestID: "r", Stmt: "UPDATE t SET a = 1 WHERE k = 1"}}})
 }
 
 // drain applies everything ready and returns the sequences, in order.

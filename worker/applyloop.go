@@ -67,12 +67,15 @@ func (w *Worker) process(ctx context.Context, st Step) error {
 	ack := messages.Ack{Worker: w.cfg.ID, Epoch: max(w.epoch.Load(), st.Order.Epoch), Applied: st.Seq}
 	switch st.Kind {
 	case StepApply:
-		out, err := w.applyWithRetry(ctx, st.Order)
+		outs, err := w.applyWithRetry(ctx, st.Order)
 		if err != nil {
 			return err
 		}
-		w.recent.Add(st.Order.RequestID, out, time.Now())
-		ack.Outcomes = []messages.Outcome{out}
+		now := time.Now()
+		for i, o := range outs {
+			w.recent.Add(st.Order.Writes[i].RequestID, o, now)
+		}
+		ack.Outcomes = outs
 	case StepSkip:
 		w.Garbage.Add(1)
 		w.log.Warn("skipping log entry", "seq", st.Seq, "why", st.Outcome.Error)
@@ -85,27 +88,27 @@ func (w *Worker) process(ctx context.Context, st Step) error {
 	return nil
 }
 
-func (w *Worker) applyWithRetry(ctx context.Context, o messages.Order) (messages.Outcome, error) {
+func (w *Worker) applyWithRetry(ctx context.Context, o messages.Order) ([]messages.Outcome, error) {
 	b := newBackoff()
 	for {
 		actx, cancel := context.WithTimeout(ctx, w.cfg.CassandraTimeout)
-		out, err := w.store.Apply(actx, o)
+		outs, err := w.store.Apply(actx, o)
 		cancel()
 		if err == nil {
 			if w.stalled.Load() != nil {
 				w.log.Info("applying again", "seq", o.Seq)
 				w.stalled.Store(nil)
 			}
-			return out, nil
+			return outs, nil
 		}
 		if errors.Is(err, store.ErrKeyspaceLost) {
-			return out, fmt.Errorf("%w; restart the worker to rebuild it from the log", err)
+			return nil, fmt.Errorf("%w; restart the worker to rebuild it from the log", err)
 		}
 		msg := fmt.Sprintf("cannot apply seq %d: %v", o.Seq, err)
 		w.stalled.Store(&msg)
 		w.log.Warn("apply failed; retrying the same ORDER", "seq", o.Seq, "err", err)
 		if !b.wait(ctx) {
-			return out, ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 }
