@@ -157,21 +157,22 @@ const (
 	recordRequest = `INSERT INTO ` + requestsTable + ` (id, seq, idx, code, error) VALUES (?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`
 )
 
-// maxGroup bounds the writes of one ORDER applied in one Cassandra batch
-// (Cassandra refuses batches over batch_size_fail_threshold, 50 KiB by
-// default; a refused group is applied write by write instead).
-const maxGroup = 64
+// maxGroup bounds the writes applied in one Cassandra batch (Cassandra
+// refuses batches over batch_size_fail_threshold, 50 KiB by default; a
+// refused group is applied write by write instead).
+const maxGroup = 128
 
-// Apply applies the writes of ORDER o, each with its own timestamp, and
-// returns their outcomes. Writes Cassandra can batch (plain INSERT,
-// UPDATE, DELETE) go in logged batches together with the record of
-// progress, so a crash never applies a write twice or skips one; a batch
-// Cassandra refuses is retried write by write, so each write gets its own
-// outcome. Writes Cassandra cannot batch (schema changes, TRUNCATE,
-// counters, conditional writes, explicit timestamps) run alone and are
-// recorded right after. The outcomes are the statements' own results, the
-// same on every replica; the error is a storage failure to retry.
-func (c *Cassandra) Apply(ctx context.Context, o messages.Order) ([]messages.Outcome, error) {
+// Apply applies the writes of consecutive ORDERs, each write with its own
+// timestamp, and returns their outcomes, ORDER by ORDER. Writes Cassandra
+// can batch (plain INSERT, UPDATE, DELETE) go in logged batches together
+// with the record of progress, so a crash never applies a write twice or
+// skips one; a batch Cassandra refuses is retried write by write, so each
+// write gets its own outcome. Writes Cassandra cannot batch (schema
+// changes, TRUNCATE, counters, conditional writes, explicit timestamps)
+// run alone and are recorded right after. The outcomes are the statements'
+// own results, the same on every replica; the error is a storage failure:
+// retry the same ORDERs.
+func (c *Cassandra) Apply(ctx context.Context, orders []messages.Order) ([][]messages.Outcome, error) {
 	if c.unsure {
 		st, err := c.state(ctx)
 		if err != nil {
@@ -179,47 +180,56 @@ func (c *Cassandra) Apply(ctx context.Context, o messages.Order) ([]messages.Out
 		}
 		c.st, c.unsure = st, false
 	}
-	out, err := c.applyFrom(ctx, o)
+	out, err := c.apply(ctx, orders)
 	c.unsure = err != nil
 	return out, err
 }
 
-func (c *Cassandra) applyFrom(ctx context.Context, o messages.Order) ([]messages.Outcome, error) {
-	outs := make([]messages.Outcome, len(o.Writes))
-	done := 0
-	switch {
-	case o.Seq <= c.st.Applied:
-		done = len(o.Writes)
-	case o.Seq == c.st.Applied+1:
-		done = int(c.st.Partial)
-	}
-	for i := range done { // applied before a crash or a failed attempt
-		out, err := c.recordedOutcome(ctx, o, i)
-		if err != nil {
-			return nil, err
+// ref is one write to apply: write k of ORDER o.
+type ref struct {
+	o    *messages.Order
+	k    int
+	st   cql.Statement
+	perr error // the statement does not parse (the same on every replica)
+}
+
+func (c *Cassandra) apply(ctx context.Context, orders []messages.Order) ([][]messages.Outcome, error) {
+	outs := make([][]messages.Outcome, len(orders))
+	var todo []ref
+	for n := range orders {
+		o := &orders[n]
+		outs[n] = make([]messages.Outcome, len(o.Writes))
+		done := 0
+		switch {
+		case o.Seq <= c.st.Applied:
+			done = len(o.Writes)
+		case o.Seq == c.st.Applied+1:
+			done = int(c.st.Partial)
 		}
-		outs[i] = out
+		for k := range o.Writes {
+			if k < done { // applied before a crash or a failed attempt
+				out, err := c.recordedOutcome(ctx, o, k)
+				if err != nil {
+					return nil, err
+				}
+				outs[n][k] = out
+				continue
+			}
+			st, err := cql.Parse(o.Writes[k].Stmt, c.keyspace)
+			todo = append(todo, ref{o: o, k: k, st: st, perr: err})
+			outs[n][k] = messages.Outcome{Seq: o.Seq, Index: uint32(k)}
+		}
 	}
-	stmts := make([]cql.Statement, len(o.Writes))
-	var perr []error
-	for i := done; i < len(o.Writes); i++ {
-		var err error
-		stmts[i], err = cql.Parse(o.Writes[i].Stmt, c.keyspace)
-		perr = append(perr, err)
-	}
-	perrAt := func(i int) error { return perr[i-done] }
-	for i := done; i < len(o.Writes); {
+	at := func(r ref) *messages.Outcome { return &outs[indexOf(orders, r.o)][r.k] }
+	for i := 0; i < len(todo); {
 		// The longest run of batchable writes from i, tried as one batch.
 		j := i
-		for j < len(o.Writes) && j-i < maxGroup && perrAt(j) == nil && batchable(stmts[j]) {
+		for j < len(todo) && j-i < maxGroup && todo[j].perr == nil && batchable(todo[j].st) {
 			j++
 		}
 		if j-i > 1 {
-			err := c.applyGroup(ctx, o, stmts, i, j)
+			err := c.applyGroup(ctx, todo[i:j])
 			if err == nil {
-				for k := i; k < j; k++ {
-					outs[k] = messages.Outcome{Seq: o.Seq, Index: uint32(k)}
-				}
 				i = j
 				continue
 			}
@@ -230,16 +240,25 @@ func (c *Cassandra) applyFrom(ctx context.Context, o messages.Order) ([]messages
 		} else {
 			j = i + 1
 		}
-		for k := i; k < j; k++ {
-			out, err := c.applyOne(ctx, o, k, stmts[k], perrAt(k))
+		for _, r := range todo[i:j] {
+			out, err := c.applyOne(ctx, r)
 			if err != nil {
 				return nil, err
 			}
-			outs[k] = out
+			*at(r) = out
 		}
 		i = j
 	}
 	return outs, nil
+}
+
+func indexOf(orders []messages.Order, o *messages.Order) int {
+	for i := range orders {
+		if &orders[i] == o {
+			return i
+		}
+	}
+	panic("store: write of an unknown ORDER")
 }
 
 // batchable: Cassandra takes it in a logged batch with our records.
@@ -251,55 +270,59 @@ func batchable(st cql.Statement) bool {
 	return false
 }
 
-// progress is the record that writes [0, next) of o are applied.
-func progress(o messages.Order, next int) (applied uint64, partial int) {
+// progress is the record that o's writes before next are applied.
+func progress(o *messages.Order, next int) (applied uint64, partial int) {
 	if next >= len(o.Writes) {
 		return o.Seq, 0
 	}
 	return o.Seq - 1, next
 }
 
-// addRecords adds to b the records of writes [i, j) of o, all succeeded.
-func (c *Cassandra) addRecords(b *gocql.Batch, o messages.Order, i, j int) {
-	for k := i; k < j; k++ {
-		b.Query(recordRequest, o.Writes[k].RequestID, int64(o.Seq), k, 0, "", c.ttl, o.WriteTimestamp(k))
+// addRecords adds to b the records of the successful writes rs and the
+// progress after the last of them.
+func (c *Cassandra) addRecords(b *gocql.Batch, rs []ref) {
+	for _, r := range rs {
+		b.Query(recordRequest, r.o.Writes[r.k].RequestID, int64(r.o.Seq), r.k, 0, "", c.ttl, r.o.WriteTimestamp(r.k))
 	}
-	applied, partial := progress(o, j)
-	b.Query(recordState, o.WriteTimestamp(j-1), int64(applied), int64(o.Epoch), partial)
+	last := rs[len(rs)-1]
+	applied, partial := progress(last.o, last.k+1)
+	b.Query(recordState, last.o.WriteTimestamp(last.k), int64(applied), int64(last.o.Epoch), partial)
 }
 
-func (c *Cassandra) applyGroup(ctx context.Context, o messages.Order, stmts []cql.Statement, i, j int) error {
+func (c *Cassandra) applyGroup(ctx context.Context, rs []ref) error {
 	b := c.session.NewBatch(gocql.LoggedBatch).WithContext(ctx)
-	for k := i; k < j; k++ {
-		text, err := cql.WithTimestamp(stmts[k], o.WriteTimestamp(k))
+	for _, r := range rs {
+		text, err := cql.WithTimestamp(r.st, r.o.WriteTimestamp(r.k))
 		if err != nil {
 			return err
 		}
 		b.Query(text)
 	}
-	c.addRecords(b, o, i, j)
+	c.addRecords(b, rs)
 	if err := c.session.ExecuteBatch(b); err != nil {
 		return classify(err)
 	}
-	c.advance(o, j)
+	last := rs[len(rs)-1]
+	c.advance(last.o, last.k+1)
 	return nil
 }
 
-func (c *Cassandra) advance(o messages.Order, next int) {
+func (c *Cassandra) advance(o *messages.Order, next int) {
 	applied, partial := progress(o, next)
 	c.st = State{Applied: applied, Epoch: max(c.st.Epoch, o.Epoch), Partial: uint32(partial)}
 }
 
 // applyOne applies write k of o: atomically with its record when Cassandra
 // allows it, else alone and then recorded.
-func (c *Cassandra) applyOne(ctx context.Context, o messages.Order, k int, stmt cql.Statement, perr error) (messages.Outcome, error) {
+func (c *Cassandra) applyOne(ctx context.Context, r ref) (messages.Outcome, error) {
+	o, k, stmt, perr := r.o, r.k, r.st, r.perr
 	ts := o.WriteTimestamp(k)
 	out := messages.Outcome{Seq: o.Seq, Index: uint32(k)}
 	if perr != nil { // the leader ordered it, so every replica rejects it alike
 		out.Code, out.Error = messages.CodeBadRequest, perr.Error()
 		return c.recordOnly(ctx, o, k, out)
 	}
-	if q := c.atomicQuery(ctx, stmt, o, k); q != nil {
+	if q := c.atomicQuery(ctx, r); q != nil {
 		err := q()
 		if err == nil {
 			c.advance(o, k+1)
@@ -336,7 +359,8 @@ func (c *Cassandra) applyOne(ctx context.Context, o messages.Order, k int, stmt 
 
 // atomicQuery returns the execution of write k of o together with its
 // record in one logged batch, or nil when Cassandra cannot batch it.
-func (c *Cassandra) atomicQuery(ctx context.Context, stmt cql.Statement, o messages.Order, k int) func() error {
+func (c *Cassandra) atomicQuery(ctx context.Context, r ref) func() error {
+	o, k, stmt := r.o, r.k, r.st
 	if stmt.Conditional || stmt.UsingTimestamp {
 		return nil
 	}
@@ -346,7 +370,7 @@ func (c *Cassandra) atomicQuery(ctx context.Context, stmt cql.Statement, o messa
 	case cql.KindInsert, cql.KindUpdate, cql.KindDelete:
 		b := c.session.NewBatch(gocql.LoggedBatch).WithTimestamp(ts).WithContext(ctx)
 		b.Query(stmt.Text)
-		c.addRecords(b, o, k, k+1)
+		c.addRecords(b, []ref{r})
 		return func() error { return c.session.ExecuteBatch(b) }
 	case cql.KindBatch:
 		if stmt.BatchType != "LOGGED" {
@@ -363,7 +387,7 @@ func (c *Cassandra) atomicQuery(ctx context.Context, stmt cql.Statement, o messa
 
 // recordOnly records write k of o as applied with outcome out, without
 // data changes.
-func (c *Cassandra) recordOnly(ctx context.Context, o messages.Order, k int, out messages.Outcome) (messages.Outcome, error) {
+func (c *Cassandra) recordOnly(ctx context.Context, o *messages.Order, k int, out messages.Outcome) (messages.Outcome, error) {
 	ts := o.WriteTimestamp(k)
 	applied, partial := progress(o, k+1)
 	b := c.session.NewBatch(gocql.LoggedBatch).WithContext(ctx)
@@ -377,7 +401,7 @@ func (c *Cassandra) recordOnly(ctx context.Context, o messages.Order, k int, out
 }
 
 // recordedOutcome is the recorded outcome of write k of o, already applied.
-func (c *Cassandra) recordedOutcome(ctx context.Context, o messages.Order, k int) (messages.Outcome, error) {
+func (c *Cassandra) recordedOutcome(ctx context.Context, o *messages.Order, k int) (messages.Outcome, error) {
 	var seq int64
 	var idx, code int
 	var msg string

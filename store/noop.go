@@ -17,10 +17,13 @@ var ErrNoopStore = errors.New("store: this worker runs with CHORUS_NOOP_STORE an
 type Noop struct{}
 
 // Apply implements the worker's Store: every write succeeds at once.
-func (Noop) Apply(_ context.Context, o messages.Order) ([]messages.Outcome, error) {
-	outs := make([]messages.Outcome, len(o.Writes))
-	for i := range outs {
-		outs[i] = messages.Outcome{Seq: o.Seq, Index: uint32(i)}
+func (Noop) Apply(_ context.Context, orders []messages.Order) ([][]messages.Outcome, error) {
+	outs := make([][]messages.Outcome, len(orders))
+	for n, o := range orders {
+		outs[n] = make([]messages.Outcome, len(o.Writes))
+		for i := range outs[n] {
+			outs[n][i] = messages.Outcome{Seq: o.Seq, Index: uint32(i)}
+		}
 	}
 	return outs, nil
 }

@@ -88,26 +88,53 @@ func (a *Applier) Offer(seq uint64, data []byte) bool {
 // The caller processes it and then calls Done; until then Next returns the
 // same step (an apply that failed is retried, never skipped).
 func (a *Applier) Next() (Step, bool) {
-	seq := a.applied + 1
-	e, ok := a.held[seq]
+	e, ok := a.held[a.applied+1]
 	if !ok {
 		return Step{}, false
 	}
+	return step(a.applied+1, e, a.epoch), true
+}
+
+// Run returns the consecutive entries ready after the last applied one,
+// holding at most maxWrites writes (but at least one entry), so the caller
+// can apply them together; it calls Done for each, in order.
+func (a *Applier) Run(maxWrites int) []Step {
+	var run []Step
+	epoch, writes := a.epoch, 0
+	for seq := a.applied + 1; ; seq++ {
+		e, ok := a.held[seq]
+		if !ok || (len(run) > 0 && writes+len(e.order.Writes) > maxWrites) {
+			return run
+		}
+		st := step(seq, e, epoch)
+		if st.Kind != StepSkip && st.Order.Epoch > epoch {
+			epoch = st.Order.Epoch
+		}
+		if st.Kind == StepApply {
+			writes += len(st.Order.Writes)
+		}
+		run = append(run, st)
+	}
+}
+
+// step decides what to do with entry e at seq, the highest epoch applied
+// before it being epoch.
+func step(seq uint64, e logEntry, epoch uint64) Step {
 	st := Step{Seq: seq, Order: e.order}
 	switch {
 	case e.err != nil:
 		st.Kind = StepSkip
 		st.Outcome = messages.Outcome{Seq: seq, Code: messages.CodeInternal, Error: "log entry skipped: " + e.err.Error()}
-	case e.order.Epoch < a.epoch:
+	case e.order.Epoch < epoch:
 		st.Kind = StepSkip
 		st.Outcome = messages.Outcome{Seq: seq, Code: messages.CodeStale,
-			Error: fmt.Sprintf("ORDER of deposed leader (epoch %d < %d) not applied", e.order.Epoch, a.epoch)}
+			Error: fmt.Sprintf("ORDER of deposed leader (epoch %d < %d) not applied", e.order.Epoch, epoch)}
 	case e.order.Kind == messages.OrderEpoch:
 		st.Kind = StepMarker
 	default:
 		st.Kind = StepApply
 	}
-	return st, true
+	return st
 }
 
 // Done records that st was processed (applied, or skipped).

@@ -101,3 +101,25 @@ func TestApplierBoundsWhatItHolds(t *testing.T) {
 func messagesOutcome(seq uint64) messages.Outcome { return messages.Outcome{Seq: seq} }
 
 func t0() time.Time { return time.Unix(1_700_000_000, 0) }
+
+func TestApplierRunTakesConsecutiveEntries(t *testing.T) {
+	a := NewApplier(0, 0)
+	a.Offer(1, messages.MustEncode(&messages.Order{Epoch: 2, Seq: 1, Kind: messages.OrderEpoch}))
+	a.Offer(2, order(2, 2))
+	a.Offer(3, order(3, 1)) // stale: epoch 1 after the marker of epoch 2
+	a.Offer(4, order(4, 2))
+	a.Offer(6, order(6, 2)) // behind a gap
+	run := a.Run(100)
+	if len(run) != 4 || run[0].Kind != StepMarker || run[1].Kind != StepApply || run[2].Kind != StepSkip || run[3].Kind != StepApply {
+		t.Fatalf("run: %+v", run)
+	}
+	if got := a.Run(1); len(got) != 2 || got[1].Kind != StepApply {
+		t.Fatalf("a run of at most 1 write still takes the marker before it: %+v", got)
+	}
+	for _, st := range run {
+		a.Done(st)
+	}
+	if a.Applied() != 4 || a.Epoch() != 2 || len(a.Run(100)) != 0 {
+		t.Fatalf("applied %d epoch %d", a.Applied(), a.Epoch())
+	}
+}

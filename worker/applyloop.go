@@ -12,6 +12,12 @@ import (
 	"github.com/chorusdb/chorus/store"
 )
 
+// maxApplyWrites bounds the writes applied together: the entries that
+// arrived while the previous apply ran go to the store in one call
+// (replica-side group commit: it keeps up with the leader because a slow
+// apply makes the next one bigger).
+const maxApplyWrites = 512
+
 // applyLoop consumes the ORDER log from the entry after the last applied
 // one and applies entries strictly in order. Catch-up after a restart is
 // the same path: the consumer simply starts further back.
@@ -24,79 +30,109 @@ func (w *Worker) applyLoop(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consuming the ORDER log: %w", err)
 	}
-	it, err := cons.Messages()
+	entries := make(chan jetstream.Msg, 1024)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select { // hand off; blocking here is flow control for the consumer
+		case entries <- m:
+		case <-ctx.Done():
+		}
+	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		w.log.Debug("reading the ORDER log", "err", err)
+	}))
 	if err != nil {
 		return fmt.Errorf("consuming the ORDER log: %w", err)
 	}
-	go func() { <-ctx.Done(); it.Stop() }()
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return nil
-			}
-			w.log.Warn("reading the ORDER log", "err", err)
-			continue
-		}
-		md, err := msg.Metadata()
+	defer cc.Stop()
+	offer := func(m jetstream.Msg) {
+		md, err := m.Metadata()
 		if err != nil {
 			w.log.Warn("log entry without metadata", "err", err)
-			continue
+			return
 		}
-		if !ap.Offer(md.Sequence.Stream, msg.Data()) {
+		if !ap.Offer(md.Sequence.Stream, m.Data()) {
 			w.Duplicates.Store(ap.Duplicates)
-			continue
 		}
-		for st, ok := ap.Next(); ok; st, ok = ap.Next() {
-			if err := w.process(ctx, st); err != nil {
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-entries:
+			offer(m)
+		}
+	drain: // everything already delivered joins this run
+		for {
+			select {
+			case m := <-entries:
+				offer(m)
+			default:
+				break drain
+			}
+		}
+		for run := ap.Run(maxApplyWrites); len(run) > 0; run = ap.Run(maxApplyWrites) {
+			if err := w.process(ctx, run); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
 				return err
 			}
-			ap.Done(st)
-			w.applied.Store(st.Seq)
+			for _, st := range run {
+				ap.Done(st)
+			}
+			w.applied.Store(ap.Applied())
 			w.epoch.Store(ap.Epoch())
 		}
 	}
 }
 
-// process applies one step, retrying storage failures until they pass;
-// then it ACKs. It fails only when ctx ends or the keyspace is gone.
-func (w *Worker) process(ctx context.Context, st Step) error {
-	ack := messages.Ack{Worker: w.cfg.ID, Epoch: max(w.epoch.Load(), st.Order.Epoch), Applied: st.Seq}
-	switch st.Kind {
-	case StepApply:
-		outs, err := w.applyWithRetry(ctx, st.Order)
+// process applies a run of steps, retrying storage failures until they
+// pass; then it ACKs them at once. It fails only when ctx ends or the
+// keyspace is gone.
+func (w *Worker) process(ctx context.Context, run []Step) error {
+	last := run[len(run)-1]
+	ack := messages.Ack{Worker: w.cfg.ID, Epoch: w.epoch.Load(), Applied: last.Seq}
+	var orders []messages.Order
+	for _, st := range run {
+		switch st.Kind {
+		case StepApply:
+			orders = append(orders, st.Order)
+		case StepSkip:
+			w.Garbage.Add(1)
+			w.log.Warn("skipping log entry", "seq", st.Seq, "why", st.Outcome.Error)
+			ack.Outcomes = append(ack.Outcomes, st.Outcome)
+		case StepMarker:
+			w.log.Debug("epoch marker", "seq", st.Seq, "epoch", st.Order.Epoch, "leader", st.Order.Leader)
+		}
+		if st.Kind != StepSkip {
+			ack.Epoch = max(ack.Epoch, st.Order.Epoch)
+		}
+	}
+	if len(orders) > 0 {
+		outs, err := w.applyWithRetry(ctx, orders)
 		if err != nil {
 			return err
 		}
 		now := time.Now()
-		for i, o := range outs {
-			w.recent.Add(st.Order.Writes[i].RequestID, o, now)
+		for n, o := range orders {
+			for i, out := range outs[n] {
+				w.recent.Add(o.Writes[i].RequestID, out, now)
+			}
+			ack.Outcomes = append(ack.Outcomes, outs[n]...)
 		}
-		ack.Outcomes = outs
-	case StepSkip:
-		w.Garbage.Add(1)
-		w.log.Warn("skipping log entry", "seq", st.Seq, "why", st.Outcome.Error)
-		ack.Outcomes = []messages.Outcome{st.Outcome}
-		ack.Epoch = w.epoch.Load()
-	case StepMarker:
-		w.log.Debug("epoch marker", "seq", st.Seq, "epoch", st.Order.Epoch, "leader", st.Order.Leader)
 	}
 	_ = w.nc.Publish(w.subjects.Ack(), messages.MustEncode(&ack))
 	return nil
 }
 
-func (w *Worker) applyWithRetry(ctx context.Context, o messages.Order) ([]messages.Outcome, error) {
+func (w *Worker) applyWithRetry(ctx context.Context, orders []messages.Order) ([][]messages.Outcome, error) {
 	b := newBackoff()
 	for {
 		actx, cancel := context.WithTimeout(ctx, w.cfg.CassandraTimeout)
-		outs, err := w.store.Apply(actx, o)
+		outs, err := w.store.Apply(actx, orders)
 		cancel()
 		if err == nil {
 			if w.stalled.Load() != nil {
-				w.log.Info("applying again", "seq", o.Seq)
+				w.log.Info("applying again", "seq", orders[0].Seq)
 				w.stalled.Store(nil)
 			}
 			return outs, nil
@@ -104,9 +140,9 @@ func (w *Worker) applyWithRetry(ctx context.Context, o messages.Order) ([]messag
 		if errors.Is(err, store.ErrKeyspaceLost) {
 			return nil, fmt.Errorf("%w; restart the worker to rebuild it from the log", err)
 		}
-		msg := fmt.Sprintf("cannot apply seq %d: %v", o.Seq, err)
+		msg := fmt.Sprintf("cannot apply seq %d: %v", orders[0].Seq, err)
 		w.stalled.Store(&msg)
-		w.log.Warn("apply failed; retrying the same ORDER", "seq", o.Seq, "err", err)
+		w.log.Warn("apply failed; retrying the same ORDERs", "seq", orders[0].Seq, "err", err)
 		if !b.wait(ctx) {
 			return nil, ctx.Err()
 		}

@@ -24,10 +24,10 @@ import (
 
 // Store is the replica's storage, as the worker uses it.
 type Store interface {
-	// Apply applies the writes of an ORDER atomically with the record of
-	// its sequence and returns their outcomes; an error is a storage
-	// failure (retry the same ORDER, never skip it).
-	Apply(ctx context.Context, o messages.Order) ([]messages.Outcome, error)
+	// Apply applies the writes of consecutive ORDERs atomically with the
+	// record of progress and returns their outcomes; an error is a storage
+	// failure (retry the same ORDERs, never skip them).
+	Apply(ctx context.Context, orders []messages.Order) ([][]messages.Outcome, error)
 	// Query answers a read: column names and a JSON array of rows.
 	Query(ctx context.Context, stmt string) ([]string, json.RawMessage, error)
 	// Requests lists remembered request ids and outcomes.
