@@ -98,3 +98,14 @@ func (l *Lease) Release(ctx context.Context) {
 		l.held = false
 	}
 }
+
+// AdvancePast renews the held lease until its revision exceeds epoch and
+// returns that revision.
+func (l *Lease) AdvancePast(ctx context.Context, epoch uint64) (uint64, error) {
+	for l.rev <= epoch {
+		if err := l.Renew(ctx); err != nil {
+			return 0, err
+		}
+	}
+	return l.rev, nil
+}

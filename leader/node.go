@@ -64,8 +64,8 @@ type event struct {
 }
 
 type appendResult struct {
-	seq uint64
-	err error
+	epoch, seq uint64
+	err        error
 }
 
 type leadInfo struct {
@@ -74,8 +74,8 @@ type leadInfo struct {
 }
 
 type pendingAppend struct {
-	seq uint64
-	fut jetstream.PubAckFuture
+	epoch, seq uint64
+	fut        jetstream.PubAckFuture
 }
 
 // NewNode prepares a node; Run starts it.
@@ -132,7 +132,7 @@ func (n *Node) Run(ctx context.Context) error {
 			case ev.hb != nil:
 				acts = seq.Heartbeat(*ev.hb, now)
 			case ev.appended != nil:
-				acts = seq.Appended(ev.appended.seq, ev.appended.err, now)
+				acts = seq.Appended(ev.appended.epoch, ev.appended.seq, ev.appended.err, now)
 			case ev.lead != nil:
 				if err := n.subscribe(); err != nil {
 					n.log.Error("cannot take the leader's subjects", "err", err)
@@ -164,10 +164,10 @@ func (n *Node) do(ctx context.Context, seq *Sequencer, acts []Action) {
 			msg.Data = messages.MustEncode(&a.Order)
 			fut, err := n.js.PublishMsgAsync(msg, jetstream.WithExpectLastSequence(a.Order.Seq-1), jetstream.WithExpectStream(n.cfg.Subjects.StreamName()))
 			if err != nil {
-				n.do(ctx, seq, seq.Appended(a.Order.Seq, err, time.Now()))
+				n.do(ctx, seq, seq.Appended(a.Order.Epoch, a.Order.Seq, err, time.Now()))
 				return
 			}
-			n.appends <- pendingAppend{seq: a.Order.Seq, fut: fut}
+			n.appends <- pendingAppend{epoch: a.Order.Epoch, seq: a.Order.Seq, fut: fut}
 		case Accept:
 			_ = n.nc.Publish(a.To, messages.MustEncode(&a.Accepted))
 		case Respond:
@@ -206,7 +206,7 @@ func (n *Node) awaitAppends(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			}
-			n.events <- event{appended: &appendResult{seq: p.seq, err: err}}
+			n.events <- event{appended: &appendResult{epoch: p.epoch, seq: p.seq, err: err}}
 		}
 	}
 }
@@ -267,7 +267,20 @@ func (n *Node) holdLease(ctx context.Context, lease *Lease) {
 		n.leaseUntil.Store(0)
 		return
 	}
-	info.epoch = max(rev, info.epoch+1)
+	// The epoch is the lease revision: unique to this acquisition, so no
+	// two leaders share an epoch, and a leader that acquired earlier has a
+	// lower one (replicas skip its late entries as stale). Only a recreated
+	// lease bucket can be behind the log: move its revision past the log.
+	if rev <= info.epoch {
+		n.log.Warn("lease revision is behind the log's epochs (was the lease bucket recreated?); advancing it", "revision", rev, "log_epoch", info.epoch)
+		if rev, err = lease.AdvancePast(rctx, info.epoch); err != nil {
+			n.log.Warn("cannot advance the lease revision", "err", err)
+			lease.Release(rctx)
+			n.leaseUntil.Store(0)
+			return
+		}
+	}
+	info.epoch = rev
 	n.events <- event{lead: info}
 }
 

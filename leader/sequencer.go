@@ -316,9 +316,11 @@ func (s *Sequencer) accept(to string, seq uint64, requestID string) []Action {
 	return []Action{Accept{To: to, Accepted: messages.Accepted{Epoch: s.epoch, Seq: seq, RequestID: requestID}}}
 }
 
-// Appended reports the result of an Append for seq.
-func (s *Sequencer) Appended(seq uint64, err error, now time.Time) []Action {
-	if !s.leading {
+// Appended reports the result of the Append of seq in epoch. A result of
+// an earlier term (this node led before, stepped down and leads again)
+// says nothing about this term's entry at the same seq: it is ignored.
+func (s *Sequencer) Appended(epoch, seq uint64, err error, now time.Time) []Action {
+	if !s.leading || epoch != s.epoch {
 		return nil
 	}
 	if err != nil {
@@ -352,6 +354,11 @@ func (s *Sequencer) Ack(a messages.Ack, now time.Time) []Action {
 	acts := s.observe(a.Worker, a.Applied, "", now)
 	if s.leading {
 		for _, o := range a.Outcomes {
+			if o.Code == messages.CodeStale && o.Seq >= s.marker && o.Seq <= s.lastSeq {
+				// Replicas skip our entries as a deposed leader's: a leader
+				// of a later epoch appended before our marker.
+				return append(acts, s.StepDown(fmt.Sprintf("replica %s skipped seq %d of epoch %d as stale", a.Worker, o.Seq, s.epoch))...)
+			}
 			e := s.find(o.Seq)
 			if e == nil || int(o.Index) >= len(e.writes) {
 				continue
@@ -455,12 +462,16 @@ func (s *Sequencer) advance(now time.Time) []Action {
 	return append(acts, s.commit(now)...)
 }
 
-// startupDone: the marker is in the log, the leader's own replica has
-// applied everything up to it (so its exactly-once record is complete),
-// and it has listened to heartbeats long enough to know every live worker.
+// startupDone: this term's marker is in the log (its append succeeded: the
+// replica's progress alone could be another leader's entry at that seq),
+// the leader's own replica has applied everything up to it (so its
+// exactly-once record is complete), and it has listened to heartbeats long
+// enough to know every live worker.
 func (s *Sequencer) startupDone(now time.Time) bool {
 	self := s.members[s.id]
-	return self != nil && self.applied >= s.marker && now.Sub(s.started) >= s.timing.HeartbeatTimeout
+	m := s.find(s.marker)
+	markerIn := m != nil && m.appended || m == nil && s.committed >= s.marker
+	return markerIn && self != nil && self.applied >= s.marker && now.Sub(s.started) >= s.timing.HeartbeatTimeout
 }
 
 // applied reports whether seq is applied by every replica it must be.
@@ -488,6 +499,13 @@ func (s *Sequencer) commit(now time.Time) []Action {
 		for _, w := range e.writes {
 			if w.done {
 				continue
+			}
+			if w.outcome == nil && e.appended && s.applied(e.seq, messages.ConsistencyOne) {
+				// The ACKs carrying the outcome may all have been lost (core
+				// NATS is at most once): our own replica has it on record.
+				if o, ok := s.lookup(w.requestID); ok && o.Seq == e.seq && o.Index == w.index {
+					w.outcome = &o
+				}
 			}
 			if !e.appended || w.outcome == nil || !s.applied(e.seq, w.consistency) {
 				left++

@@ -39,7 +39,7 @@ func (h *harness) ready() {
 	if ap.Order.Seq != 11 || ap.Order.Kind != messages.OrderEpoch || ap.Order.Epoch != 7 {
 		h.t.Fatalf("marker: %+v", ap.Order)
 	}
-	h.s.Appended(11, nil, h.now)
+	h.s.Appended(h.s.Epoch(), 11, nil, h.now)
 	for _, w := range []string{"s0", "s1", "s2"} {
 		h.s.Ack(messages.Ack{Worker: w, Applied: 11}, h.now)
 	}
@@ -95,7 +95,7 @@ func TestCommitWaitsForEveryLiveReplica(t *testing.T) {
 	if ap.Order.Seq != 12 || ap.Order.Epoch != 7 || len(ap.Order.Writes) != 1 || ap.Order.Writes[0].RequestID != "r1" || ap.Order.Timestamp <= t0.UnixMicro() {
 		t.Fatalf("order: %+v", ap.Order)
 	}
-	acc := one[Accept](t, h.s.Appended(12, nil, h.now))
+	acc := one[Accept](t, h.s.Appended(h.s.Epoch(), 12, nil, h.now))
 	if acc.To != "acc-r1" || acc.Accepted.Seq != 12 {
 		t.Fatalf("accept: %+v", acc)
 	}
@@ -116,7 +116,7 @@ func TestAcksOutOfOrderAndCumulative(t *testing.T) {
 		h.forward(id, "in-"+id)
 	}
 	for seq := uint64(12); seq <= 14; seq++ {
-		h.s.Appended(seq, nil, h.now)
+		h.s.Appended(h.s.Epoch(), seq, nil, h.now)
 	}
 	h.ack("s0", 14, messages.Outcome{Seq: 12}, messages.Outcome{Seq: 13}, messages.Outcome{Seq: 14})
 	// s1 reports 14 before 13: an ACK covers everything up to its seq.
@@ -136,7 +136,7 @@ func TestRetriedRequestIsOrderedOnce(t *testing.T) {
 	acts := h.forward("r1", "inbox2")
 	none[Append](t, acts)
 	none[Accept](t, acts)
-	accepts := all[Accept](h.s.Appended(12, nil, h.now))
+	accepts := all[Accept](h.s.Appended(h.s.Epoch(), 12, nil, h.now))
 	if len(accepts) != 2 {
 		t.Fatalf("both forwarders accepted: %+v", accepts)
 	}
@@ -178,7 +178,7 @@ func TestSilentWorkerLeavesAndRejoins(t *testing.T) {
 	h := newHarness(t)
 	h.ready()
 	h.forward("r1", "inbox1")
-	h.s.Appended(12, nil, h.now)
+	h.s.Appended(h.s.Epoch(), 12, nil, h.now)
 	h.ack("s0", 12, messages.Outcome{Seq: 12})
 	h.ack("s1", 12, messages.Outcome{Seq: 12})
 	// s2 is silent: s0 and s1 keep heartbeating.
@@ -197,13 +197,13 @@ func TestSilentWorkerLeavesAndRejoins(t *testing.T) {
 	// s2 comes back behind: it stays out until it has caught up.
 	h.s.Heartbeat(messages.Heartbeat{Worker: "s2", Applied: 11}, h.now)
 	h.forward("r2", "inbox2")
-	h.s.Appended(13, nil, h.now)
+	h.s.Appended(h.s.Epoch(), 13, nil, h.now)
 	h.ack("s0", 13, messages.Outcome{Seq: 13})
 	one[Respond](t, h.ack("s1", 13, messages.Outcome{Seq: 13}))
 	// Caught up with everything committed: live again, and waited for.
 	one[Notice](t, h.ack("s2", 13))
 	h.forward("r3", "inbox3")
-	h.s.Appended(14, nil, h.now)
+	h.s.Appended(h.s.Epoch(), 14, nil, h.now)
 	h.ack("s0", 14, messages.Outcome{Seq: 14})
 	none[Respond](t, h.ack("s1", 14, messages.Outcome{Seq: 14}))
 	one[Respond](t, h.ack("s2", 14, messages.Outcome{Seq: 14}))
@@ -213,7 +213,7 @@ func TestStuckWorkerLeavesAfterAckTimeout(t *testing.T) {
 	h := newHarness(t)
 	h.ready()
 	h.forward("r1", "inbox1")
-	h.s.Appended(12, nil, h.now)
+	h.s.Appended(h.s.Epoch(), 12, nil, h.now)
 	h.ack("s0", 12, messages.Outcome{Seq: 12})
 	h.ack("s1", 12, messages.Outcome{Seq: 12})
 	// s2 heartbeats but cannot apply.
@@ -233,7 +233,7 @@ func TestConsistencyOne(t *testing.T) {
 	h := newHarness(t)
 	h.ready()
 	h.s.Forward(messages.Forward{RequestID: "r1", Reply: "in", Stmt: "DELETE FROM t WHERE k = 1", Origin: "s2", Consistency: messages.ConsistencyOne}, "", h.now)
-	h.s.Appended(12, nil, h.now)
+	h.s.Appended(h.s.Epoch(), 12, nil, h.now)
 	one[Respond](t, h.ack("s0", 12, messages.Outcome{Seq: 12}))
 }
 
@@ -241,7 +241,7 @@ func TestFailedAppendStepsDown(t *testing.T) {
 	h := newHarness(t)
 	h.ready()
 	h.forward("r1", "inbox1")
-	sd := one[StepDown](t, h.s.Appended(12, errors.New("wrong last sequence: 12"), h.now))
+	sd := one[StepDown](t, h.s.Appended(h.s.Epoch(), 12, errors.New("wrong last sequence: 12"), h.now))
 	if !strings.Contains(sd.Reason, "wrong last sequence") || h.s.Leading() {
 		t.Fatalf("step down: %+v", sd)
 	}
@@ -256,7 +256,7 @@ func TestForwardsQueuedUntilReady(t *testing.T) {
 	h.s.Heartbeat(messages.Heartbeat{Worker: "s0", Applied: 10}, h.now)
 	h.s.Lead(3, 10, 0, h.now)
 	none[Append](t, h.forward("early", "inbox"))
-	h.s.Appended(11, nil, h.now)
+	h.s.Appended(h.s.Epoch(), 11, nil, h.now)
 	h.ack("s0", 11)
 	h.now = h.now.Add(timing.HeartbeatTimeout)
 	acts := h.s.Tick(h.now)
@@ -274,7 +274,7 @@ func TestTimestampsNeverGoBackwards(t *testing.T) {
 	if marker.Order.Timestamp <= future {
 		t.Fatalf("marker timestamp %d not after %d", marker.Order.Timestamp, future)
 	}
-	h.s.Appended(11, nil, h.now)
+	h.s.Appended(h.s.Epoch(), 11, nil, h.now)
 	h.ack("s0", 11)
 	h.now = h.now.Add(timing.HeartbeatTimeout)
 	h.s.Tick(h.now)
@@ -285,7 +285,7 @@ func TestTimestampsNeverGoBackwards(t *testing.T) {
 			t.Fatalf("timestamp %d after %d", ap.Order.Timestamp, prev)
 		}
 		prev = ap.Order.Timestamp
-		h.s.Appended(ap.Order.Seq, nil, h.now)
+		h.s.Appended(h.s.Epoch(), ap.Order.Seq, nil, h.now)
 	}
 }
 
@@ -293,7 +293,7 @@ func TestDivergentOutcomeIsReportedAndLeaderReplicaWins(t *testing.T) {
 	h := newHarness(t)
 	h.ready()
 	h.forward("r1", "inbox")
-	h.s.Appended(12, nil, h.now)
+	h.s.Appended(h.s.Epoch(), 12, nil, h.now)
 	h.ack("s1", 12, messages.Outcome{Seq: 12, Code: messages.CodeCQL, Error: "boom"})
 	n := one[Notice](t, h.ack("s0", 12, messages.Outcome{Seq: 12}))
 	if !n.Warn || h.s.Divergences != 1 {
@@ -323,13 +323,13 @@ func TestGroupCommit(t *testing.T) {
 	for _, id := range []string{"c", "d", "e"} {
 		none[Append](t, h.forward(id, "in-"+id))
 	}
-	ap := one[Append](t, h.s.Appended(12, nil, h.now))
+	ap := one[Append](t, h.s.Appended(h.s.Epoch(), 12, nil, h.now))
 	o := ap.Order
 	if o.Seq != 14 || len(o.Writes) != 3 || o.Writes[0].RequestID != "c" || o.Writes[2].RequestID != "e" {
 		t.Fatalf("group ORDER: %+v", o)
 	}
-	h.s.Appended(13, nil, h.now)
-	h.s.Appended(14, nil, h.now)
+	h.s.Appended(h.s.Epoch(), 13, nil, h.now)
+	h.s.Appended(h.s.Epoch(), 14, nil, h.now)
 	outcomes := []messages.Outcome{{Seq: 12}, {Seq: 13}, {Seq: 14, Index: 0}, {Seq: 14, Index: 1, Code: messages.CodeCQL, Error: "bad"}, {Seq: 14, Index: 2}}
 	var replies []Respond
 	for _, w := range []string{"s0", "s1", "s2"} {
@@ -364,10 +364,56 @@ func BenchmarkSequencerCommit(b *testing.B) {
 	seq := uint64(12)
 	for b.Loop() {
 		h.s.Forward(messages.Forward{RequestID: "r", Reply: "in", Stmt: "UPDATE t SET a = 1 WHERE k = 1", Origin: "s1"}, "", h.now)
-		h.s.Appended(seq, nil, h.now)
+		h.s.Appended(h.s.Epoch(), seq, nil, h.now)
 		for _, w := range []string{"s0", "s1", "s2"} {
 			h.s.Ack(messages.Ack{Worker: w, Applied: seq, Outcomes: []messages.Outcome{{Seq: seq}}}, h.now)
 		}
 		seq++
+	}
+}
+
+// Found by the simulation: every ACK carrying an outcome was lost, but the
+// leader's own replica has it on record.
+func TestCommitsWhenOutcomeAcksAreLost(t *testing.T) {
+	h := newHarness(t)
+	h.ready()
+	h.forward("r1", "inbox")
+	h.s.Appended(7, 12, nil, h.now)
+	h.done["r1"] = messages.Outcome{Seq: 12}
+	for _, w := range []string{"s0", "s1"} {
+		h.s.Heartbeat(messages.Heartbeat{Worker: w, Applied: 12}, h.now)
+	}
+	r := one[Respond](t, h.s.Heartbeat(messages.Heartbeat{Worker: "s2", Applied: 12}, h.now))
+	if r.Reply.Seq != 12 || r.Reply.Status != messages.StatusSuccess {
+		t.Fatalf("reply: %+v", r.Reply)
+	}
+}
+
+// Found by the simulation: the replica being past the marker's seq does not
+// mean the marker is in the log (another leader's entry may sit there), and
+// an append result of an earlier term says nothing about this term.
+func TestNotReadyUntilOwnMarkerIsAppended(t *testing.T) {
+	h := newHarness(t)
+	h.s.Heartbeat(messages.Heartbeat{Worker: "s0", Applied: 15}, h.now) // already past seq 11
+	h.s.Lead(7, 10, 0, h.now)
+	h.now = h.now.Add(timing.HeartbeatTimeout)
+	none[Ready](t, h.s.Tick(h.now))
+	none[Ready](t, h.s.Appended(6, 11, nil, h.now)) // an earlier term's result
+	if sd := h.s.Appended(6, 11, errors.New("wrong last sequence"), h.now); len(sd) != 0 {
+		t.Fatalf("an earlier term's failure deposed this term: %+v", sd)
+	}
+	one[StepDown](t, h.s.Appended(7, 11, errors.New("wrong last sequence"), h.now))
+}
+
+// A leader whose marker replicas skip as stale (a later epoch appended
+// before it) steps down instead of taking writes that would all be skipped.
+func TestStaleMarkerStepsDown(t *testing.T) {
+	h := newHarness(t)
+	h.s.Heartbeat(messages.Heartbeat{Worker: "s0", Applied: 10}, h.now)
+	h.s.Lead(4, 10, 0, h.now)
+	h.s.Appended(4, 11, nil, h.now)
+	one[StepDown](t, h.ack("s0", 11, messages.Outcome{Seq: 11, Code: messages.CodeStale}))
+	if h.s.Leading() {
+		t.Fatal("still leading")
 	}
 }
