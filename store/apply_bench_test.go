@@ -1,0 +1,109 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/chorusdb/chorus/chorustest"
+	"github.com/chorusdb/chorus/messages"
+	"github.com/chorusdb/chorus/store"
+)
+
+// BenchmarkApplyPaths measures, side by side on the real Cassandra, what
+// one replica pays per write: a plain write as a client would send it (the
+// bench's direct baseline), the same write with Chorus's exactly-once
+// record in a logged batch (Chorus's per-write path), and Chorus's grouped
+// path (32 writes of one run in one logged batch). Run with
+//
+//	go test -run '^$' -bench ApplyPaths -benchtime 3s ./store/
+//
+// ns/op is per write; compare the three in one run.
+func BenchmarkApplyPaths(b *testing.B) {
+	chorustest.RequireIntegration(b)
+	hosts := chorustest.CassandraHosts(b)
+	ctx := context.Background()
+	ks := fmt.Sprintf("bench_apply_%d", time.Now().UnixNano()%1e6)
+	c, _, err := store.OpenCassandra(ctx, store.Config{Hosts: hosts, Keyspace: ks, ReplicationFactor: 1, Timeout: 10 * time.Second, DedupWindow: time.Hour, MaxRows: 10})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	cluster := gocql.NewCluster(hosts...)
+	cluster.Keyspace = ks
+	direct, err := cluster.CreateSession()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		_ = direct.Query(`DROP KEYSPACE IF EXISTS ` + ks).Exec()
+		direct.Close()
+	}()
+	if err := direct.Query(`CREATE TABLE IF NOT EXISTS grade (id int PRIMARY KEY, events list<int>)`).Exec(); err != nil {
+		b.Fatal(err)
+	}
+	var n atomic.Int64
+	stmt := func() string {
+		i := n.Add(1)
+		return fmt.Sprintf("UPDATE grade SET events = events + [%d] WHERE id = %d", i, i%1000)
+	}
+	b.Run("direct", func(b *testing.B) {
+		b.SetParallelism(16) // 32 clients on 2 cores, like the bench
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				q := direct.NewBatch(gocql.UnloggedBatch)
+				q.Query(stmt())
+				if err := direct.ExecuteBatch(q); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	})
+	// The parts of Chorus's grouped path, to see where the time goes.
+	raw := func(typ gocql.BatchType, records bool) func(b *testing.B) {
+		return func(b *testing.B) {
+			for i := 0; i < b.N; i += 32 {
+				q := direct.NewBatch(typ)
+				for k := range 32 {
+					q.Query(stmt())
+					if records {
+						q.Query(`INSERT INTO chorus_requests (id, seq, idx, code, error) VALUES (?, ?, ?, ?, ?) USING TTL 3600`, fmt.Sprint(i, k), int64(i), k, 0, "")
+					}
+				}
+				if records {
+					q.Query(`UPDATE chorus_state SET applied = ?, epoch = 1, partial = 0 WHERE id = 0`, int64(i))
+				}
+				if err := direct.ExecuteBatch(q); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	b.Run("unlogged-32", raw(gocql.UnloggedBatch, false))
+	b.Run("logged-32", raw(gocql.LoggedBatch, false))
+	b.Run("logged-32-with-records", raw(gocql.LoggedBatch, true))
+	var seq atomic.Uint64
+	seq.Store(1 << 20)
+	order := func(writes int) messages.Order {
+		s := seq.Add(1)
+		o := messages.Order{Epoch: 1, Seq: s, Timestamp: time.Now().UnixMicro(), Writes: make([]messages.Write, writes)}
+		for i := range o.Writes {
+			o.Writes[i] = messages.Write{RequestID: fmt.Sprintf("r%d-%d", s, i), Stmt: stmt()}
+		}
+		return o
+	}
+	// One replica applies sequentially; the store is not for concurrent use.
+	for _, group := range []int{1, 32, 128} {
+		b.Run(fmt.Sprintf("chorus-%d-per-batch", group), func(b *testing.B) {
+			for i := 0; i < b.N; i += group {
+				if _, err := c.Apply(ctx, []messages.Order{order(group)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
