@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 LOCAL := deploy/local
 
-.PHONY: help up down wipe build nats-cli run test unit vet chaos
+.PHONY: help up down wipe build nats-cli run test unit vet chaos bench
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -44,3 +44,6 @@ unit: ## fast tests only (-short: no Cassandra needed)
 
 vet: ## go vet
 	$(GO) vet ./...
+
+bench: ## measure throughput and latency (~2.5 min); writes BENCHMARKS.md and docs/bench/
+	$(LOCAL)/bench.sh

@@ -70,7 +70,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{execCommand, queryCommand, statusCommand, helpCommand}
+	commands = []*command{execCommand, queryCommand, statusCommand, benchCommand, helpCommand}
 }
 
 func lookup(name string) *command {
