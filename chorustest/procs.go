@@ -303,4 +303,3 @@ func (p *Procs) ReadLog(ctx context.Context, nc *nats.Conn) ([]messages.Order, e
 	}
 	return readAll(ctx, js, messages.NewSubjects(p.Prefix).StreamName())
 }
-

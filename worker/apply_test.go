@@ -70,8 +70,8 @@ func TestApplierSkipsGarbageAndStaleEntriesAlike(t *testing.T) {
 	a := NewApplier(0, 0)
 	a.Offer(1, messages.MustEncode(&messages.Order{Epoch: 5, Seq: 1, Kind: messages.OrderEpoch}))
 	a.Offer(2, []byte("not an order"))
-	a.Offer(3, order(3, 4))  // a deposed leader's write
-	a.Offer(4, order(9, 5))  // claims another position
+	a.Offer(3, order(3, 4)) // a deposed leader's write
+	a.Offer(4, order(9, 5)) // claims another position
 	a.Offer(5, order(5, 5))
 	got := drain(a)
 	want := []StepKind{StepMarker, StepSkip, StepSkip, StepSkip, StepApply}

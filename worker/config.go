@@ -39,6 +39,7 @@ type Config struct {
 	DedupWindow       time.Duration `envconfig:"DEDUP_WINDOW" default:"24h" desc:"how long a request id is remembered for exactly-once retries"`
 	DedupMax          int           `envconfig:"DEDUP_MAX" default:"1000000" desc:"most request ids remembered in memory (oldest forgotten first)"`
 	LogLevel          string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	DebugAddr         string        `envconfig:"DEBUG_ADDR" desc:"if set (e.g. 127.0.0.1:6060), serve Go's /debug/pprof profiles there"`
 	NoopStore         bool          `envconfig:"NOOP_STORE" default:"false" desc:"benchmarks only: acknowledge writes without applying them, to measure the ordering layer alone (the worker then holds no data)"`
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // CHORUS_DEBUG_ADDR
 	"os"
 	"os/signal"
 	"syscall"
@@ -38,6 +40,14 @@ func Main(args []string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.DebugAddr != "" {
+		go func() { // profiles for operators; the worker runs without it
+			log.Info("serving /debug/pprof", "addr", cfg.DebugAddr)
+			if err := http.ListenAndServe(cfg.DebugAddr, nil); err != nil {
+				log.Warn("cannot serve /debug/pprof", "err", err)
+			}
+		}()
+	}
 	if cfg.NoopStore {
 		log.Warn("CHORUS_NOOP_STORE is set: writes are acknowledged without being applied (benchmarks only)")
 	}

@@ -142,4 +142,3 @@ func (w *Worker) forward(ctx context.Context, m *nats.Msg, f messages.Forward) {
 		}
 	}
 }
-
