@@ -26,7 +26,9 @@ type Config struct {
 	Tick   time.Duration
 	Timing Timing
 	Lookup Lookup
-	Log    *slog.Logger
+	// EpochFloor is the highest epoch this worker's replica has applied.
+	EpochFloor func() uint64
+	Log        *slog.Logger
 }
 
 // Node runs a Sequencer on NATS: it campaigns for the lease, and while it
@@ -270,7 +272,12 @@ func (n *Node) holdLease(ctx context.Context, lease *Lease) {
 	// The epoch is the lease revision: unique to this acquisition, so no
 	// two leaders share an epoch, and a leader that acquired earlier has a
 	// lower one (replicas skip its late entries as stale). Only a recreated
-	// lease bucket can be behind the log: move its revision past the log.
+	// lease bucket can be behind the log: move its revision past the log's
+	// highest epoch (the tail may be a deposed leader's lower one; our own
+	// replica knows the highest it applied).
+	if n.cfg.EpochFloor != nil {
+		info.epoch = max(info.epoch, n.cfg.EpochFloor())
+	}
 	if rev <= info.epoch {
 		n.log.Warn("lease revision is behind the log's epochs (was the lease bucket recreated?); advancing it", "revision", rev, "log_epoch", info.epoch)
 		if rev, err = lease.AdvancePast(rctx, info.epoch); err != nil {
@@ -300,7 +307,7 @@ func (n *Node) logTail(ctx context.Context) (*leadInfo, error) {
 	}
 	var o messages.Order
 	if messages.Decode(raw.Data, &o) == nil {
-		info.epoch, info.lastTS = o.Epoch, o.Timestamp
+		info.epoch, info.lastTS = o.Epoch, o.LastTimestamp()
 	}
 	return info, nil
 }

@@ -98,3 +98,14 @@ func BenchmarkOrderCodec(b *testing.B) {
 		}
 	}
 }
+
+func TestLastTimestamp(t *testing.T) {
+	o := Order{Timestamp: 100, Writes: make([]Write, 5)}
+	if o.LastTimestamp() != 104 {
+		t.Fatalf("group of 5 from 100: last %d", o.LastTimestamp())
+	}
+	marker := Order{Timestamp: 100, Kind: OrderEpoch}
+	if marker.LastTimestamp() != 100 {
+		t.Fatalf("marker: %d", marker.LastTimestamp())
+	}
+}

@@ -90,6 +90,10 @@ type Write struct {
 // WriteTimestamp is the write timestamp of o.Writes[i].
 func (o *Order) WriteTimestamp(i int) int64 { return o.Timestamp + int64(i) }
 
+// LastTimestamp is the highest write timestamp o uses: a new leader must
+// hand out timestamps above it.
+func (o *Order) LastTimestamp() int64 { return o.WriteTimestamp(max(len(o.Writes), 1) - 1) }
+
 // Outcome is how one write ended on a replica; Error is "" on success.
 // The same write must end the same way on every replica. Index is the
 // write's position in its ORDER.

@@ -29,6 +29,7 @@ type write struct {
 type ack struct {
 	reqID string
 	seq   uint64
+	index uint32
 }
 
 // next sends the client's next write, or finishes it.
@@ -43,7 +44,7 @@ func (c *client) next() {
 	c.cur = &write{
 		reqID: fmt.Sprintf("c%d-%d", c.id, c.issued),
 		stmt:  fmt.Sprintf("UPDATE t SET a = a + [%d] WHERE k = 1", c.id*1000+c.issued),
-		since: s.now, backoff: minBackoff,
+		since: s.now, backoff: clientBackoff,
 	}
 	c.attempt()
 }
@@ -63,17 +64,17 @@ func (c *client) attempt() {
 		}
 	}
 	s.tracef("client c%d sends %s to %s (attempt %d)", c.id, w.reqID, n.id, try)
-	if n.down { // nats.ErrNoResponders: wait a little, then retry
+	if n.down || n.partitioned { // nats.ErrNoResponders: wait a little, then retry
 		s.after(c.backoff(), retry)
 		return
 	}
-	s.sendTo(n, false, func() { n.onRequest(w.reqID, w.stmt, to) })
+	s.sendTo(n, false, "request "+w.reqID, func() { n.onRequest(w.reqID, w.stmt, to) })
 	s.after(clientAttempt, retry)
 }
 
 func (c *client) backoff() time.Duration {
 	d := c.cur.backoff
-	c.cur.backoff = min(2*d, maxBackoff)
+	c.cur.backoff = min(2*d, clientBackoffMax)
 	return d
 }
 
@@ -85,8 +86,8 @@ func (c *client) onReply(w *write, try int, r messages.Reply) {
 	}
 	switch {
 	case r.Status == messages.StatusSuccess:
-		s.tracef("client c%d: %s SUCCESS seq %d (by %s, %d attempts)", c.id, w.reqID, r.Seq, r.Server, w.attempt)
-		c.acks = append(c.acks, ack{w.reqID, r.Seq})
+		s.tracef("client c%d: %s SUCCESS seq %d.%d (by %s, %d attempts)", c.id, w.reqID, r.Seq, r.Index, r.Server, w.attempt)
+		c.acks = append(c.acks, ack{w.reqID, r.Seq, r.Index})
 		c.cur = nil
 		s.after(s.jitter(0, 200*time.Millisecond), c.next)
 	case messages.ParseCode(r.Code) == messages.CodeUnavailable:
@@ -112,9 +113,9 @@ func (s *Sim) respond(by *node, to string, r messages.Reply) {
 	}
 	if r.Status == messages.StatusSuccess {
 		s.okReplies = append(s.okReplies, sentReply{by: by.id, reply: r})
-		s.checkSuccess(by.id, r)
+		s.checkSuccess(by, r)
 	}
 	s.debugf("%s replies %s %s seq %d to %s", by.id, r.Status, r.Code, r.Seq, to)
 	c, w, try := in.c, in.w, in.try
-	s.send(func() { c.onReply(w, try, r) })
+	by.emit(func() { s.send("reply to "+to, func() { c.onReply(w, try, r) }) })
 }

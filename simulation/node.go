@@ -22,6 +22,10 @@ type node struct {
 	down, paused bool
 	inc          int      // incarnation, bumped by every crash
 	frozen       []*event // what reached it while it was paused
+	partitioned  bool     // cut off from NATS: it runs, but nothing gets in or out
+	outbox       []func() // what it published meanwhile (nats.go's reconnect buffer)
+
+	skew time.Duration // this machine's clock minus the true time
 
 	// Volatile state of leader.Node.
 	seq         *leader.Sequencer
@@ -58,12 +62,13 @@ type pendingAppend struct {
 	order messages.Order
 	data  []byte
 	inc   int
+	sent  bool // left the process (not in the reconnect buffer)
 	wire  bool // already sent: it executes even if the process stops
 	lost  bool // still in the process's buffer when it crashed
 }
 
-// replica is what a worker's keyspace holds durably. A write is recorded
-// atomically with the applied sequence, its epoch and its request id
+// replica is what a worker's keyspace holds durably. Writes are recorded
+// atomically with the applied sequence, its epoch and their request ids
 // (store.Cassandra.Apply); markers and skipped entries are not recorded, so
 // after a restart they are processed again.
 type replica struct {
@@ -73,8 +78,10 @@ type replica struct {
 	history []appliedWrite
 }
 
+// appliedWrite is write index of the ORDER at seq.
 type appliedWrite struct {
 	seq   uint64
+	index uint32
 	reqID string
 }
 
@@ -97,8 +104,9 @@ func (g rngReader) Read(p []byte) (int, error) {
 func (n *node) start() {
 	s := n.s
 	n.down, n.paused, n.frozen = false, false, nil
+	n.partitioned, n.outbox = false, nil
 	n.seq = leader.NewSequencer(n.id, leader.Timing{HeartbeatTimeout: heartbeatTimeout, AckTimeout: ackTimeout},
-		n.lookup, rngReader{s.rng}, s.now)
+		n.lookup, rngReader{s.rng}, n.clock())
 	n.subscribed = false
 	n.subGen++
 	n.lease = leaseClient{token: fmt.Sprintf("%s/%d", n.id, n.inc)}
@@ -112,6 +120,10 @@ func (n *node) start() {
 	s.on(n, 0, n.heartbeat)
 	s.on(n, sequencerTick, n.tick)
 }
+
+// clock is this machine's clock: what time.Now() returns there. Only the
+// lease bucket (the NATS server) keeps the true time.
+func (n *node) clock() time.Time { return n.s.now.Add(n.skew) }
 
 // lookup is the Sequencer's view of its own replica's exactly-once record.
 func (n *node) lookup(id string) (messages.Outcome, bool) {
@@ -132,6 +144,7 @@ func (n *node) crash() {
 		}
 	}
 	n.down, n.paused, n.frozen = true, false, nil
+	n.partitioned, n.outbox = false, nil
 	n.inc++
 	n.seq, n.applier, n.appends = nil, nil, nil
 	n.subscribed = false
@@ -165,10 +178,45 @@ func (n *node) resume() {
 // flushSome: when a process stops, a random prefix of what it published
 // has already left it.
 func (n *node) flushSome() {
-	k := n.s.rng.IntN(len(n.appends) + 1)
-	for _, pa := range n.appends[:k] {
+	k := 0
+	for k < len(n.appends) && n.appends[k].sent {
+		k++
+	}
+	for _, pa := range n.appends[:n.s.rng.IntN(k+1)] {
 		pa.wire = true
 	}
+}
+
+// partition cuts the process off from NATS: what it publishes waits in
+// its reconnect buffer, what is published to it is lost, its KV and stream
+// requests fail, and the server drops its subscriptions (no forwards, no
+// ACKs reach it, even if it believes it leads).
+func (n *node) partition() {
+	n.s.tracef("FAULT %s is cut off from NATS (leading=%v)", n.id, n.seq.Leading())
+	n.partitioned = true
+}
+
+// reconnect: nats.go reconnects, restores the subscriptions and flushes
+// its buffer, in order.
+func (n *node) reconnect() {
+	s := n.s
+	s.tracef("%s reconnects to NATS (%d messages buffered)", n.id, len(n.outbox))
+	n.partitioned = false
+	out := n.outbox
+	n.outbox = nil
+	for _, fn := range out {
+		fn()
+	}
+	n.wake()
+}
+
+// emit publishes through the node's NATS connection.
+func (n *node) emit(fn func()) {
+	if n.partitioned {
+		n.outbox = append(n.outbox, fn)
+		return
+	}
+	fn()
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -186,13 +234,13 @@ func (n *node) do(acts []leader.Action) {
 	for _, a := range canonical(acts) {
 		switch a := a.(type) {
 		case leader.Append:
-			if s.now.After(n.lease.until) {
+			if n.clock().After(n.lease.until) {
 				n.do(n.seq.StepDown("lease expired before renewal (paused or partitioned)"))
 				return
 			}
 			n.publish(a.Order)
 		case leader.Accept:
-			s.accepted(a)
+			n.emit(func() { s.accepted(a) })
 		case leader.Respond:
 			s.respond(n, a.To, a.Reply)
 		case leader.StepDown:
@@ -205,6 +253,7 @@ func (n *node) do(acts []leader.Action) {
 			}
 		case leader.Ready:
 			s.tracef("%s ready: epoch %d marker seq %d", n.id, a.Epoch, a.Seq)
+			s.checkReady(n, a)
 		case leader.Notice:
 			s.debugf("%s notice: %s", n.id, a.Msg)
 		}
@@ -217,10 +266,13 @@ func (n *node) publish(o messages.Order) {
 	pa := &pendingAppend{order: o, data: messages.MustEncode(&o), inc: n.inc}
 	n.appends = append(n.appends, pa)
 	s.inflight++
-	at := maxTime(s.now.Add(s.delay()), n.lastAppend)
-	n.lastAppend = at
 	s.debugf("%s publishes seq %d epoch %d %s", n.id, o.Seq, o.Epoch, kindOf(o))
-	s.schedule(&event{at: at, fn: func() { s.execAppend(n, pa) }})
+	n.emit(func() {
+		pa.sent = true
+		at := maxTime(s.now.Add(s.delay()), n.lastAppend)
+		n.lastAppend = at
+		s.schedule(&event{at: at, fn: func() { s.execAppend(n, pa) }})
+	})
 }
 
 // execAppend is the stream executing one append; its PubAck goes back to
@@ -240,28 +292,41 @@ func (s *Sim) execAppend(n *node, pa *pendingAppend) {
 			break
 		}
 	}
-	err := s.appendLog(n, pa.order, pa.data)
+	var err error
+	switch r := s.rng.Float64(); {
+	case s.healed || r >= s.cfg.AppendErr:
+		err = s.appendLog(n, pa.order, pa.data)
+	case r < s.cfg.AppendErr/2:
+		// The stream stored it but the PubAck timed out.
+		s.tracef("FAULT the PubAck of %s's append of seq %d times out", n.id, pa.order.Seq)
+		if err = s.appendLog(n, pa.order, pa.data); err == nil {
+			err = fmt.Errorf("nats: timeout")
+		}
+	default:
+		s.tracef("FAULT the stream is unavailable for %s's append of seq %d", n.id, pa.order.Seq)
+		err = fmt.Errorf("nats: no response from stream")
+	}
 	if n.down || n.inc != pa.inc {
 		return
 	}
 	at := maxTime(s.now.Add(s.delay()), n.lastResult)
 	n.lastResult = at
-	seq := pa.order.Seq
-	s.schedule(&event{at: at, node: n, inc: pa.inc, fn: func() { n.do(n.seq.Appended(seq, err, s.now)) }})
+	epoch, seq := pa.order.Epoch, pa.order.Seq
+	s.schedule(&event{at: at, node: n, inc: pa.inc, fn: func() { n.do(n.seq.Appended(epoch, seq, err, n.clock())) }})
 }
 
 func (n *node) tick() {
 	n.s.on(n, sequencerTick, n.tick)
-	n.do(n.seq.Tick(n.s.now))
+	n.do(n.seq.Tick(n.clock()))
 }
 
 // onForward is a FORWARD arriving on the leader's subject.
 func (n *node) onForward(f messages.Forward, accept string) {
-	if n.seq.IsReady() && n.s.now.After(n.lease.until) {
+	if n.seq.IsReady() && n.clock().After(n.lease.until) {
 		n.do(n.seq.StepDown("lease expired before renewal (paused or partitioned)"))
 		return
 	}
-	n.do(n.seq.Forward(f, accept, n.s.now))
+	n.do(n.seq.Forward(f, accept, n.clock()))
 }
 
 func (n *node) subscribe() {
@@ -289,7 +354,10 @@ func (n *node) campaign() {
 // holdLease follows Node.holdLease.
 func (n *node) holdLease() {
 	s := n.s
-	start := s.now
+	start := n.clock()
+	if n.partitioned {
+		return // the KV request times out: a transient error, the TTL decides
+	}
 	if n.lease.held {
 		if rev, ok := s.kv.update(s.now, n.lease.token, n.lease.rev); ok {
 			n.lease.rev, n.lease.until = rev, start.Add(leaseTTL)
@@ -310,15 +378,45 @@ func (n *node) holdLease() {
 	// Reading the log tail is a round trip to the stream; then the lead
 	// event queues for the Run loop.
 	s.on(n, s.delay(), func() {
-		lastSeq, lastEpoch, lastTS := s.tail()
-		epoch := max(rev, lastEpoch+1)
 		n.campaigning = false
-		s.on(n, s.jitter(0, time.Millisecond), func() { n.lead(epoch, lastSeq, lastTS) })
-		if n.resign {
-			n.resign = false
-			n.release()
+		defer n.resigned()
+		if n.partitioned {
+			// "won the lease but cannot read the log": release (which
+			// cannot reach the bucket either; the TTL will free it).
+			s.tracef("%s won the lease but cannot read the log", n.id)
+			n.lease.held, n.lease.until = false, time.Time{}
+			return
 		}
+		lastSeq, lastEpoch, lastTS := s.tail()
+		if n.applier != nil { // the replica's highest applied epoch (Config.EpochFloor)
+			lastEpoch = max(lastEpoch, n.applier.Epoch())
+		}
+		// The epoch is the lease revision; one behind the log (a recreated
+		// bucket) is first renewed past it (Lease.AdvancePast).
+		for n.lease.held && n.lease.rev <= lastEpoch {
+			if rev, ok := s.kv.update(s.now, n.lease.token, n.lease.rev); ok {
+				n.lease.rev = rev
+			} else {
+				n.release()
+			}
+		}
+		if !n.lease.held {
+			n.lease.until = time.Time{}
+			return
+		}
+		epoch := n.lease.rev
+		s.on(n, s.jitter(0, time.Millisecond), func() { n.lead(epoch, lastSeq, lastTS) })
 	})
+}
+
+// resigned: once holdLease returns, the campaign goroutine takes a
+// StepDown's resign that came meanwhile (even one meant for an earlier
+// term: it then releases the lease just won).
+func (n *node) resigned() {
+	if n.resign {
+		n.resign = false
+		n.release()
+	}
 }
 
 // tryAcquire follows Lease.TryAcquire.
@@ -334,20 +432,20 @@ func (n *node) tryAcquire() (uint64, bool) {
 	return 0, false
 }
 
-// release gives the lease up (the campaign goroutine on resign).
+// release gives the lease up (the campaign goroutine on resign). Cut off
+// from NATS, the delete does not reach the bucket: the TTL frees the key.
 func (n *node) release() {
-	if n.lease.held {
+	if n.lease.held && !n.partitioned {
 		n.s.kv.del(n.s.now, n.lease.rev)
-		n.lease.held = false
 	}
-	n.lease.until = time.Time{}
+	n.lease.held, n.lease.until = false, time.Time{}
 }
 
 // lead is the lead event in Node.Run.
 func (n *node) lead(epoch, lastSeq uint64, lastTS int64) {
 	n.s.tracef("%s leads epoch %d after seq %d", n.id, epoch, lastSeq)
 	n.subscribe()
-	n.do(n.seq.Lead(epoch, lastSeq, lastTS, n.s.now))
+	n.do(n.seq.Lead(epoch, lastSeq, lastTS, n.clock()))
 }
 
 // ---- the replica ----
@@ -357,77 +455,115 @@ func (n *node) heartbeat() {
 	s := n.s
 	s.on(n, heartbeatInterval, n.heartbeat)
 	hb := messages.Heartbeat{Worker: n.id, Applied: n.applier.Applied(), Epoch: n.applier.Epoch()}
-	for _, m := range s.nodes {
-		s.sendTo(m, false, func() { m.do(m.seq.Heartbeat(hb, s.now)) })
-	}
+	n.emit(func() {
+		for _, m := range s.nodes {
+			s.sendTo(m, false, "heartbeat", func() { m.do(m.seq.Heartbeat(hb, m.clock())) })
+		}
+	})
 }
 
 // wake makes the consumer deliver if the log has entries it has not yet
 // delivered in order.
 func (n *node) wake() {
-	if n.down || n.pumping || n.cursor > uint64(len(n.s.log)) {
+	if n.down || n.partitioned || n.pumping || n.cursor > uint64(len(n.s.log)) {
 		return
 	}
 	n.pumping = true
 	n.s.on(n, n.s.delay(), n.pump)
 }
 
-// pump delivers one log entry to the Applier. Mostly the next in order;
-// sometimes one a few positions ahead (reordered) or one already delivered
-// (redelivered), which the Applier must hold back or drop.
+// pump is the consumer delivering a few log entries: mostly the next in
+// order; sometimes one a few positions ahead (reordered) or one already
+// delivered (redelivered), which the Applier must hold back or drop. Then
+// the apply loop applies what is ready, in runs (Worker.applyLoop).
 func (n *node) pump() {
 	s := n.s
 	n.pumping = false
-	last := uint64(len(s.log))
-	var seq uint64
-	switch r := s.rng.IntN(20); {
-	case r < 2 && n.cursor > 1:
-		seq = n.cursor - 1 - uint64(s.rng.IntN(int(min(3, n.cursor-1))))
-	case r < 5 && n.cursor < last:
-		seq = n.cursor + 1 + uint64(s.rng.IntN(int(min(3, last-n.cursor))))
-	default:
-		seq = n.cursor
-		n.cursor++
+	if n.partitioned {
+		return // the consumer gets nothing; reconnect wakes it
 	}
-	n.applier.Offer(seq, s.log[seq-1].data)
-	for st, ok := n.applier.Next(); ok; st, ok = n.applier.Next() {
-		n.process(st)
-		n.applier.Done(st)
+	last := uint64(len(s.log))
+	for k := 1 + s.rng.IntN(4); k > 0 && n.cursor <= last; k-- {
+		var seq uint64
+		switch r := s.rng.IntN(20); {
+		case r < 2 && n.cursor > 1:
+			seq = n.cursor - 1 - uint64(s.rng.IntN(int(min(3, n.cursor-1))))
+		case r < 5 && n.cursor < last:
+			seq = n.cursor + 1 + uint64(s.rng.IntN(int(min(3, last-n.cursor))))
+		default:
+			seq = n.cursor
+			n.cursor++
+		}
+		n.applier.Offer(seq, s.log[seq-1].data)
+	}
+	for run := n.applier.Run(maxApplyWrites); len(run) > 0; run = n.applier.Run(maxApplyWrites) {
+		n.process(run)
+		for _, st := range run {
+			n.applier.Done(st)
+		}
 	}
 	n.wake()
 }
 
-// process applies one step to the keyspace and ACKs it, as
-// Worker.process does.
-func (n *node) process(st worker.Step) {
+// maxApplyWrites: worker/applyloop.go's bound on a run, small here so that
+// runs end mid-log too.
+const maxApplyWrites = 8
+
+// process applies a run of steps to the keyspace in one atomic store call
+// and ACKs them at once, as Worker.process does.
+func (n *node) process(run []worker.Step) {
 	s := n.s
-	s.observeStep(n, st)
-	ack := messages.Ack{Worker: n.id, Epoch: max(n.applier.Epoch(), st.Order.Epoch), Applied: st.Seq}
-	switch st.Kind {
-	case worker.StepApply:
-		out := messages.Outcome{Seq: st.Seq}
-		if n.rep.applied >= st.Seq {
-			out = n.rep.record[st.Order.RequestID] // the store finds it already applied
-		} else {
-			if prev, ok := n.rep.record[st.Order.RequestID]; ok {
-				s.fail("%s applies %s again at seq %d: already applied at seq %d", n.id, st.Order.RequestID, st.Seq, prev.Seq)
-			}
-			n.rep.applied, n.rep.epoch = st.Seq, st.Order.Epoch
-			n.rep.record[st.Order.RequestID] = out
-			n.rep.history = append(n.rep.history, appliedWrite{st.Seq, st.Order.RequestID})
+	ack := messages.Ack{Worker: n.id, Epoch: n.applier.Epoch(), Applied: run[len(run)-1].Seq}
+	var orders []messages.Order
+	for _, st := range run {
+		s.observeStep(n, st)
+		switch st.Kind {
+		case worker.StepApply:
+			orders = append(orders, st.Order)
+		case worker.StepSkip:
+			ack.Outcomes = append(ack.Outcomes, st.Outcome)
+			s.debugf("%s skips seq %d: %s", n.id, st.Seq, st.Outcome.Error)
+		case worker.StepMarker:
+			s.debugf("%s passes marker seq %d epoch %d", n.id, st.Seq, st.Order.Epoch)
 		}
-		ack.Outcomes = []messages.Outcome{out}
-		s.debugf("%s applied seq %d %s", n.id, st.Seq, st.Order.RequestID)
-	case worker.StepSkip:
-		ack.Outcomes = []messages.Outcome{st.Outcome}
-		ack.Epoch = n.applier.Epoch()
-		s.debugf("%s skipped seq %d: %s", n.id, st.Seq, st.Outcome.Error)
-	case worker.StepMarker:
-		s.debugf("%s passed marker seq %d epoch %d", n.id, st.Seq, st.Order.Epoch)
+		if st.Kind != worker.StepSkip {
+			ack.Epoch = max(ack.Epoch, st.Order.Epoch)
+		}
 	}
-	for _, l := range s.leaders() {
-		s.sendTo(l, true, func() { l.do(l.seq.Ack(ack, s.now)) })
+	for _, o := range orders {
+		ack.Outcomes = append(ack.Outcomes, n.rep.apply(s, n.id, o)...)
 	}
+	what := fmt.Sprintf("ack of %s for seq %d", n.id, ack.Applied)
+	n.emit(func() {
+		for _, l := range s.leaders() {
+			s.sendTo(l, true, what, func() { l.do(l.seq.Ack(ack, l.clock())) })
+		}
+	})
+}
+
+// apply is store.Cassandra.Apply for one ORDER: every write applied and
+// recorded with its outcome, atomically with the progress record; an ORDER
+// already applied gets its recorded outcomes.
+func (r *replica) apply(s *Sim, id string, o messages.Order) []messages.Outcome {
+	outs := make([]messages.Outcome, len(o.Writes))
+	for i, w := range o.Writes {
+		out := messages.Outcome{Seq: o.Seq, Index: uint32(i)}
+		if o.Seq <= r.applied {
+			outs[i] = r.record[w.RequestID]
+			continue
+		}
+		if prev, ok := r.record[w.RequestID]; ok {
+			s.fail("%s applies %s again at seq %d.%d: already applied at seq %d.%d", id, w.RequestID, o.Seq, i, prev.Seq, prev.Index)
+		}
+		r.record[w.RequestID] = out
+		r.history = append(r.history, appliedWrite{o.Seq, uint32(i), w.RequestID})
+		outs[i] = out
+	}
+	if o.Seq > r.applied {
+		r.applied, r.epoch = o.Seq, o.Epoch
+	}
+	s.debugf("%s applies seq %d %s", id, o.Seq, kindOf(o))
+	return outs
 }
 
 // ---- request handling: forwarding a client's write ----
@@ -449,7 +585,7 @@ func (n *node) onRequest(reqID, stmt, reply string) {
 	n.forwards++
 	op := &forwardOp{
 		f: messages.Forward{RequestID: reqID, Reply: reply, Stmt: stmt, Origin: n.id},
-		n: n, id: n.forwards, deadline: n.s.now.Add(forwardTimeout), backoff: minBackoff,
+		n: n, id: n.forwards, deadline: n.s.now.Add(forwardTimeout), backoff: forwardBackoff,
 	}
 	n.s.debugf("%s got %s from %s", n.id, reqID, reply)
 	n.tryForward(op)
@@ -459,28 +595,32 @@ func (n *node) tryForward(op *forwardOp) {
 	s := n.s
 	op.try++
 	try := op.try
-	leaders := s.leaders()
-	if len(leaders) == 0 { // nats.ErrNoResponders
+	if len(s.leaders()) == 0 && !n.partitioned { // nats.ErrNoResponders
 		if s.now.After(op.deadline) {
 			n.unavailable(op)
 			return
 		}
 		d := op.backoff
-		op.backoff = min(2*d, maxBackoff)
+		op.backoff = min(2*d, forwardBackoffMax)
 		s.on(n, d, func() { n.tryForward(op) })
 		return
 	}
 	accept := fmt.Sprintf("_INBOX.%s.%d.%d.%d", n.id, n.inc, op.id, try)
 	s.inboxes[accept] = inbox{fwd: op, n: n, inc: n.inc, try: try}
-	for _, l := range leaders {
-		f := op.f
-		s.sendTo(l, true, func() { l.onForward(f, accept) })
-	}
+	f := op.f
+	n.emit(func() {
+		for _, l := range s.leaders() {
+			s.sendTo(l, true, "forward of "+f.RequestID, func() { l.onForward(f, accept) })
+		}
+	})
 	s.on(n, min(forwardAttempt, op.deadline.Sub(s.now)), func() {
 		if op.done || op.try != try {
 			return
 		}
-		if s.now.After(op.deadline) {
+		// The real clock has moved on by the time the attempt fails, so
+		// a deadline reached exactly counts as passed (else: a zero-length
+		// attempt, again and again, at one simulated instant).
+		if !s.now.Before(op.deadline) {
 			n.unavailable(op)
 			return
 		}
@@ -505,7 +645,7 @@ func (s *Sim) accepted(a leader.Accept) {
 	if op.n.inc != in.inc {
 		return // the forwarding process died: nobody listens
 	}
-	s.sendTo(op.n, false, func() {
+	s.sendTo(op.n, false, "accepted of "+op.f.RequestID, func() {
 		if !op.done && op.try == try {
 			op.done = true
 			s.debugf("%s: %s accepted at seq %d (epoch %d)", op.n.id, op.f.RequestID, a.Accepted.Seq, a.Accepted.Epoch)

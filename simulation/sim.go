@@ -3,7 +3,7 @@
 // workers' forwarding and the clients' retries — on a simulated network and
 // a simulated clock, driven by one seed. A run injects faults (message
 // drops, duplicates, reorders and delays, crashes and restarts, paused
-// processes, expired leases), heals, waits until every client has its reply
+// processes, processes cut off from NATS, expired leases), heals, waits until every client has its reply
 // and every replica has applied the whole log, and then checks the DESIGN
 // invariants. The same seed replays the same run exactly: no goroutines, no
 // real time, one math/rand/v2 PCG for every choice.
@@ -17,11 +17,9 @@ import (
 	"container/heap"
 	"fmt"
 	"math/rand/v2"
-	"sort"
 	"strings"
 	"time"
 
-	"github.com/chorusdb/chorus/leader"
 	"github.com/chorusdb/chorus/messages"
 	"github.com/chorusdb/chorus/worker"
 )
@@ -35,20 +33,28 @@ const (
 	heartbeatTimeout  = 1500 * time.Millisecond // CHORUS_HEARTBEAT_TIMEOUT
 	ackTimeout        = 5 * time.Second         // CHORUS_ACK_TIMEOUT
 	forwardTimeout    = 15 * time.Second        // CHORUS_FORWARD_TIMEOUT
-	forwardAttempt    = 2 * time.Second         // worker/requests.go
+	forwardAttempt    = 500 * time.Millisecond  // worker/requests.go
+	forwardBackoff    = 20 * time.Millisecond   // worker/requests.go, on no responders,
+	forwardBackoffMax = 200 * time.Millisecond  // doubling up to this
 	clientAttempt     = 5 * time.Second         // client.DefaultAttemptTimeout
-	minBackoff        = 50 * time.Millisecond   // worker and client retry pace
-	maxBackoff        = 2 * time.Second
+	clientBackoff     = 50 * time.Millisecond   // client/options.go minBackoff,
+	clientBackoffMax  = time.Second             // doubling up to maxBackoff
 )
 
 // Config is the shape of one run; ConfigFor derives it from the seed.
 type Config struct {
 	Nodes      int
 	Clients    int
-	Writes     int           // per client
-	FaultPhase time.Duration // faults happen in [0, FaultPhase), then heal
-	Drop, Dup  float64       // per message, during the fault phase
-	Liveness   time.Duration // after healing, the run must end within this
+	Writes     int             // per client
+	FaultPhase time.Duration   // faults happen in [0, FaultPhase), then heal
+	Drop, Dup  float64         // per message, during the fault phase
+	AppendErr  float64         // per append, during the fault phase: its PubAck is an error
+	Skew       []time.Duration // per node: its clock minus the true time
+	Liveness   time.Duration   // after healing, the run must end within this
+	// LeaseResets adds a fault beyond crashes, pauses and the network: the
+	// lease bucket is deleted and recreated, so revisions start again
+	// behind the log's epochs (SIM_LEASE_RESETS=1).
+	LeaseResets bool
 }
 
 // ConfigFor picks a run's shape from its seed: mostly 3 nodes, every fourth
@@ -57,8 +63,8 @@ func ConfigFor(seed uint64) Config {
 	r := rand.New(rand.NewPCG(seed, 0xc0ffee))
 	c := Config{
 		Nodes:      3,
-		Clients:    2 + r.IntN(3),
-		Writes:     4 + r.IntN(8),
+		Clients:    2 + r.IntN(6),
+		Writes:     3 + r.IntN(10),
 		FaultPhase: time.Duration(3+r.IntN(15)) * time.Second,
 		Drop:       []float64{0, 0.02, 0.1}[r.IntN(3)],
 		Dup:        []float64{0, 0.05, 0.2}[r.IntN(3)],
@@ -67,13 +73,25 @@ func ConfigFor(seed uint64) Config {
 	if seed%4 == 0 {
 		c.Nodes = 5
 	}
+	c.AppendErr = []float64{0, 0, 0.02}[r.IntN(3)]
+	for range c.Nodes {
+		// Mostly NTP-close clocks; sometimes one far off.
+		d := time.Duration(r.Int64N(int64(20*time.Millisecond))) - 10*time.Millisecond
+		if r.IntN(4) == 0 {
+			d = time.Duration(r.Int64N(int64(4*time.Second))) - 2*time.Second
+		}
+		c.Skew = append(c.Skew, d)
+	}
 	return c
 }
 
 func (c Config) String() string {
-	return fmt.Sprintf("nodes=%d clients=%d writes/client=%d faults=%s drop=%.2f dup=%.2f",
-		c.Nodes, c.Clients, c.Writes, c.FaultPhase, c.Drop, c.Dup)
+	return fmt.Sprintf("nodes=%d clients=%d writes/client=%d faults=%s drop=%.2f dup=%.2f append-err=%.2f skew=%v lease-resets=%v",
+		c.Nodes, c.Clients, c.Writes, c.FaultPhase, c.Drop, c.Dup, c.AppendErr, c.Skew, c.LeaseResets)
 }
+
+// maxSteps bounds a run that neither ends nor fails (a bug of the model).
+const maxSteps = 2_000_000
 
 // epoch0 is the simulated clock's start.
 var epoch0 = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -99,9 +117,11 @@ type Sim struct {
 	tr      *tracer
 
 	// Observations for the invariant checks.
-	decided     []stepRec         // by seq-1: how the first replica processed the entry
+	decided     []decision        // by seq-1: how the first replica processed the entry
 	appender    map[uint64]string // epoch -> the one node whose entries carry it
 	okReplies   []sentReply       // every SUCCESS reply a leader sent
+	lastTS      int64             // the last write timestamp applied so far,
+	lastTSAt    messages.Order    // and its ORDER
 	inflight    int               // appends issued and not yet executed or lost
 	violation   string
 	clientsDone int
@@ -115,14 +135,14 @@ type logEntry struct {
 
 // stepRec is how a replica processed one log position.
 type stepRec struct {
-	kind  worker.StepKind
-	reqID string
-	epoch uint64
+	kind   worker.StepKind
+	reqIDs string
+	epoch  uint64
 }
 
 func (r stepRec) String() string {
 	k := [...]string{"apply", "marker", "skip"}[r.kind]
-	return fmt.Sprintf("%s(epoch %d %s)", k, r.epoch, r.reqID)
+	return fmt.Sprintf("%s(epoch %d [%s])", k, r.epoch, r.reqIDs)
 }
 
 type sentReply struct {
@@ -137,7 +157,7 @@ func New(seed uint64, cfg Config, tr *tracer) *Sim {
 		now: epoch0, appender: map[uint64]string{}, inboxes: map[string]inbox{}, tr: tr,
 	}
 	for i := range cfg.Nodes {
-		s.nodes = append(s.nodes, &node{s: s, idx: i, id: fmt.Sprintf("s%d", i), down: true, rep: newReplica()})
+		s.nodes = append(s.nodes, &node{s: s, idx: i, id: fmt.Sprintf("s%d", i), down: true, rep: newReplica(), skew: cfg.Skew[i]})
 	}
 	for i := range cfg.Clients {
 		s.clients = append(s.clients, &client{s: s, id: i, writes: cfg.Writes})
@@ -165,6 +185,10 @@ func (s *Sim) Run() string {
 		}
 		if s.healed && s.now.Sub(s.healAt) > s.cfg.Liveness {
 			s.fail("liveness: not done %s after healing: %s", s.cfg.Liveness, s.stuck())
+			break
+		}
+		if s.steps > maxSteps {
+			s.fail("runaway: %d events without ending: %s", s.steps, s.stuck())
 			break
 		}
 		if s.events.Len() == 0 {
@@ -316,15 +340,19 @@ func (s *Sim) copies() int {
 // sendTo delivers a message to node n (fn runs in its process). A message
 // on a leader subject (forward, ack) reaches n only if n is subscribed when
 // it is published and still is when it arrives (NATS drops the pending
-// messages of a subscription that ends).
-func (s *Sim) sendTo(n *node, leaderSubject bool, fn func()) {
-	if n.down || (leaderSubject && !n.subscribed) {
+// messages of a subscription that ends). what names it in the trace.
+func (s *Sim) sendTo(n *node, leaderSubject bool, what string, fn func()) {
+	if n.down || n.partitioned || (leaderSubject && !n.subscribed) {
 		return // no subscriber: NATS drops it
 	}
 	gen := n.subGen
-	for range s.copies() {
+	k := s.copies()
+	if k != 1 {
+		s.debugf("network: %s to %s arrives %d times", what, n.id, k)
+	}
+	for range k {
 		s.on(n, s.delay(), func() {
-			if leaderSubject && (!n.subscribed || n.subGen != gen) {
+			if n.partitioned || leaderSubject && (!n.subscribed || n.subGen != gen) {
 				return
 			}
 			fn()
@@ -333,18 +361,22 @@ func (s *Sim) sendTo(n *node, leaderSubject bool, fn func()) {
 }
 
 // send delivers a message to a client.
-func (s *Sim) send(fn func()) {
-	for range s.copies() {
+func (s *Sim) send(what string, fn func()) {
+	k := s.copies()
+	if k != 1 {
+		s.debugf("network: %s arrives %d times", what, k)
+	}
+	for range k {
 		s.after(s.delay(), fn)
 	}
 }
 
 // leaders are the nodes subscribed to the leader's subjects right now:
-// every node that leads or believes it does.
+// every connected node that leads or believes it does.
 func (s *Sim) leaders() []*node {
 	var out []*node
 	for _, n := range s.nodes {
-		if !n.down && n.subscribed {
+		if !n.down && !n.partitioned && n.subscribed {
 			out = append(out, n)
 		}
 	}
@@ -382,11 +414,20 @@ func (s *Sim) appendLog(by *node, o messages.Order, data []byte) error {
 	return nil
 }
 
+// kindOf names an ORDER in the trace: "marker by s1", "[c0-3 c2-1] by s1".
 func kindOf(o messages.Order) string {
 	if o.Kind == messages.OrderEpoch {
 		return "marker by " + o.Leader
 	}
-	return o.RequestID + " by " + o.Leader
+	return fmt.Sprintf("%v by %s", reqIDs(o), o.Leader)
+}
+
+func reqIDs(o messages.Order) []string {
+	ids := make([]string, len(o.Writes))
+	for i, w := range o.Writes {
+		ids[i] = w.RequestID
+	}
+	return ids
 }
 
 // tail is what Node.logTail reads.
@@ -395,7 +436,7 @@ func (s *Sim) tail() (lastSeq, lastEpoch uint64, lastTS int64) {
 		return 0, 0, 0
 	}
 	o := s.log[len(s.log)-1].order
-	return o.Seq, o.Epoch, o.Timestamp
+	return o.Seq, o.Epoch, o.LastTimestamp()
 }
 
 // ---- the lease: a JetStream KV key with a TTL ----
@@ -469,7 +510,17 @@ func (s *Sim) fault() {
 			}
 		}
 	}
-	switch r := s.rng.IntN(10); {
+	switch r := s.rng.IntN(12); {
+	case r >= 10:
+		if target.partitioned {
+			return
+		}
+		target.partition()
+		s.on(target, s.jitter(300*time.Millisecond, 6*time.Second), func() {
+			if !s.healed && target.partitioned {
+				target.reconnect()
+			}
+		})
 	case r < 3:
 		target.crash()
 		s.after(s.jitter(200*time.Millisecond, 5*time.Second), func() {
@@ -487,6 +538,12 @@ func (s *Sim) fault() {
 	case r < 8:
 		s.tracef("FAULT lease expires (held by %q)", s.kv.value)
 		s.kv.present = false
+	case r < 9 && s.cfg.LeaseResets && s.rng.IntN(4) == 0:
+		// The lease bucket is deleted and recreated (an operator, a lost
+		// NATS volume): revisions start again from 1, behind the log's
+		// epochs.
+		s.tracef("FAULT lease bucket recreated (held by %q at rev %d)", s.kv.value, s.kv.rev)
+		s.kv = kv{}
 	default:
 		// A quiet spell: faults come in bursts.
 	}
@@ -504,85 +561,8 @@ func (s *Sim) heal() {
 		case n.paused:
 			n.resume()
 		}
-	}
-}
-
-// ---- tracing ----
-
-// tracer keeps the last lines of a run, or all of them.
-type tracer struct {
-	all  bool
-	ring []string
-	next int
-}
-
-func newTracer(all bool, keep int) *tracer {
-	return &tracer{all: all, ring: make([]string, 0, keep)}
-}
-
-func (s *Sim) tracef(format string, args ...any) {
-	if s.tr == nil {
-		return
-	}
-	line := fmt.Sprintf("%10s ", s.now.Sub(epoch0).Round(time.Microsecond)) + fmt.Sprintf(format, args...)
-	t := s.tr
-	if t.all || len(t.ring) < cap(t.ring) {
-		t.ring = append(t.ring, line)
-		return
-	}
-	t.ring[t.next] = line
-	t.next = (t.next + 1) % len(t.ring)
-}
-
-// debugf traces detail (every apply, accept, publish) only when the whole
-// trace is kept: a replay with -v.
-func (s *Sim) debugf(format string, args ...any) {
-	if s.tr != nil && s.tr.all {
-		s.tracef(format, args...)
-	}
-}
-
-// Lines returns the kept lines, oldest first.
-func (t *tracer) Lines() []string {
-	if t.all || len(t.ring) < cap(t.ring) {
-		return t.ring
-	}
-	return append(append([]string(nil), t.ring[t.next:]...), t.ring[:t.next]...)
-}
-
-// canonical orders the actions of one call where the Sequencer's order
-// comes from map iteration (Tick's members, commit's waiters): runs of
-// Respond and of Notice are sorted, which changes nothing they mean
-// (separate messages, log lines) and keeps a seed's replay exact.
-func canonical(acts []leader.Action) []leader.Action {
-	key := func(a leader.Action) (int, string) {
-		switch a := a.(type) {
-		case leader.Respond:
-			r := a.Reply
-			return 1, fmt.Sprintf("%s|%s|%d|%s|%s|%s", a.To, r.Status, r.Seq, r.RequestID, r.Code, r.Error)
-		case leader.Notice:
-			return 2, a.Msg
+		if n.partitioned {
+			n.reconnect()
 		}
-		return 0, ""
 	}
-	for i := 0; i < len(acts); {
-		k, _ := key(acts[i])
-		j := i + 1
-		for j < len(acts) {
-			if kj, _ := key(acts[j]); kj != k {
-				break
-			}
-			j++
-		}
-		if k != 0 && j-i > 1 {
-			run := acts[i:j]
-			sort.SliceStable(run, func(a, b int) bool {
-				_, ka := key(run[a])
-				_, kb := key(run[b])
-				return ka < kb
-			})
-		}
-		i = j
-	}
-	return acts
 }

@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(conte
 	w.node = leader.NewNode(nc, w.js, w.stream, leader.Config{
 		ID: cfg.ID, Subjects: w.subjects, LeaseTTL: cfg.LeaseTTL, Tick: cfg.HeartbeatInterval / 2,
 		Timing: leader.Timing{HeartbeatTimeout: cfg.HeartbeatTimeout, AckTimeout: cfg.AckTimeout},
-		Lookup: w.recent.Lookup, Log: log.With("role", "leader"),
+		Lookup: w.recent.Lookup, EpochFloor: w.epoch.Load, Log: log.With("role", "leader"),
 	})
 	return w, nil
 }
