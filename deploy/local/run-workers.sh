@@ -60,15 +60,29 @@ $n workers running (${pids[*]}). Try, in another terminal:
   make nats-cli   # once: installs bin/nats
   bin/nats request db.request "SELECT * FROM grade"
 
+Kill any worker, the leader too (kill -9 <pid>): the others keep serving.
 Ctrl-C stops the workers (NATS and Cassandra keep running; 'make down' stops them).
 
 EOF
 
-# Wait until a worker exits on its own (or a signal arrives); then stop the rest.
-status=0
-wait -n "${pids[@]}" || status=$?
-if [[ -z $stopping ]]; then
-	log "a worker exited (status $status); stopping the others"
-	stop_all
-fi
-exit "$status"
+# A worker that dies (killed to try a failover, say) leaves the others serving:
+# say which one, and how to start it again. Ctrl-C stops them all.
+alive=("${pids[@]}")
+while ((${#alive[@]} > 0)); do
+	status=0
+	done_pid=
+	wait -n -p done_pid "${alive[@]}" || status=$?
+	[[ -n $stopping ]] && break
+	[[ -n $done_pid ]] || break
+	rest=()
+	for ((i = 0; i < n; i++)); do
+		if [[ ${pids[i]} == "$done_pid" ]]; then
+			log "server$i exited (status $status); the others keep serving. Start it again in another terminal: CHORUS_ID=server$i $worker"
+		fi
+	done
+	for p in "${alive[@]}"; do
+		[[ $p == "$done_pid" ]] || rest+=("$p")
+	done
+	alive=("${rest[@]}")
+done
+log "no workers left"
