@@ -68,6 +68,26 @@ func StartNATS(t testing.TB, dir string, port int) *server.Server {
 	return s
 }
 
+// NATS runs a fresh nats-server with JetStream for one test and shuts it
+// down at the end of the test.
+func NATS(t testing.TB) *server.Server {
+	t.Helper()
+	s := StartNATS(t, t.TempDir(), 0)
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s
+}
+
+// DeadURL is the URL of a NATS server that has shut down: nothing listens
+// there, for tests of connection failures.
+func DeadURL(t testing.TB) string {
+	t.Helper()
+	s := StartNATS(t, t.TempDir(), 0)
+	url := s.ClientURL()
+	s.Shutdown()
+	s.WaitForShutdown()
+	return url
+}
+
 // CassandraHosts returns the Cassandra to test against, failing clearly if
 // none answers (integration tests need it: run them with `make test`).
 func CassandraHosts(t testing.TB) []string {

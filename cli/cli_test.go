@@ -5,28 +5,15 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/chorusdb/chorus/chorustest"
 	"github.com/chorusdb/chorus/messages"
 )
 
 // startNATS runs a real nats-server in process and returns its URL.
-func startNATS(t *testing.T) string {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Port: -1, Host: "127.0.0.1", NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return s.ClientURL()
-}
+func startNATS(t *testing.T) string { return chorustest.NATS(t).ClientURL() }
 
 // request is what the fake worker received.
 type request struct {
@@ -290,17 +277,7 @@ func TestStatusNoLeader(t *testing.T) {
 
 func TestNoNATS(t *testing.T) {
 	// A server that has shut down: nothing listens on its port.
-	s, err := server.NewServer(&server.Options{Port: -1, Host: "127.0.0.1", NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("not ready")
-	}
-	url := s.ClientURL()
-	s.Shutdown()
-	s.WaitForShutdown()
+	url := chorustest.DeadURL(t)
 
 	r := chorus(t, map[string]string{"CHORUS_NATS_URL": url}, "", "exec", "TRUNCATE t")
 	r.want(t, 1)

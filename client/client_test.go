@@ -9,26 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/chorusdb/chorus/chorustest"
 	"github.com/chorusdb/chorus/messages"
 )
 
 // startNATS runs a real nats-server in process and returns its URL.
-func startNATS(t *testing.T) string {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Port: -1, Host: "127.0.0.1", NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return s.ClientURL()
-}
+func startNATS(t *testing.T) string { return chorustest.NATS(t).ClientURL() }
 
 func connect(t *testing.T, url string) *nats.Conn {
 	t.Helper()
@@ -528,14 +516,7 @@ func TestNewDoesNotCloseConn(t *testing.T) {
 
 func TestConnectFails(t *testing.T) {
 	// A port nothing listens on: a server that has shut down.
-	s, _ := server.NewServer(&server.Options{Port: -1, Host: "127.0.0.1", NoLog: true, NoSigs: true})
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("not ready")
-	}
-	dead := s.ClientURL()
-	s.Shutdown()
-	s.WaitForShutdown()
+	dead := chorustest.DeadURL(t)
 	if _, err := Connect(dead); err == nil || !strings.Contains(err.Error(), dead) {
 		t.Fatalf("err = %v", err)
 	}
