@@ -158,16 +158,21 @@ func (n *Node) do(ctx context.Context, seq *Sequencer, acts []Action) {
 	for _, a := range acts {
 		switch a := a.(type) {
 		case Append:
+			// The other actions (replies to committed writes) still go out
+			// when an append cannot: only appends stop with leadership.
+			if !seq.Leading() || seq.Epoch() != a.Order.Epoch {
+				continue
+			}
 			if time.Now().UnixNano() > n.leaseUntil.Load() {
 				n.do(ctx, seq, seq.StepDown("lease expired before renewal (paused or partitioned)"))
-				return
+				continue
 			}
 			msg := nats.NewMsg(n.cfg.Subjects.Order())
 			msg.Data = messages.MustEncode(&a.Order)
 			fut, err := n.js.PublishMsgAsync(msg, jetstream.WithExpectLastSequence(a.Order.Seq-1), jetstream.WithExpectStream(n.cfg.Subjects.StreamName()))
 			if err != nil {
 				n.do(ctx, seq, seq.Appended(a.Order.Epoch, a.Order.Seq, err, time.Now()))
-				return
+				continue
 			}
 			n.appends <- pendingAppend{epoch: a.Order.Epoch, seq: a.Order.Seq, fut: fut}
 		case Accept:
