@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
@@ -175,5 +176,9 @@ func LoadConfig() (Config, error) {
 // Usage writes the table of variables, their defaults and meanings.
 func Usage(w io.Writer) error {
 	var c Config
-	return envconfig.Usagef(EnvPrefix, &c, w, envconfig.DefaultTableFormat)
+	tw := tabwriter.NewWriter(w, 1, 0, 2, ' ', 0)
+	if err := envconfig.Usagef(EnvPrefix, &c, tw, envconfig.DefaultTableFormat); err != nil {
+		return err
+	}
+	return tw.Flush()
 }
