@@ -71,7 +71,11 @@ example:
 				}
 				return exitFail
 			}
-			fmt.Fprintf(e.stdout, "SUCCESS seq=%d server=%s\n", res.Seq, res.Server)
+			if res.Index > 0 {
+				fmt.Fprintf(e.stdout, "SUCCESS seq=%d index=%d server=%s\n", res.Seq, res.Index, res.Server)
+			} else {
+				fmt.Fprintf(e.stdout, "SUCCESS seq=%d server=%s\n", res.Seq, res.Server)
+			}
 			return exitOK
 		}
 	},

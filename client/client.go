@@ -46,8 +46,10 @@ type Client struct {
 
 // Result is the outcome of a successful write.
 type Result struct {
-	// Seq is the write's place in the global order.
-	Seq uint64
+	// Seq is the log position of the ORDER holding the write; writes
+	// committed together in one ORDER share it and differ by Index.
+	Seq   uint64
+	Index uint32
 	// Server is the worker that replied.
 	Server string
 	// RequestID is the write's idempotency key. Exec sets it also when it
@@ -138,7 +140,7 @@ func (c *Client) Exec(ctx context.Context, stmt string, opts ...Option) (Result,
 	if r.Status == messages.StatusError {
 		return res, replyError(r, id)
 	}
-	res.Seq, res.Server = r.Seq, r.Server
+	res.Seq, res.Index, res.Server = r.Seq, r.Index, r.Server
 	return res, nil
 }
 
