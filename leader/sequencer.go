@@ -277,7 +277,10 @@ func (s *Sequencer) flush(now time.Time) []Action {
 		ts := s.reserveTS(now, n)
 		e := &entry{appendedAt: now}
 		o := messages.Order{Epoch: s.epoch, Kind: messages.OrderWrite, Timestamp: ts, Leader: s.id}
-		for i, w := range take {
+		for _, w := range take {
+			// Writes[i] is applied with timestamp Timestamp+i; i is the
+			// position it gets if its rewrite succeeds.
+			i := len(e.writes)
 			stmt, _, err := cql.Rewrite(w.stmt, time.UnixMicro(ts+int64(i)), s.rnd)
 			if err != nil { // the receiving worker checked it, so this is rare
 				delete(s.byReq, w.requestID)
@@ -289,13 +292,9 @@ func (s *Sequencer) flush(now time.Time) []Action {
 				}
 				continue
 			}
-			w.e, w.index = e, uint32(len(e.writes))
+			w.e, w.index = e, uint32(i)
 			e.writes = append(e.writes, w)
-			// Writes[i] is applied with timestamp Timestamp+i.
 			o.Writes = append(o.Writes, messages.Write{RequestID: w.requestID, Stmt: stmt, Origin: w.origin})
-			if int(w.index) != i {
-				o.Writes[w.index].Stmt, _, _ = cql.Rewrite(w.stmt, time.UnixMicro(ts+int64(w.index)), s.rnd)
-			}
 		}
 		if len(e.writes) == 0 {
 			continue

@@ -187,6 +187,7 @@ func (c *Cassandra) Apply(ctx context.Context, orders []messages.Order) ([][]mes
 
 // ref is one write to apply: write k of ORDER o.
 type ref struct {
+	n    int // index of o in the call's orders
 	o    *messages.Order
 	k    int
 	st   cql.Statement
@@ -216,11 +217,10 @@ func (c *Cassandra) apply(ctx context.Context, orders []messages.Order) ([][]mes
 				continue
 			}
 			st, err := cql.Parse(o.Writes[k].Stmt, c.keyspace)
-			todo = append(todo, ref{o: o, k: k, st: st, perr: err})
+			todo = append(todo, ref{n: n, o: o, k: k, st: st, perr: err})
 			outs[n][k] = messages.Outcome{Seq: o.Seq, Index: uint32(k)}
 		}
 	}
-	at := func(r ref) *messages.Outcome { return &outs[indexOf(orders, r.o)][r.k] }
 	for i := 0; i < len(todo); {
 		// The longest run of batchable writes from i, tried as one batch.
 		j := i
@@ -245,20 +245,11 @@ func (c *Cassandra) apply(ctx context.Context, orders []messages.Order) ([][]mes
 			if err != nil {
 				return nil, err
 			}
-			*at(r) = out
+			outs[r.n][r.k] = out
 		}
 		i = j
 	}
 	return outs, nil
-}
-
-func indexOf(orders []messages.Order, o *messages.Order) int {
-	for i := range orders {
-		if &orders[i] == o {
-			return i
-		}
-	}
-	panic("store: write of an unknown ORDER")
 }
 
 // batchable: Cassandra takes it in a logged batch with our records.
