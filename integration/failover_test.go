@@ -156,6 +156,25 @@ func TestLostKeyspaceIsRebuiltFromTheLog(t *testing.T) {
 	p.Start("server1")
 	e.requireConverged(1, want, true)
 
+	// A keyspace dropped under a running worker: it stops with a clear
+	// error instead of stalling, so a restart rebuilds it from the log.
+	if err := p.Session.Query(`DROP KEYSPACE "` + p.Keyspace("server1") + `"`).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, e.update("server0", 1))
+	chorustest.Eventually(t, 60*time.Second, func() error {
+		if exited, code := p.Exited("server1"); !exited || code == 0 {
+			return fmt.Errorf("server1 still running (or exited 0)")
+		}
+		return nil
+	})
+	if logs := p.Logs("server1"); !strings.Contains(logs, "keyspace lost") {
+		t.Fatalf("server1 did not say its keyspace was lost:\n%s", logs)
+	}
+	p.Stop("server1")
+	p.Start("server1")
+	e.requireConverged(1, want, true)
+
 	// Once the log no longer reaches back to seq 1, a lost keyspace cannot
 	// be rebuilt: the worker must refuse to serve.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
