@@ -393,18 +393,58 @@ func (c *Cassandra) recordOnly(ctx context.Context, o *messages.Order, k int, ou
 
 // recordedOutcome is the recorded outcome of write k of o, already applied.
 func (c *Cassandra) recordedOutcome(ctx context.Context, o *messages.Order, k int) (messages.Outcome, error) {
-	var seq int64
-	var idx, code int
-	var msg string
-	out := messages.Outcome{Seq: o.Seq, Index: uint32(k)}
-	err := c.session.Query(`SELECT seq, idx, code, error FROM `+requestsTable+` WHERE id = ?`, o.Writes[k].RequestID).WithContext(ctx).Scan(&seq, &idx, &code, &msg)
-	if errors.Is(err, gocql.ErrNotFound) || uint64(seq) != o.Seq || idx != k {
+	var rec record
+	err := c.session.Query(`SELECT seq, idx, code, error FROM `+requestsTable+` WHERE id = ?`, o.Writes[k].RequestID).WithContext(ctx).Scan(&rec.seq, &rec.idx, &rec.code, &rec.msg)
+	out, err := decideRecorded(o.Seq, k, rec, err)
+	if err != nil {
+		return out, fmt.Errorf("reading the outcome of seq %d write %d in %s: %w", o.Seq, k, c.keyspace, err)
+	}
+	return out, nil
+}
+
+// record is a row of chorus_requests as scanned.
+type record struct {
+	seq       int64
+	idx, code int
+	msg       string
+}
+
+// decideRecorded turns what reading the request record of write k of
+// ORDER seq returned (rec, and the read's error err) into that write's
+// outcome. The record of progress says the write is applied, and it was
+// written in the same logged batch as this record, so:
+//   - A failed read says nothing about the write: it is a storage failure,
+//     returned (classified) so that the apply loop retries, never an
+//     outcome. The read fails exactly when Cassandra is flaky, which is
+//     when an ORDER is applied again after a failed attempt.
+//   - A missing record (expired after the dedup window, or deleted), or
+//     one of another position (the id reused by a later write, which
+//     overwrote it), means the write is applied but its outcome is lost.
+//     It is reported as such, CodeInternal, never as success: the write
+//     may have failed (a CQL error), and a success would tell the client
+//     its data is stored when it is not. It is not an error either: the
+//     record will not come back, so a retry would stall the replica for
+//     ever. The leader sees the outcome differ from the other replicas'
+//     and says so.
+func decideRecorded(seq uint64, k int, rec record, err error) (messages.Outcome, error) {
+	out := messages.Outcome{Seq: seq, Index: uint32(k)}
+	lostOutcome := func(why string) (messages.Outcome, error) {
+		out.Code = messages.CodeInternal
+		out.Error = fmt.Sprintf("seq %d write %d was applied, but its outcome is no longer known (%s); check whether the write took effect", seq, k, why)
 		return out, nil
 	}
-	if err != nil {
-		return out, classify(err)
+	switch {
+	case errors.Is(err, gocql.ErrNotFound):
+		return lostOutcome("its request record expired or was deleted")
+	case err != nil:
+		if lost(err) {
+			return messages.Outcome{}, fmt.Errorf("%w: %v", ErrKeyspaceLost, err)
+		}
+		return messages.Outcome{}, classify(err)
+	case uint64(rec.seq) != seq || rec.idx != k:
+		return lostOutcome(fmt.Sprintf("its request id was reused by seq %d write %d", rec.seq, rec.idx))
 	}
-	out.Code, out.Error = messages.Code(code), msg
+	out.Code, out.Error = messages.Code(rec.code), rec.msg
 	return out, nil
 }
 
