@@ -484,8 +484,46 @@ func (c *Cassandra) statementError(err error) (messages.Code, string, error) {
 	if errors.Is(err, ErrUnavailable) {
 		return 0, "", err
 	}
-	msg := strings.ReplaceAll(err.Error(), c.keyspace+".", "")
-	return messages.CodeCQL, strings.ReplaceAll(msg, c.keyspace, "<keyspace>"), nil
+	return messages.CodeCQL, withoutKeyspace(err.Error(), c.keyspace), nil
+}
+
+// withoutKeyspace drops "ks." before a table name and replaces any other
+// ks with "<keyspace>", but only where ks is a whole name: the tables are
+// the same on every replica, so a table "server1_log", or "server1" after
+// "ks.", stays as it is (replacing inside it would make replica server1's
+// text differ from the others'). A bare table name equal to a keyspace
+// name remains ambiguous: do not name tables like keyspaces.
+func withoutKeyspace(msg, ks string) string {
+	if ks == "" {
+		return msg
+	}
+	var b strings.Builder
+	for i := 0; i < len(msg); {
+		if !strings.HasPrefix(msg[i:], ks) || (i > 0 && isNameByte(msg[i-1])) ||
+			(i+len(ks) < len(msg) && isNameByte(msg[i+len(ks)])) {
+			b.WriteByte(msg[i])
+			i++
+			continue
+		}
+		i += len(ks)
+		if i < len(msg) && msg[i] == '.' {
+			// Keep the table name after it verbatim.
+			j := i + 1
+			for j < len(msg) && isNameByte(msg[j]) {
+				j++
+			}
+			b.WriteString(msg[i+1 : j])
+			i = j
+			continue
+		}
+		b.WriteString("<keyspace>")
+	}
+	return b.String()
+}
+
+// isNameByte reports a byte of an unquoted CQL name.
+func isNameByte(c byte) bool {
+	return c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }
 
 // classify marks errors that say nothing about the statement (Cassandra
