@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -31,9 +30,9 @@ type Config struct {
 	Log        *slog.Logger
 }
 
-// Node runs a Sequencer on NATS: it campaigns for the lease, and while it
-// leads it takes FORWARDs, appends ORDERs, collects ACKs and replies. Every
-// worker runs one; at most one leads.
+// Node runs a Core on NATS: one goroutine owns the Core and carries out
+// its actions; the lease operations and the append results run beside it
+// and come back as events. Every worker runs one; at most one leads.
 type Node struct {
 	cfg    Config
 	nc     *nats.Conn
@@ -41,17 +40,14 @@ type Node struct {
 	stream jetstream.Stream
 	log    *slog.Logger
 
-	events  chan event
-	appends chan pendingAppend
-	resign  chan struct{}
-	// leaseUntil is when our hold on the lease surely ends (unix nanos):
-	// past it a paused leader must not append, whatever it believes.
-	leaseUntil atomic.Int64
+	events   chan event
+	local    []event // results the loop itself produced (a publish that failed at once)
+	appends  chan pendingAppend
+	leaseOps chan LeaseOp
 
 	subs []*nats.Subscription // while leading: forward, ack, status
 
-	// Garbage counts internal messages dropped as undecodable.
-	Garbage atomic.Uint64
+	garbage atomic.Uint64
 }
 
 type event struct {
@@ -60,7 +56,7 @@ type event struct {
 	ack      *messages.Ack
 	hb       *messages.Heartbeat
 	appended *appendResult
-	lead     *leadInfo
+	lease    *LeaseResult
 	lost     string
 	status   string
 }
@@ -70,23 +66,26 @@ type appendResult struct {
 	err        error
 }
 
-type leadInfo struct {
-	epoch, lastSeq uint64
-	lastTS         int64
-}
-
 type pendingAppend struct {
 	epoch, seq uint64
 	fut        jetstream.PubAckFuture
 }
 
+// Stats are the node's counters.
+type Stats struct {
+	Garbage uint64 // internal messages dropped as undecodable
+}
+
+// Stats returns the node's counters.
+func (n *Node) Stats() Stats { return Stats{Garbage: n.garbage.Load()} }
+
 // NewNode prepares a node; Run starts it.
 func NewNode(nc *nats.Conn, js jetstream.JetStream, stream jetstream.Stream, cfg Config) *Node {
 	return &Node{
 		cfg: cfg, nc: nc, js: js, stream: stream, log: cfg.Log,
-		events:  make(chan event, 1<<16),
-		appends: make(chan pendingAppend, 1<<14),
-		resign:  make(chan struct{}, 1),
+		events:   make(chan event, 1<<16),
+		appends:  make(chan pendingAppend, 1<<14),
+		leaseOps: make(chan LeaseOp, 1),
 	}
 }
 
@@ -106,93 +105,78 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	go n.campaign(ctx, lease)
+	go n.leaseLoop(ctx, lease)
 	go n.awaitAppends(ctx)
 
-	seq := NewSequencer(n.cfg.ID, n.cfg.Timing, n.cfg.Lookup, rand.Reader, time.Now())
-	tick := time.NewTicker(n.cfg.Tick)
+	core := NewCore(CoreConfig{
+		ID: n.cfg.ID, LeaseTTL: n.cfg.LeaseTTL, Timing: n.cfg.Timing, Lookup: n.cfg.Lookup,
+		EpochFloor: n.cfg.EpochFloor, Rand: rand.Reader,
+	}, time.Now())
+	// The campaign is due every TTL/4: tick often enough to keep it.
+	tick := time.NewTicker(min(n.cfg.Tick, n.cfg.LeaseTTL/8))
 	defer tick.Stop()
 	defer n.unsubscribe()
+	Execute(n, core.Tick(time.Now()))
 	for {
-		var acts []Action
-		now := time.Now()
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-			acts = seq.Tick(now)
-		case ev := <-n.events:
-			switch {
-			case ev.fwd != nil:
-				if seq.IsReady() && now.UnixNano() > n.leaseUntil.Load() {
-					acts = seq.StepDown("lease expired before renewal (paused or partitioned)")
-				} else {
-					acts = seq.Forward(*ev.fwd, ev.accept, now)
-				}
-			case ev.ack != nil:
-				acts = seq.Ack(*ev.ack, now)
-			case ev.hb != nil:
-				acts = seq.Heartbeat(*ev.hb, now)
-			case ev.appended != nil:
-				acts = seq.Appended(ev.appended.epoch, ev.appended.seq, ev.appended.err, now)
-			case ev.lead != nil:
-				if err := n.subscribe(); err != nil {
-					n.log.Error("cannot take the leader's subjects", "err", err)
-					acts = []Action{StepDown{Reason: err.Error()}}
-				} else {
-					acts = seq.Lead(ev.lead.epoch, ev.lead.lastSeq, ev.lead.lastTS, now)
-				}
-			case ev.lost != "":
-				acts = seq.StepDown(ev.lost)
-			case ev.status != "":
-				b, _ := json.Marshal(seq.Status(now))
-				_ = n.nc.Publish(ev.status, b)
+		var ev event
+		if len(n.local) > 0 {
+			ev, n.local = n.local[0], n.local[1:]
+		} else {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+				Execute(n, core.Tick(time.Now()))
+				continue
+			case ev = <-n.events:
 			}
 		}
-		n.do(ctx, seq, acts)
+		Execute(n, n.step(core, ev, time.Now()))
 	}
 }
 
-// do carries out the sequencer's actions.
-func (n *Node) do(ctx context.Context, seq *Sequencer, acts []Action) {
-	for _, a := range acts {
-		switch a := a.(type) {
-		case Append:
-			// The other actions (replies to committed writes) still go out
-			// when an append cannot: only appends stop with leadership.
-			if !seq.Leading() || seq.Epoch() != a.Order.Epoch {
-				continue
-			}
-			if time.Now().UnixNano() > n.leaseUntil.Load() {
-				n.do(ctx, seq, seq.StepDown("lease expired before renewal (paused or partitioned)"))
-				continue
-			}
-			msg := nats.NewMsg(n.cfg.Subjects.Order())
-			msg.Data = messages.MustEncode(&a.Order)
-			fut, err := n.js.PublishMsgAsync(msg, jetstream.WithExpectLastSequence(a.Order.Seq-1), jetstream.WithExpectStream(n.cfg.Subjects.StreamName()))
-			if err != nil {
-				n.do(ctx, seq, seq.Appended(a.Order.Epoch, a.Order.Seq, err, time.Now()))
-				continue
-			}
-			n.appends <- pendingAppend{epoch: a.Order.Epoch, seq: a.Order.Seq, fut: fut}
-		case Accept:
-			_ = n.nc.Publish(a.To, messages.MustEncode(&a.Accepted))
-		case Respond:
-			_ = n.nc.Publish(a.To, a.Reply.Encode())
-		case Ready:
-			n.log.Info("leader ready", "epoch", a.Epoch, "marker_seq", a.Seq)
-		case StepDown:
-			n.log.Warn("stepping down", "reason", a.Reason)
-			n.unsubscribe()
+// step hands one event to the core.
+func (n *Node) step(core *Core, ev event, now time.Time) []Action {
+	switch {
+	case ev.fwd != nil:
+		return core.Forward(*ev.fwd, ev.accept, now)
+	case ev.ack != nil:
+		return core.Ack(*ev.ack, now)
+	case ev.hb != nil:
+		return core.Heartbeat(*ev.hb, now)
+	case ev.appended != nil:
+		return core.Appended(ev.appended.epoch, ev.appended.seq, ev.appended.err, now)
+	case ev.lease != nil:
+		return core.LeaseDone(*ev.lease, now)
+	case ev.lost != "":
+		return core.StepDown(ev.lost, now)
+	case ev.status != "":
+		return core.Status(ev.status, now)
+	}
+	return nil
+}
+
+// leaseLoop carries out the core's lease operations one at a time (they
+// block on the KV bucket) and releases the lease when the node stops.
+func (n *Node) leaseLoop(ctx context.Context, lease *Lease) {
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		lease.Release(rctx)
+	}()
+	tail := streamTail{n.stream}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case op := <-n.leaseOps:
+			octx, cancel := context.WithTimeout(ctx, n.cfg.LeaseTTL/2)
+			res := lease.Do(octx, op, tail)
+			cancel()
 			select {
-			case n.resign <- struct{}{}:
-			default:
-			}
-		case Notice:
-			if a.Warn {
-				n.log.Warn(a.Msg)
-			} else {
-				n.log.Info(a.Msg)
+			case n.events <- event{lease: &res}:
+			case <-ctx.Done():
+				return
 			}
 		}
 	}
@@ -213,109 +197,75 @@ func (n *Node) awaitAppends(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			}
-			n.events <- event{appended: &appendResult{epoch: p.epoch, seq: p.seq, err: err}}
+			select {
+			case n.events <- event{appended: &appendResult{epoch: p.epoch, seq: p.seq, err: err}}:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}
 }
 
-// campaign holds the lease: it tries to take it while following and renews
-// it while leading, a few times per TTL.
-func (n *Node) campaign(ctx context.Context, lease *Lease) {
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		lease.Release(rctx)
-	}()
-	every := n.cfg.LeaseTTL / 4
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-n.resign:
-			rctx, cancel := context.WithTimeout(ctx, time.Second)
-			lease.Release(rctx)
-			cancel()
-			n.leaseUntil.Store(0)
-		case <-timer.C:
-			n.holdLease(ctx, lease)
-			timer.Reset(every)
+// Append publishes an ORDER with the expected last sequence (Env).
+func (n *Node) Append(o messages.Order) {
+	msg := nats.NewMsg(n.cfg.Subjects.Order())
+	msg.Data = messages.MustEncode(&o)
+	fut, err := n.js.PublishMsgAsync(msg, jetstream.WithExpectLastSequence(o.Seq-1), jetstream.WithExpectStream(n.cfg.Subjects.StreamName()))
+	if err != nil {
+		n.local = append(n.local, event{appended: &appendResult{epoch: o.Epoch, seq: o.Seq, err: err}})
+		return
+	}
+	n.appends <- pendingAppend{epoch: o.Epoch, seq: o.Seq, fut: fut}
+}
+
+// Lease hands a lease operation to the lease loop (Env). The core has at
+// most one in flight, so this never waits.
+func (n *Node) Lease(op LeaseOp) {
+	select {
+	case n.leaseOps <- op:
+	default: // only once the lease loop has stopped with the node
+	}
+}
+
+// Accept answers a forwarding worker (Env).
+func (n *Node) Accept(to string, a messages.Accepted) { _ = n.nc.Publish(to, messages.MustEncode(&a)) }
+
+// Respond answers a client (Env).
+func (n *Node) Respond(to string, r messages.Reply) { _ = n.nc.Publish(to, r.Encode()) }
+
+// Status answers a status request (Env).
+func (n *Node) Status(to string, st messages.Status) {
+	b, _ := json.Marshal(st)
+	_ = n.nc.Publish(to, b)
+}
+
+// Log records what the core reports (Env).
+func (n *Node) Log(a Action) {
+	switch a := a.(type) {
+	case Ready:
+		n.log.Info("leader ready", "epoch", a.Epoch, "marker_seq", a.Seq)
+	case StepDown:
+		n.log.Warn("stepping down", "reason", a.Reason)
+	case Notice:
+		if a.Warn {
+			n.log.Warn(a.Msg)
+		} else {
+			n.log.Info(a.Msg)
 		}
 	}
 }
 
-func (n *Node) holdLease(ctx context.Context, lease *Lease) {
-	rctx, cancel := context.WithTimeout(ctx, n.cfg.LeaseTTL/2)
-	defer cancel()
-	start := time.Now()
-	if lease.held {
-		err := lease.Renew(rctx)
-		switch {
-		case err == nil:
-			n.leaseUntil.Store(start.Add(n.cfg.LeaseTTL).UnixNano())
-		case errors.Is(err, ErrLeaseLost):
-			n.leaseUntil.Store(0)
-			n.events <- event{lost: "lease taken by another worker"}
-		default:
-			n.log.Warn("cannot renew the lease", "err", err)
-		}
-		return
+// Subscribe takes the leader's subjects (Env).
+func (n *Node) Subscribe() {
+	if err := n.subscribe(); err != nil {
+		n.log.Error("cannot take the leader's subjects", "err", err)
+		n.unsubscribe()
+		n.local = append(n.local, event{lost: "cannot take the leader's subjects: " + err.Error()})
 	}
-	rev, won, err := lease.TryAcquire(rctx)
-	if err != nil || !won {
-		return
-	}
-	n.leaseUntil.Store(start.Add(n.cfg.LeaseTTL).UnixNano())
-	info, err := n.logTail(rctx)
-	if err != nil {
-		n.log.Warn("won the lease but cannot read the log", "err", err)
-		lease.Release(rctx)
-		n.leaseUntil.Store(0)
-		return
-	}
-	// The epoch is the lease revision: unique to this acquisition, so no
-	// two leaders share an epoch, and a leader that acquired earlier has a
-	// lower one (replicas skip its late entries as stale). Only a recreated
-	// lease bucket can be behind the log: move its revision past the log's
-	// highest epoch (the tail may be a deposed leader's lower one; our own
-	// replica knows the highest it applied).
-	if n.cfg.EpochFloor != nil {
-		info.epoch = max(info.epoch, n.cfg.EpochFloor())
-	}
-	if rev <= info.epoch {
-		n.log.Warn("lease revision is behind the log's epochs (was the lease bucket recreated?); advancing it", "revision", rev, "log_epoch", info.epoch)
-		if rev, err = lease.AdvancePast(rctx, info.epoch); err != nil {
-			n.log.Warn("cannot advance the lease revision", "err", err)
-			lease.Release(rctx)
-			n.leaseUntil.Store(0)
-			return
-		}
-	}
-	info.epoch = rev
-	n.events <- event{lead: info}
 }
 
-// logTail reads the last ORDER: its seq, epoch and write timestamp.
-func (n *Node) logTail(ctx context.Context) (*leadInfo, error) {
-	si, err := n.stream.Info(ctx)
-	if err != nil {
-		return nil, err
-	}
-	info := &leadInfo{lastSeq: si.State.LastSeq}
-	if info.lastSeq == 0 {
-		return info, nil
-	}
-	raw, err := n.stream.GetMsg(ctx, info.lastSeq)
-	if err != nil {
-		return nil, err
-	}
-	var o messages.Order
-	if messages.Decode(raw.Data, &o) == nil {
-		info.epoch, info.lastTS = o.Epoch, o.LastTimestamp()
-	}
-	return info, nil
-}
+// Unsubscribe leaves the leader's subjects (Env).
+func (n *Node) Unsubscribe() { n.unsubscribe() }
 
 func (n *Node) subscribe() error {
 	n.unsubscribe()
@@ -327,25 +277,27 @@ func (n *Node) subscribe() error {
 		}
 		return err
 	}
-	return errors.Join(
-		add(subj.Forward(), func(m *nats.Msg) {
-			var f messages.Forward
-			if n.decode(m, &f) {
-				n.events <- event{fwd: &f, accept: m.Reply}
-			}
-		}),
-		add(subj.Ack(), func(m *nats.Msg) {
-			var a messages.Ack
-			if n.decode(m, &a) {
-				n.events <- event{ack: &a}
-			}
-		}),
-		add(subj.Status(), func(m *nats.Msg) {
-			if m.Reply != "" {
-				n.events <- event{status: m.Reply}
-			}
-		}),
-	)
+	if err := add(subj.Forward(), func(m *nats.Msg) {
+		var f messages.Forward
+		if n.decode(m, &f) {
+			n.events <- event{fwd: &f, accept: m.Reply}
+		}
+	}); err != nil {
+		return err
+	}
+	if err := add(subj.Ack(), func(m *nats.Msg) {
+		var a messages.Ack
+		if n.decode(m, &a) {
+			n.events <- event{ack: &a}
+		}
+	}); err != nil {
+		return err
+	}
+	return add(subj.Status(), func(m *nats.Msg) {
+		if m.Reply != "" {
+			n.events <- event{status: m.Reply}
+		}
+	})
 }
 
 func (n *Node) unsubscribe() {
@@ -358,9 +310,11 @@ func (n *Node) unsubscribe() {
 // decode parses an internal message; garbage is counted, logged and dropped.
 func (n *Node) decode(m *nats.Msg, into messages.Message) bool {
 	if err := messages.Decode(m.Data, into); err != nil {
-		n.Garbage.Add(1)
+		n.garbage.Add(1)
 		n.log.Warn("dropped a malformed internal message", "subject", m.Subject, "err", err)
 		return false
 	}
 	return true
 }
+
+var _ Env = (*Node)(nil)

@@ -25,6 +25,11 @@ type Timing struct {
 	// this long after it was appended is out of the ACK set (slow or
 	// stuck), so one bad replica cannot stall every write.
 	AckTimeout time.Duration
+	// CatchUpTimeout: a new leader whose own replica has not applied its
+	// epoch marker this long after winning gives the lease up (its replica
+	// lags or is stalled), so one lagging worker cannot hold every write
+	// hostage. Zero means no bound.
+	CatchUpTimeout time.Duration
 }
 
 // Lookup finds the outcome of an already-applied request id in the
@@ -52,7 +57,12 @@ type Respond struct {
 
 // StepDown tells the Node this leader must stop appending (its append
 // failed: another leader may have appended, or the log is unreachable).
-type StepDown struct{ Reason string }
+// HoldFor, when set, asks not to campaign again before this worker's
+// replica has applied that seq (it gave up because its replica lagged).
+type StepDown struct {
+	Reason  string
+	HoldFor uint64
+}
 
 // Ready tells the Node the leader has caught up and now serves writes.
 type Ready struct{ Epoch, Seq uint64 }
@@ -127,6 +137,7 @@ type Sequencer struct {
 	ready     bool
 	epoch     uint64
 	marker    uint64 // seq of this epoch's marker
+	leadAt    time.Time
 	lastSeq   uint64 // last seq handed to Append
 	lastTS    int64  // last write timestamp handed out (µs)
 	committed uint64 // every seq <= committed has been replied to
@@ -176,7 +187,7 @@ func (s *Sequencer) Epoch() uint64 { return s.epoch }
 // entry is lastSeq with write timestamp lastTS. It appends the epoch marker
 // first: once it is in the log, no earlier leader can append again.
 func (s *Sequencer) Lead(epoch, lastSeq uint64, lastTS int64, now time.Time) []Action {
-	s.leading, s.ready = true, false
+	s.leading, s.ready, s.leadAt = true, false, now
 	s.epoch, s.lastSeq, s.lastTS = epoch, lastSeq, lastTS
 	s.committed = lastSeq
 	s.pending, s.byReq, s.waiters, s.batch = nil, map[string]*write{}, map[uint64][]waiter{}, nil
@@ -415,9 +426,26 @@ func (s *Sequencer) observe(id string, applied uint64, stalled string, now time.
 // Tick advances time: it takes silent and stuck workers out of the ACK set
 // and finishes the leader's start-up.
 func (s *Sequencer) Tick(now time.Time) []Action {
+	if s.leading && !s.ready && s.timing.CatchUpTimeout > 0 && now.Sub(s.leadAt) > s.timing.CatchUpTimeout {
+		var applied uint64
+		if self := s.members[s.id]; self != nil {
+			applied = self.applied
+		}
+		marker := s.marker
+		acts := s.StepDown(fmt.Sprintf("own replica has applied seq %d, not this term's epoch marker at seq %d, %s after winning the lease (CHORUS_CATCHUP_TIMEOUT): giving the lease to a worker that is caught up",
+			applied, marker, s.timing.CatchUpTimeout))
+		for i, a := range acts {
+			if sd, ok := a.(StepDown); ok {
+				sd.HoldFor = marker
+				acts[i] = sd
+			}
+		}
+		return acts
+	}
 	var acts []Action
 	oldest := s.oldestUnapplied()
-	for id, m := range s.members {
+	for _, id := range s.memberIDs() {
+		m := s.members[id]
 		if !m.live || id == s.id {
 			continue
 		}
@@ -431,6 +459,17 @@ func (s *Sequencer) Tick(now time.Time) []Action {
 		}
 	}
 	return append(acts, s.advance(now)...)
+}
+
+// memberIDs lists the known workers in order, so that what the sequencer
+// does is the same for the same inputs (replays need no re-sorting).
+func (s *Sequencer) memberIDs() []string {
+	ids := make([]string, 0, len(s.members))
+	for id := range s.members {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
 }
 
 // oldestUnapplied is the oldest appended entry still waiting for ACKs.
@@ -531,11 +570,16 @@ func (s *Sequencer) commit(now time.Time) []Action {
 	} else {
 		s.committed = s.lastSeq
 	}
-	for seq, ws := range s.waiters {
+	seqs := make([]uint64, 0, len(s.waiters))
+	for seq := range s.waiters {
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
+	for _, seq := range seqs {
 		if !s.applied(seq, messages.ConsistencyAll) {
 			continue
 		}
-		for _, w := range ws {
+		for _, w := range s.waiters[seq] {
 			acts = append(acts, Respond{To: w.inbox, Reply: messages.OutcomeReply(w.outcome, w.origin, w.requestID)})
 		}
 		delete(s.waiters, seq)
