@@ -163,6 +163,7 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 			ReplicationFactor: 1, SubjectPrefix: c.Prefix,
 			LeaseTTL: time.Second, HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 600 * time.Millisecond,
 			AckTimeout: 5 * time.Second, ForwardTimeout: 15 * time.Second, CassandraTimeout: 10 * time.Second,
+			CatchUpTimeout: 10 * time.Second, StallTimeout: 5 * time.Second,
 			MaxStatementBytes: 256 << 10, MaxRows: 10000, DedupWindow: time.Hour, DedupMax: 100000, LogLevel: "info",
 		}
 		for _, o := range opts {

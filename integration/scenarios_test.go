@@ -469,7 +469,7 @@ func TestBadInput(t *testing.T) {
 		}
 		chorustest.Eventually(t, converge, func() error {
 			for _, id := range e.c.IDs {
-				if g := e.c.Worker(id).Garbage.Load(); g == 0 {
+				if g := e.c.Worker(id).Stats().Replica.Skipped; g == 0 {
 					return fmt.Errorf("%s skipped no garbage", id)
 				}
 			}

@@ -34,25 +34,52 @@ type logEntry struct {
 	err   error
 }
 
-// maxHeld bounds the entries held back behind a gap.
-const maxHeld = 4096
+// DefaultMaxHeld bounds the entries an Applier holds ahead of the apply.
+const DefaultMaxHeld = 4096
+
+// Offered is what an Applier did with an entry it was offered.
+type Offered uint8
+
+const (
+	// Taken: the entry is held until it is applied.
+	Taken Offered = iota
+	// Duplicate: the entry is applied or held already; nothing changed.
+	Duplicate
+	// Full: the Applier holds as much as it may; it did not take the
+	// entry. Apply what is ready (Run, Done), then offer it again: the
+	// caller keeps it meanwhile, and that is the back-pressure.
+	Full
+)
+
+func (o Offered) String() string { return [...]string{"taken", "duplicate", "full"}[o] }
 
 // Applier is the replica's apply protocol, without I/O: entries of the log
 // arrive in any order, possibly duplicated; it hands them out strictly in
 // sequence, each once, holding back any entry until all earlier ones are
-// applied (DESIGN invariant 1). One goroutine owns it.
+// applied (DESIGN invariant 1). It never drops an entry it took, and says
+// Full rather than take more than its bound. One goroutine owns it.
 type Applier struct {
-	applied uint64
-	epoch   uint64
-	held    map[uint64]logEntry
-	// Duplicates counts entries offered again after being applied.
-	Duplicates uint64
+	applied    uint64
+	epoch      uint64
+	maxHeld    int
+	held       map[uint64]logEntry
+	duplicates uint64
 }
 
-// NewApplier starts after seq applied, in epoch.
-func NewApplier(applied, epoch uint64) *Applier {
-	return &Applier{applied: applied, epoch: epoch, held: map[uint64]logEntry{}}
+// NewApplier starts after seq applied, in epoch, holding at most maxHeld
+// entries ahead of the apply (DefaultMaxHeld if maxHeld <= 0).
+func NewApplier(applied, epoch uint64, maxHeld int) *Applier {
+	if maxHeld <= 0 {
+		maxHeld = DefaultMaxHeld
+	}
+	return &Applier{applied: applied, epoch: epoch, maxHeld: maxHeld, held: map[uint64]logEntry{}}
 }
+
+// Duplicates counts entries offered again after being taken.
+func (a *Applier) Duplicates() uint64 { return a.duplicates }
+
+// Held is how many entries wait to be applied.
+func (a *Applier) Held() int { return len(a.held) }
 
 // Applied is the last applied sequence.
 func (a *Applier) Applied() uint64 { return a.applied }
@@ -60,19 +87,21 @@ func (a *Applier) Applied() uint64 { return a.applied }
 // Epoch is the highest epoch applied.
 func (a *Applier) Epoch() uint64 { return a.epoch }
 
-// Offer takes the log entry at stream sequence seq: data is the raw message.
-// It reports false if the entry is a duplicate or beyond what it holds.
-func (a *Applier) Offer(seq uint64, data []byte) bool {
+// Offer hands over the log entry at stream sequence seq: data is the raw
+// message.
+func (a *Applier) Offer(seq uint64, data []byte) Offered {
 	if seq <= a.applied {
-		a.Duplicates++
-		return false
+		a.duplicates++
+		return Duplicate
 	}
 	if _, ok := a.held[seq]; ok {
-		a.Duplicates++
-		return false
+		a.duplicates++
+		return Duplicate
 	}
-	if seq > a.applied+maxHeld {
-		return false
+	if len(a.held) >= a.maxHeld && seq != a.applied+1 {
+		// The entry that fills the gap is always taken: without it
+		// nothing held could ever be applied.
+		return Full
 	}
 	var e logEntry
 	e.err = messages.Decode(data, &e.order)
@@ -81,7 +110,7 @@ func (a *Applier) Offer(seq uint64, data []byte) bool {
 		e.err = fmt.Errorf("ORDER says seq %d but sits at log position %d", e.order.Seq, seq)
 	}
 	a.held[seq] = e
-	return true
+	return Taken
 }
 
 // Next returns the entry after the last applied one, if it has arrived.

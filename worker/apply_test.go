@@ -22,7 +22,7 @@ func drain(a *Applier) []Step {
 }
 
 func TestApplierHoldsBackUntilGapFilled(t *testing.T) {
-	a := NewApplier(0, 0)
+	a := NewApplier(0, 0, 0)
 	a.Offer(3, order(3, 1))
 	a.Offer(2, order(2, 1))
 	if got := drain(a); len(got) != 0 {
@@ -39,25 +39,25 @@ func TestApplierHoldsBackUntilGapFilled(t *testing.T) {
 }
 
 func TestApplierDropsDuplicates(t *testing.T) {
-	a := NewApplier(5, 1)
-	if a.Offer(5, order(5, 1)) || a.Offer(4, order(4, 1)) {
+	a := NewApplier(5, 1, 0)
+	if a.Offer(5, order(5, 1)) != Duplicate || a.Offer(4, order(4, 1)) != Duplicate {
 		t.Fatal("accepted an applied entry")
 	}
 	a.Offer(7, order(7, 1))
-	if a.Offer(7, order(7, 1)) {
+	if a.Offer(7, order(7, 1)) != Duplicate {
 		t.Fatal("accepted a held entry twice")
 	}
 	a.Offer(6, order(6, 1))
 	if got := drain(a); len(got) != 2 {
 		t.Fatalf("got %+v", got)
 	}
-	if a.Duplicates != 3 {
-		t.Fatalf("duplicates %d", a.Duplicates)
+	if a.Duplicates() != 3 {
+		t.Fatalf("duplicates %d", a.Duplicates())
 	}
 }
 
 func TestApplierRetriesTheSameStep(t *testing.T) {
-	a := NewApplier(0, 0)
+	a := NewApplier(0, 0, 0)
 	a.Offer(1, order(1, 1))
 	st1, _ := a.Next()
 	st2, _ := a.Next() // the apply failed: the same ORDER again, never the next
@@ -67,7 +67,7 @@ func TestApplierRetriesTheSameStep(t *testing.T) {
 }
 
 func TestApplierSkipsGarbageAndStaleEntriesAlike(t *testing.T) {
-	a := NewApplier(0, 0)
+	a := NewApplier(0, 0, 0)
 	a.Offer(1, messages.MustEncode(&messages.Order{Epoch: 5, Seq: 1, Kind: messages.OrderEpoch}))
 	a.Offer(2, []byte("not an order"))
 	a.Offer(3, order(3, 4)) // a deposed leader's write
@@ -91,10 +91,64 @@ func TestApplierSkipsGarbageAndStaleEntriesAlike(t *testing.T) {
 	}
 }
 
-func TestApplierBoundsWhatItHolds(t *testing.T) {
-	a := NewApplier(0, 0)
-	if a.Offer(maxHeld+2, order(maxHeld+2, 1)) {
-		t.Fatal("held an entry far beyond the gap")
+// TestApplierLosesNothingBeyondItsBound offers a log 25 times the bound
+// at once, in order, as a consumer far ahead of the apply delivers it: what
+// does not fit is refused (Full) and kept by the caller, never dropped;
+// every entry is applied once, in order.
+func TestApplierLosesNothingBeyondItsBound(t *testing.T) {
+	const bound, total = 64, 64 * 25
+	a := NewApplier(0, 0, bound)
+	var next uint64 = 1 // the caller's pending entry: offered until taken
+	var applied []uint64
+	fulls := 0
+	for next <= total || a.Held() > 0 {
+		for next <= total { // the consumer delivers all it can
+			r := a.Offer(next, order(next, 1))
+			if r == Full {
+				fulls++
+				break
+			}
+			if r != Taken {
+				t.Fatalf("seq %d: %s", next, r)
+			}
+			if a.Held() > bound {
+				t.Fatalf("holds %d entries, over its bound of %d", a.Held(), bound)
+			}
+			next++
+		}
+		for _, st := range a.Run(7) { // one apply call, then the consumer again
+			applied = append(applied, st.Seq)
+			a.Done(st)
+		}
+	}
+	if fulls == 0 {
+		t.Fatal("the bound was never reached: the test says nothing")
+	}
+	if len(applied) != total {
+		t.Fatalf("applied %d entries of %d", len(applied), total)
+	}
+	for i, seq := range applied {
+		if seq != uint64(i+1) {
+			t.Fatalf("position %d applied seq %d", i, seq)
+		}
+	}
+}
+
+// TestApplierTakesTheEntryThatFillsTheGap: full of entries behind a gap,
+// the Applier still takes the one entry that lets it apply them.
+func TestApplierTakesTheEntryThatFillsTheGap(t *testing.T) {
+	a := NewApplier(0, 0, 4)
+	for seq := uint64(2); seq <= 5; seq++ {
+		a.Offer(seq, order(seq, 1))
+	}
+	if r := a.Offer(6, order(6, 1)); r != Full {
+		t.Fatalf("a fifth entry behind the gap: %s, want full", r)
+	}
+	if r := a.Offer(1, order(1, 1)); r != Taken {
+		t.Fatalf("the entry filling the gap: %s, want taken", r)
+	}
+	if got := drain(a); len(got) != 5 {
+		t.Fatalf("applied %d entries, want 5", len(got))
 	}
 }
 
@@ -103,7 +157,7 @@ func messagesOutcome(seq uint64) messages.Outcome { return messages.Outcome{Seq:
 func t0() time.Time { return time.Unix(1_700_000_000, 0) }
 
 func TestApplierRunTakesConsecutiveEntries(t *testing.T) {
-	a := NewApplier(0, 0)
+	a := NewApplier(0, 0, 0)
 	a.Offer(1, messages.MustEncode(&messages.Order{Epoch: 2, Seq: 1, Kind: messages.OrderEpoch}))
 	a.Offer(2, order(2, 2))
 	a.Offer(3, order(3, 1)) // stale: epoch 1 after the marker of epoch 2
@@ -130,11 +184,11 @@ func BenchmarkApplierOfferRun(b *testing.B) {
 		data[i] = order(uint64(i+1), 1)
 	}
 	b.ReportAllocs()
-	a := NewApplier(0, 0)
+	a := NewApplier(0, 0, 0)
 	seq := uint64(0)
 	for b.Loop() {
 		if seq += 2; seq > uint64(len(data)) { // start over on a fresh log
-			a, seq = NewApplier(0, 0), 2
+			a, seq = NewApplier(0, 0, 0), 2
 		}
 		// Entries arrive two at a time, out of order; runs are drained.
 		a.Offer(seq, data[seq-1])

@@ -12,139 +12,203 @@ import (
 	"github.com/chorusdb/chorus/store"
 )
 
-// maxApplyWrites bounds the writes applied together: the entries that
-// arrived while the previous apply ran go to the store in one call
-// (replica-side group commit: it keeps up with the leader because a slow
-// apply makes the next one bigger).
-const maxApplyWrites = 512
+// How often the apply loop re-evaluates time (retries, the stall
+// watchdog) and reads the log's bounds.
+const (
+	replicaTick    = 50 * time.Millisecond
+	logBoundsEvery = 2 * time.Second
+)
 
-// applyLoop consumes the ORDER log from the entry after the last applied
-// one and applies entries strictly in order. Catch-up after a restart is
-// the same path: the consumer simply starts further back.
+// applyLoop runs the Replica on the ORDER log and the store: it consumes
+// the log from the entry after the last applied one, applies entries
+// strictly in order, one run at a time, and ACKs them. Catch-up after a
+// restart is the same path: the consumer simply starts further back.
 func (w *Worker) applyLoop(ctx context.Context) error {
-	ap := NewApplier(w.applied.Load(), w.epoch.Load())
-	cons, err := w.js.OrderedConsumer(ctx, w.subjects.StreamName(), jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   ap.Applied() + 1,
-	})
-	if err != nil {
-		return fmt.Errorf("consuming the ORDER log: %w", err)
+	cfg := DefaultReplicaConfig(w.cfg.ID)
+	if w.cfg.StallTimeout > 0 {
+		cfg.StallAfter = w.cfg.StallTimeout
 	}
-	entries := make(chan jetstream.Msg, 1024)
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		select { // hand off; blocking here is flow control for the consumer
-		case entries <- m:
-		case <-ctx.Done():
-		}
-	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		w.log.Debug("reading the ORDER log", "err", err)
-	}))
-	if err != nil {
-		return fmt.Errorf("consuming the ORDER log: %w", err)
+	r := NewReplica(cfg, w.applied.Load(), w.epoch.Load(), time.Now())
+	feed := &logFeed{js: w.js, stream: w.subjects.StreamName(), log: w.log}
+	defer feed.stop()
+	if err := feed.start(ctx, r.Next()); err != nil {
+		return err
 	}
-	defer cc.Stop()
-	offer := func(m jetstream.Msg) {
-		md, err := m.Metadata()
-		if err != nil {
-			w.log.Warn("log entry without metadata", "err", err)
-			return
-		}
-		if !ap.Offer(md.Sequence.Stream, m.Data()) {
-			w.Duplicates.Store(ap.Duplicates)
-		}
-	}
+	applied := make(chan applyResult, 1)
+	bounds := make(chan [2]uint64, 1)
+	tick := time.NewTicker(replicaTick)
+	defer tick.Stop()
+	boundsTick := time.NewTicker(logBoundsEvery)
+	defer boundsTick.Stop()
+	var held jetstream.Msg // delivered, not yet taken: the replica is full
 	for {
+		var in <-chan jetstream.Msg
+		if held == nil {
+			in = feed.entries
+		}
+		var acts []ReplicaAction
+		now := time.Now()
 		select {
 		case <-ctx.Done():
 			return nil
-		case m := <-entries:
-			offer(m)
-		}
-	drain: // everything already delivered joins this run
-		for {
-			select {
-			case m := <-entries:
-				offer(m)
-			default:
-				break drain
+		case m := <-in:
+			acts = w.deliver(r, m, &held, now)
+		case res := <-applied:
+			if errors.Is(res.err, store.ErrKeyspaceLost) {
+				return fmt.Errorf("%w; restart the worker to rebuild it from the log", res.err)
 			}
-		}
-		for run := ap.Run(maxApplyWrites); len(run) > 0; run = ap.Run(maxApplyWrites) {
-			if err := w.process(ctx, run); err != nil {
-				if ctx.Err() != nil {
-					return nil
+			if res.err == nil {
+				for n, o := range res.orders {
+					for i, out := range res.outs[n] {
+						w.recent.Add(o.Writes[i].RequestID, out, now)
+					}
 				}
-				return err
 			}
-			for _, st := range run {
-				ap.Done(st)
+			acts = r.Stored(res.outs, res.err, now)
+			if held != nil {
+				m := held
+				held = nil
+				acts = append(acts, w.deliver(r, m, &held, now)...)
 			}
-			w.applied.Store(ap.Applied())
-			w.epoch.Store(ap.Epoch())
+		case <-tick.C:
+			acts = r.Tick(now)
+		case <-boundsTick.C:
+			go w.readBounds(ctx, bounds)
+		case b := <-bounds:
+			acts = r.LogBounds(b[0], b[1])
+		}
+		for _, a := range acts {
+			switch a := a.(type) {
+			case ApplyRun:
+				if len(a.Orders) == 0 {
+					applied <- applyResult{} // at most one run is out: never blocks
+					continue
+				}
+				go w.apply(ctx, a.Orders, applied)
+			case SendAck:
+				_ = w.nc.Publish(w.subjects.Ack(), messages.MustEncode(&a.Ack))
+			case RestartConsumer:
+				w.log.Warn("restarting the log consumer", "from", a.From, "why", a.Reason)
+				held = nil // the new consumer delivers it again
+				if err := feed.start(ctx, a.From); err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					w.log.Warn("cannot restart the log consumer; the stall watchdog will try again", "err", err)
+				}
+			case ReplicaNotice:
+				if a.Warn {
+					w.log.Warn(a.Msg)
+				} else {
+					w.log.Info(a.Msg)
+				}
+			}
+		}
+		w.applied.Store(r.Applied())
+		w.epoch.Store(r.Epoch())
+		w.replicaStats.Store(new(r.Stats()))
+		if s := r.Stalled(); s != "" {
+			w.stalled.Store(&s)
+		} else {
+			w.stalled.Store(nil)
 		}
 	}
 }
 
-// process applies a run of steps, retrying storage failures until they
-// pass; then it ACKs them at once. It fails only when ctx ends or the
-// keyspace is gone.
-func (w *Worker) process(ctx context.Context, run []Step) error {
-	last := run[len(run)-1]
-	ack := messages.Ack{Worker: w.cfg.ID, Epoch: w.epoch.Load(), Applied: last.Seq}
-	var orders []messages.Order
-	for _, st := range run {
-		switch st.Kind {
-		case StepApply:
-			orders = append(orders, st.Order)
-		case StepSkip:
-			w.Garbage.Add(1)
-			w.log.Warn("skipping log entry", "seq", st.Seq, "why", st.Outcome.Error)
-			ack.Outcomes = append(ack.Outcomes, st.Outcome)
-		case StepMarker:
-			w.log.Debug("epoch marker", "seq", st.Seq, "epoch", st.Order.Epoch, "leader", st.Order.Leader)
-		}
-		if st.Kind != StepSkip {
-			ack.Epoch = max(ack.Epoch, st.Order.Epoch)
-		}
+// deliver hands a consumed entry to the replica; one it cannot take yet
+// is kept in held.
+func (w *Worker) deliver(r *Replica, m jetstream.Msg, held *jetstream.Msg, now time.Time) []ReplicaAction {
+	md, err := m.Metadata()
+	if err != nil {
+		w.log.Warn("log entry without metadata; reading the log again", "err", err)
+		return []ReplicaAction{RestartConsumer{From: r.Applied() + 1, Reason: "log entry without metadata"}}
 	}
-	if len(orders) > 0 {
-		outs, err := w.applyWithRetry(ctx, orders)
-		if err != nil {
-			return err
-		}
-		now := time.Now()
-		for n, o := range orders {
-			for i, out := range outs[n] {
-				w.recent.Add(o.Writes[i].RequestID, out, now)
-			}
-			ack.Outcomes = append(ack.Outcomes, outs[n]...)
-		}
+	taken, acts := r.Deliver(md.Sequence.Stream, m.Data(), md.NumPending, now)
+	if !taken {
+		*held = m
 	}
-	_ = w.nc.Publish(w.subjects.Ack(), messages.MustEncode(&ack))
+	return acts
+}
+
+type applyResult struct {
+	orders []messages.Order
+	outs   [][]messages.Outcome
+	err    error
+}
+
+// apply runs one ApplyRun against the store, off the loop's goroutine so
+// that entries keep arriving meanwhile (they make the next run).
+func (w *Worker) apply(ctx context.Context, orders []messages.Order, done chan<- applyResult) {
+	actx, cancel := context.WithTimeout(ctx, w.cfg.CassandraTimeout)
+	outs, err := w.store.Apply(actx, orders)
+	cancel()
+	select {
+	case done <- applyResult{orders: orders, outs: outs, err: err}:
+	case <-ctx.Done():
+	}
+}
+
+// readBounds reads the log's first and last seq for the replica.
+func (w *Worker) readBounds(ctx context.Context, out chan<- [2]uint64) {
+	ictx, cancel := context.WithTimeout(ctx, logBoundsEvery)
+	defer cancel()
+	info, err := w.stream.Info(ictx)
+	if err != nil {
+		return
+	}
+	select {
+	case out <- [2]uint64{info.State.FirstSeq, info.State.LastSeq}:
+	default: // the loop has one already
+	}
+}
+
+// logFeed is the ordered consumer of the ORDER log, restartable at any
+// seq. Each start gets a channel of its own, so nothing the previous
+// consumer still delivers reaches the loop.
+type logFeed struct {
+	js      jetstream.JetStream
+	stream  string
+	log     interface{ Debug(string, ...any) }
+	entries chan jetstream.Msg
+	cc      jetstream.ConsumeContext
+	cancel  context.CancelFunc
+}
+
+// feedBuffer is how many delivered entries wait for the loop; beyond it
+// the consumer's callback blocks, and that is its flow control.
+const feedBuffer = 1024
+
+func (f *logFeed) start(ctx context.Context, from uint64) error {
+	f.stop()
+	cons, err := f.js.OrderedConsumer(ctx, f.stream, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   from,
+	})
+	if err != nil {
+		return fmt.Errorf("consuming the ORDER log from seq %d: %w", from, err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	entries := make(chan jetstream.Msg, feedBuffer)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select { // hand off; blocking here is flow control for the consumer
+		case entries <- m:
+		case <-cctx.Done():
+		}
+	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		f.log.Debug("reading the ORDER log", "err", err)
+	}))
+	if err != nil {
+		cancel()
+		return fmt.Errorf("consuming the ORDER log from seq %d: %w", from, err)
+	}
+	f.entries, f.cc, f.cancel = entries, cc, cancel
 	return nil
 }
 
-func (w *Worker) applyWithRetry(ctx context.Context, orders []messages.Order) ([][]messages.Outcome, error) {
-	b := newBackoff()
-	for {
-		actx, cancel := context.WithTimeout(ctx, w.cfg.CassandraTimeout)
-		outs, err := w.store.Apply(actx, orders)
-		cancel()
-		if err == nil {
-			if w.stalled.Load() != nil {
-				w.log.Info("applying again", "seq", orders[0].Seq)
-				w.stalled.Store(nil)
-			}
-			return outs, nil
-		}
-		if errors.Is(err, store.ErrKeyspaceLost) {
-			return nil, fmt.Errorf("%w; restart the worker to rebuild it from the log", err)
-		}
-		msg := fmt.Sprintf("cannot apply seq %d: %v", orders[0].Seq, err)
-		w.stalled.Store(&msg)
-		w.log.Warn("apply failed; retrying the same ORDERs", "seq", orders[0].Seq, "err", err)
-		if !b.wait(ctx) {
-			return nil, ctx.Err()
-		}
+func (f *logFeed) stop() {
+	if f.cc != nil {
+		f.cancel()
+		f.cc.Stop()
+		f.cc, f.cancel = nil, nil
 	}
 }

@@ -33,6 +33,8 @@ type Config struct {
 	HeartbeatInterval time.Duration `envconfig:"HEARTBEAT_INTERVAL" default:"250ms" desc:"how often a worker tells the leader it is alive"`
 	HeartbeatTimeout  time.Duration `envconfig:"HEARTBEAT_TIMEOUT" default:"1500ms" desc:"a worker silent this long is taken out of the ACK set"`
 	AckTimeout        time.Duration `envconfig:"ACK_TIMEOUT" default:"5s" desc:"a worker that has not applied a write this long after it was ordered is taken out of the ACK set until it catches up"`
+	CatchUpTimeout    time.Duration `envconfig:"CATCHUP_TIMEOUT" default:"10s" desc:"a new leader whose own replica has not reached its epoch marker this long after winning gives the lease to a worker that is caught up"`
+	StallTimeout      time.Duration `envconfig:"STALL_TIMEOUT" default:"5s" desc:"a replica behind the log that receives nothing for this long reports itself stalled and reads the log again"`
 	ForwardTimeout    time.Duration `envconfig:"FORWARD_TIMEOUT" default:"15s" desc:"how long a worker keeps retrying to hand a write to a leader before answering UNAVAILABLE"`
 	CassandraTimeout  time.Duration `envconfig:"CASSANDRA_TIMEOUT" default:"10s" desc:"timeout of one Cassandra request"`
 	MaxStatementBytes int           `envconfig:"MAX_STATEMENT_BYTES" default:"262144" desc:"largest statement accepted, in bytes"`
@@ -87,7 +89,7 @@ func (c *Config) Validate() error {
 	positive := map[string]time.Duration{
 		"LEASE_TTL": c.LeaseTTL, "HEARTBEAT_INTERVAL": c.HeartbeatInterval, "HEARTBEAT_TIMEOUT": c.HeartbeatTimeout,
 		"ACK_TIMEOUT": c.AckTimeout, "FORWARD_TIMEOUT": c.ForwardTimeout, "CASSANDRA_TIMEOUT": c.CassandraTimeout,
-		"DEDUP_WINDOW": c.DedupWindow,
+		"DEDUP_WINDOW": c.DedupWindow, "CATCHUP_TIMEOUT": c.CatchUpTimeout, "STALL_TIMEOUT": c.StallTimeout,
 	}
 	for _, name := range sortedKeys(positive) {
 		if positive[name] <= 0 {

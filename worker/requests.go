@@ -103,23 +103,22 @@ func (w *Worker) read(ctx context.Context, m *nats.Msg, stmt string) {
 	}
 }
 
-// forwardAttempt bounds one hand-over to the leader. The leader answers
-// as soon as the write is in the log, so this is short: a frozen leader
-// that still holds the subscription must not delay the retry that reaches
-// its successor. Retries carry the same request id, so they are harmless.
-const forwardAttempt = 500 * time.Millisecond
-
-// forward hands a write to the leader, retrying under the same request id
-// until a leader accepts it: a leader that died before appending it is
-// replaced, and one that appended it answers the retry from its record.
+// forward hands a write to the leader under ForwardRetry's policy.
 func (w *Worker) forward(ctx context.Context, m *nats.Msg, f messages.Forward) {
 	data := messages.MustEncode(&f)
-	deadline := time.Now().Add(w.cfg.ForwardTimeout)
-	// No responders means no leader yet: retry soon, failover is short.
-	b := &backoff{d: 20 * time.Millisecond, max: 200 * time.Millisecond}
+	policy := NewForwardRetry(time.Now(), w.cfg.ForwardTimeout)
+	var err error
 	for {
-		actx, cancel := context.WithTimeout(ctx, min(forwardAttempt, time.Until(deadline)))
-		resp, err := w.nc.RequestWithContext(actx, w.subjects.Forward(), data)
+		d, ok := policy.Attempt(time.Now())
+		if !ok {
+			w.respond(m, messages.Failure(messages.CodeUnavailable, fmt.Sprintf(
+				"no leader accepted the write within %s (%v); it may or may not be applied: retry with %s: %s",
+				w.cfg.ForwardTimeout, err, messages.HeaderRequestID, f.RequestID), w.cfg.ID, f.RequestID))
+			return
+		}
+		actx, cancel := context.WithTimeout(ctx, d)
+		var resp *nats.Msg
+		resp, err = w.nc.RequestWithContext(actx, w.subjects.Forward(), data)
 		cancel()
 		if err == nil {
 			var acc messages.Accepted
@@ -131,14 +130,14 @@ func (w *Worker) forward(ctx context.Context, m *nats.Msg, f messages.Forward) {
 		if ctx.Err() != nil {
 			return
 		}
-		if time.Now().After(deadline) {
-			w.respond(m, messages.Failure(messages.CodeUnavailable, fmt.Sprintf(
-				"no leader accepted the write within %s (%v); it may or may not be applied: retry with %s: %s",
-				w.cfg.ForwardTimeout, err, messages.HeaderRequestID, f.RequestID), w.cfg.ID, f.RequestID))
-			return
-		}
-		if errors.Is(err, nats.ErrNoResponders) && !b.wait(ctx) {
-			return
+		if pause := policy.Failed(errors.Is(err, nats.ErrNoResponders)); pause > 0 {
+			t := time.NewTimer(pause)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
 		}
 	}
 }

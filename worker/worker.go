@@ -51,16 +51,29 @@ type Worker struct {
 	recent   *Recent
 	node     *leader.Node
 
-	applied atomic.Uint64
-	epoch   atomic.Uint64
-	stalled atomic.Pointer[string]
+	applied      atomic.Uint64
+	epoch        atomic.Uint64
+	stalled      atomic.Pointer[string]
+	replicaStats atomic.Pointer[ReplicaStats]
 
 	requests chan *nats.Msg
 	wg       sync.WaitGroup
+}
 
-	// Counters for operators and tests.
-	Garbage    atomic.Uint64 // undecodable log entries skipped
-	Duplicates atomic.Uint64 // log entries delivered twice
+// Stats are a worker's counters, for operators and tests.
+type Stats struct {
+	Replica ReplicaStats
+	Leader  leader.Stats
+}
+
+// Stats returns the worker's counters.
+func (w *Worker) Stats() Stats {
+	var st Stats
+	if r := w.replicaStats.Load(); r != nil {
+		st.Replica = *r
+	}
+	st.Leader = w.node.Stats()
+	return st
 }
 
 // New connects a worker to NATS and Cassandra; Run starts it. openStore
@@ -111,7 +124,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(conte
 	}
 	w.node = leader.NewNode(nc, w.js, w.stream, leader.Config{
 		ID: cfg.ID, Subjects: w.subjects, LeaseTTL: cfg.LeaseTTL, Tick: cfg.HeartbeatInterval / 2,
-		Timing: leader.Timing{HeartbeatTimeout: cfg.HeartbeatTimeout, AckTimeout: cfg.AckTimeout},
+		Timing: leader.Timing{HeartbeatTimeout: cfg.HeartbeatTimeout, AckTimeout: cfg.AckTimeout, CatchUpTimeout: cfg.CatchUpTimeout},
 		Lookup: w.recent.Lookup, EpochFloor: w.epoch.Load, Log: log.With("role", "leader"),
 	})
 	return w, nil
