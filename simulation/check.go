@@ -66,7 +66,7 @@ func (s *Sim) checkSuccess(by *node, r messages.Reply) {
 		s.fail("%s replied SUCCESS for %s at seq %d before any replica applied it", by.id, r.RequestID, r.Seq)
 	case s.decided[r.Seq-1].kind != worker.StepApply:
 		s.fail("%s replied SUCCESS for %s at seq %d, which replicas %s", by.id, r.RequestID, r.Seq, s.decided[r.Seq-1])
-	case by.rep.record[r.RequestID] != messages.Outcome{Seq: r.Seq, Index: r.Index}:
+	case by.ks.record[r.RequestID] != messages.Outcome{Seq: r.Seq, Index: r.Index}:
 		// Whatever the consistency level, the leader's own replica has it.
 		s.fail("%s replied SUCCESS for %s at seq %d.%d before its own replica applied it", by.id, r.RequestID, r.Seq, r.Index)
 	}
@@ -117,11 +117,11 @@ func (s *Sim) checkRun() string {
 		}
 	}
 	for _, n := range s.nodes {
-		if got := n.applier.Applied(); got != last {
+		if got := n.rep.Applied(); got != last {
 			return fmt.Sprintf("%s applied up to %d of %d", n.id, got, last)
 		}
-		if !slices.Equal(n.rep.history, want) {
-			return fmt.Sprintf("%s's applied writes differ from the log's: %v, want %v", n.id, n.rep.history, want)
+		if !slices.Equal(n.ks.history, want) {
+			return fmt.Sprintf("%s's applied writes differ from the log's: %v, want %v", n.id, n.ks.history, want)
 		}
 	}
 

@@ -1,6 +1,8 @@
 package simulation
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -10,9 +12,11 @@ import (
 	"github.com/chorusdb/chorus/worker"
 )
 
-// node is one chorus-worker process: its leader.Node (lease campaign,
-// Sequencer, appends), its replica (the apply loop over durable state) and
-// its request handling (forwarding client writes to the leader).
+// node is one chorus-worker process. It runs the real protocol code —
+// leader.Core (lease campaign and Sequencer) with leader.Lease and
+// leader.Execute, worker.Replica (the apply loop's decisions) and
+// worker.ForwardRetry — and implements only the I/O they ask for, on the
+// simulated network, log, lease bucket and keyspace.
 type node struct {
 	s   *Sim
 	idx int
@@ -27,33 +31,28 @@ type node struct {
 
 	skew time.Duration // this machine's clock minus the true time
 
-	// Volatile state of leader.Node.
-	seq         *leader.Sequencer
-	subscribed  bool // to the leader's subjects (forward, ack)
-	subGen      int  // bumped by every (un)subscribe
-	lease       leaseClient
-	campaigning bool             // holdLease in progress: the campaign goroutine is busy
-	resign      bool             // a StepDown the campaign goroutine has yet to see
-	appends     []*pendingAppend // handed to JetStream, not yet executed
-	lastAppend  time.Time        // one connection's publishes execute in order
-	lastResult  time.Time        // and their acks come back in order
+	// The leader side (leader.Node's state besides the Core).
+	core       *leader.Core
+	lease      *leader.Lease
+	subscribed bool             // to the leader's subjects (forward, ack)
+	subGen     int              // bumped by every (un)subscribe
+	appends    []*pendingAppend // handed to JetStream, not yet executed
+	lastAppend time.Time        // one connection's publishes execute in order
+	lastResult time.Time        // and their acks come back in order
 
-	// Volatile state of the replica and the request handlers.
-	applier  *worker.Applier
+	// The replica side (the apply loop's state besides the Replica).
+	rep      *worker.Replica
 	cursor   uint64 // the consumer's next in-order delivery
 	pumping  bool
+	held     uint64 // an entry delivered and not taken (the replica was full), 0 if none
 	forwards int
 
-	// Durable: the replica's keyspace.
-	rep *replica
-}
+	// Faults of its store: until then each apply takes slowBy longer, or fails.
+	slowUntil, failUntil time.Time
+	slowBy               time.Duration
 
-// leaseClient is leader.Lease plus Node.leaseUntil.
-type leaseClient struct {
-	token string // this process's identity in the lease value
-	held  bool
-	rev   uint64
-	until time.Time // past it, the node must not append (leaseUntil)
+	// Durable: the replica's keyspace.
+	ks *keyspace
 }
 
 // pendingAppend is an ORDER published with an expected last sequence and
@@ -67,11 +66,11 @@ type pendingAppend struct {
 	lost  bool // still in the process's buffer when it crashed
 }
 
-// replica is what a worker's keyspace holds durably. Writes are recorded
+// keyspace is what a worker's keyspace holds durably. Writes are recorded
 // atomically with the applied sequence, its epoch and their request ids
 // (store.Cassandra.Apply); markers and skipped entries are not recorded, so
 // after a restart they are processed again.
-type replica struct {
+type keyspace struct {
 	applied uint64
 	epoch   uint64
 	record  map[string]messages.Outcome // the exactly-once record (Lookup)
@@ -85,7 +84,7 @@ type appliedWrite struct {
 	reqID string
 }
 
-func newReplica() *replica { return &replica{record: map[string]messages.Outcome{}} }
+func newKeyspace() *keyspace { return &keyspace{record: map[string]messages.Outcome{}} }
 
 // rngReader feeds the Sequencer's randomness (cql.Rewrite) from the seed.
 type rngReader struct{ r *rand.Rand }
@@ -105,20 +104,25 @@ func (n *node) start() {
 	s := n.s
 	n.down, n.paused, n.frozen = false, false, nil
 	n.partitioned, n.outbox = false, nil
-	n.seq = leader.NewSequencer(n.id, leader.Timing{HeartbeatTimeout: heartbeatTimeout, AckTimeout: ackTimeout},
-		n.lookup, rngReader{s.rng}, n.clock())
+	n.core = leader.NewCore(leader.CoreConfig{
+		ID: n.id, LeaseTTL: leaseTTL,
+		Timing: leader.Timing{HeartbeatTimeout: heartbeatTimeout, AckTimeout: ackTimeout, CatchUpTimeout: catchUpTimeout},
+		Lookup: n.lookup, EpochFloor: func() uint64 { return n.rep.Epoch() }, Rand: rngReader{s.rng},
+	}, n.clock())
+	n.lease = leader.NewLease(nodeKV{n}, fmt.Sprintf("%s/%d", n.id, n.inc))
 	n.subscribed = false
 	n.subGen++
-	n.lease = leaseClient{token: fmt.Sprintf("%s/%d", n.id, n.inc)}
-	n.campaigning, n.resign, n.appends = false, false, nil
+	n.appends = nil
 	n.lastAppend, n.lastResult = s.now, s.now
-	n.applier = worker.NewApplier(n.rep.applied, n.rep.epoch)
-	n.cursor, n.pumping = n.rep.applied+1, false
-	s.tracef("%s starts: replica at seq %d epoch %d", n.id, n.rep.applied, n.rep.epoch)
+	rc := worker.DefaultReplicaConfig(n.id)
+	rc.MaxHeld, rc.MaxWrites, rc.StallAfter = s.cfg.MaxHeld, maxApplyWrites, stallAfter
+	n.rep = worker.NewReplica(rc, n.ks.applied, n.ks.epoch, n.clock())
+	n.cursor, n.pumping, n.held = n.rep.Next(), false, 0
+	s.tracef("%s starts: keyspace at seq %d epoch %d", n.id, n.ks.applied, n.ks.epoch)
 	n.wake()
-	s.on(n, 0, n.campaign)
 	s.on(n, 0, n.heartbeat)
-	s.on(n, sequencerTick, n.tick)
+	s.on(n, 0, n.tick)
+	s.on(n, replicaTick, n.replicaTick)
 }
 
 // clock is this machine's clock: what time.Now() returns there. Only the
@@ -127,7 +131,7 @@ func (n *node) clock() time.Time { return n.s.now.Add(n.skew) }
 
 // lookup is the Sequencer's view of its own replica's exactly-once record.
 func (n *node) lookup(id string) (messages.Outcome, bool) {
-	o, ok := n.rep.record[id]
+	o, ok := n.ks.record[id]
 	return o, ok
 }
 
@@ -146,15 +150,16 @@ func (n *node) crash() {
 	n.down, n.paused, n.frozen = true, false, nil
 	n.partitioned, n.outbox = false, nil
 	n.inc++
-	n.seq, n.applier, n.appends = nil, nil, nil
+	n.core, n.lease, n.rep, n.appends = nil, nil, nil, nil
 	n.subscribed = false
 	n.subGen++
+	n.slowUntil, n.failUntil = time.Time{}, time.Time{}
 }
 
 // pause freezes the process (a long GC pause, SIGSTOP, a VM migration):
 // its timers stop, what it receives waits, its lease runs out.
 func (n *node) pause() {
-	n.s.tracef("FAULT %s pauses (leading=%v)", n.id, n.seq.Leading())
+	n.s.tracef("FAULT %s pauses (leading=%v)", n.id, n.core.Sequencer().Leading())
 	n.flushSome()
 	n.paused = true
 }
@@ -192,7 +197,7 @@ func (n *node) flushSome() {
 // requests fail, and the server drops its subscriptions (no forwards, no
 // ACKs reach it, even if it believes it leads).
 func (n *node) partition() {
-	n.s.tracef("FAULT %s is cut off from NATS (leading=%v)", n.id, n.seq.Leading())
+	n.s.tracef("FAULT %s is cut off from NATS (leading=%v)", n.id, n.core.Sequencer().Leading())
 	n.partitioned = true
 }
 
@@ -226,42 +231,18 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-// ---- leader.Node ----
+// ---- the leader side: leader.Env on the model ----
 
-// do carries out the Sequencer's actions, as Node.do does.
-func (n *node) do(acts []leader.Action) {
-	s := n.s
-	for _, a := range canonical(acts) {
-		switch a := a.(type) {
-		case leader.Append:
-			if n.clock().After(n.lease.until) {
-				n.do(n.seq.StepDown("lease expired before renewal (paused or partitioned)"))
-				return
-			}
-			n.publish(a.Order)
-		case leader.Accept:
-			n.emit(func() { s.accepted(a) })
-		case leader.Respond:
-			s.respond(n, a.To, a.Reply)
-		case leader.StepDown:
-			s.tracef("%s steps down: %s", n.id, a.Reason)
-			n.unsubscribe()
-			if n.campaigning {
-				n.resign = true // handled when holdLease returns
-			} else {
-				n.release()
-			}
-		case leader.Ready:
-			s.tracef("%s ready: epoch %d marker seq %d", n.id, a.Epoch, a.Seq)
-			s.checkReady(n, a)
-		case leader.Notice:
-			s.debugf("%s notice: %s", n.id, a.Msg)
-		}
-	}
+// do carries out the Core's actions with the real leader.Execute.
+func (n *node) do(acts []leader.Action) { leader.Execute(n, acts) }
+
+func (n *node) tick() {
+	n.s.on(n, sequencerTick, n.tick)
+	n.do(n.core.Tick(n.clock()))
 }
 
-// publish hands an ORDER to JetStream with expected last sequence Seq-1.
-func (n *node) publish(o messages.Order) {
+// Append hands an ORDER to JetStream with expected last sequence Seq-1.
+func (n *node) Append(o messages.Order) {
 	s := n.s
 	pa := &pendingAppend{order: o, data: messages.MustEncode(&o), inc: n.inc}
 	n.appends = append(n.appends, pa)
@@ -312,170 +293,156 @@ func (s *Sim) execAppend(n *node, pa *pendingAppend) {
 	at := maxTime(s.now.Add(s.delay()), n.lastResult)
 	n.lastResult = at
 	epoch, seq := pa.order.Epoch, pa.order.Seq
-	s.schedule(&event{at: at, node: n, inc: pa.inc, fn: func() { n.do(n.seq.Appended(epoch, seq, err, n.clock())) }})
+	s.schedule(&event{at: at, node: n, inc: pa.inc, fn: func() { n.do(n.core.Appended(epoch, seq, err, n.clock())) }})
 }
 
-func (n *node) tick() {
-	n.s.on(n, sequencerTick, n.tick)
-	n.do(n.seq.Tick(n.clock()))
+// Lease runs the real leader.Lease operation against the lease bucket
+// after a round trip; its result comes back after another. Cut off from
+// NATS, the bucket and the stream do not answer (nodeKV, nodeTail).
+func (n *node) Lease(op leader.LeaseOp) {
+	s := n.s
+	s.on(n, s.delay(), func() {
+		res := n.lease.Do(context.Background(), op, nodeTail{n})
+		if op.Op == leader.OpAcquire && res.Won {
+			s.tracef("%s acquired the lease at rev %d", n.id, res.Rev)
+		}
+		if res.Lost {
+			s.tracef("%s lost the lease", n.id)
+		}
+		s.on(n, s.delay(), func() { n.do(n.core.LeaseDone(res, n.clock())) })
+	})
 }
 
-// onForward is a FORWARD arriving on the leader's subject.
-func (n *node) onForward(f messages.Forward, accept string) {
-	if n.seq.IsReady() && n.clock().After(n.lease.until) {
-		n.do(n.seq.StepDown("lease expired before renewal (paused or partitioned)"))
-		return
-	}
-	n.do(n.seq.Forward(f, accept, n.clock()))
+// Accept answers a forwarding worker.
+func (n *node) Accept(to string, a messages.Accepted) {
+	n.emit(func() { n.s.accepted(to, a) })
 }
 
-func (n *node) subscribe() {
-	n.unsubscribe()
+// Respond answers a client.
+func (n *node) Respond(to string, r messages.Reply) { n.s.respond(n, to, r) }
+
+// Status: nobody asks in the simulation.
+func (n *node) Status(string, messages.Status) {}
+
+// Subscribe takes the leader's subjects. nats.go subscribes locally even
+// while disconnected, so it never fails here.
+func (n *node) Subscribe() {
 	n.subscribed = true
 	n.subGen++
+	if n.rep.Applied()+8 < uint64(len(n.s.log)) {
+		n.s.tracef("%s leads with its replica far behind: applied %d of %d", n.id, n.rep.Applied(), len(n.s.log))
+		n.s.count("won the lease far behind")
+	}
 }
 
-func (n *node) unsubscribe() {
+// Unsubscribe leaves the leader's subjects.
+func (n *node) Unsubscribe() {
 	if n.subscribed {
 		n.subscribed = false
 		n.subGen++
 	}
 }
 
-// campaign is the campaign goroutine's timer: take the lease while
-// following, renew it while holding it.
-func (n *node) campaign() {
-	n.s.on(n, campaignEvery, n.campaign)
-	if !n.campaigning {
-		n.holdLease()
-	}
-}
-
-// holdLease follows Node.holdLease.
-func (n *node) holdLease() {
+// Log traces what the Core reports, and checks a leader's readiness.
+func (n *node) Log(a leader.Action) {
 	s := n.s
-	start := n.clock()
-	if n.partitioned {
-		return // the KV request times out: a transient error, the TTL decides
-	}
-	if n.lease.held {
-		if rev, ok := s.kv.update(s.now, n.lease.token, n.lease.rev); ok {
-			n.lease.rev, n.lease.until = rev, start.Add(leaseTTL)
-			return
+	switch a := a.(type) {
+	case leader.Ready:
+		s.tracef("%s ready: epoch %d marker seq %d", n.id, a.Epoch, a.Seq)
+		s.checkReady(n, a)
+	case leader.StepDown:
+		s.tracef("%s steps down: %s", n.id, a.Reason)
+		if a.HoldFor > 0 {
+			s.count("lagging leader gave up")
 		}
-		n.lease.held, n.lease.until = false, time.Time{}
-		s.tracef("%s lost the lease", n.id)
-		s.on(n, s.jitter(0, time.Millisecond), func() { n.do(n.seq.StepDown("lease taken by another worker")) })
-		return
-	}
-	rev, won := n.tryAcquire()
-	if !won {
-		return
-	}
-	n.lease.held, n.lease.rev, n.lease.until = true, rev, start.Add(leaseTTL)
-	n.campaigning = true
-	s.tracef("%s acquired the lease at rev %d", n.id, rev)
-	// Reading the log tail is a round trip to the stream; then the lead
-	// event queues for the Run loop.
-	s.on(n, s.delay(), func() {
-		n.campaigning = false
-		defer n.resigned()
-		if n.partitioned {
-			// "won the lease but cannot read the log": release (which
-			// cannot reach the bucket either; the TTL will free it).
-			s.tracef("%s won the lease but cannot read the log", n.id)
-			n.lease.held, n.lease.until = false, time.Time{}
-			return
-		}
-		lastSeq, lastEpoch, lastTS := s.tail()
-		if n.applier != nil { // the replica's highest applied epoch (Config.EpochFloor)
-			lastEpoch = max(lastEpoch, n.applier.Epoch())
-		}
-		// The epoch is the lease revision; one behind the log (a recreated
-		// bucket) is first renewed past it (Lease.AdvancePast).
-		for n.lease.held && n.lease.rev <= lastEpoch {
-			if rev, ok := s.kv.update(s.now, n.lease.token, n.lease.rev); ok {
-				n.lease.rev = rev
-			} else {
-				n.release()
-			}
-		}
-		if !n.lease.held {
-			n.lease.until = time.Time{}
-			return
-		}
-		epoch := n.lease.rev
-		s.on(n, s.jitter(0, time.Millisecond), func() { n.lead(epoch, lastSeq, lastTS) })
-	})
-}
-
-// resigned: once holdLease returns, the campaign goroutine takes a
-// StepDown's resign that came meanwhile (even one meant for an earlier
-// term: it then releases the lease just won).
-func (n *node) resigned() {
-	if n.resign {
-		n.resign = false
-		n.release()
+	case leader.Notice:
+		s.debugf("%s notice: %s", n.id, a.Msg)
 	}
 }
 
-// tryAcquire follows Lease.TryAcquire.
-func (n *node) tryAcquire() (uint64, bool) {
-	s := n.s
-	if rev, ok := s.kv.create(s.now, n.lease.token); ok {
-		return rev, true
+// nodeKV is the lease bucket as node n reaches it.
+type nodeKV struct{ n *node }
+
+var errUnreachable = errors.New("nats: timeout")
+
+func (k nodeKV) Create(_ context.Context, _ string, value []byte) (uint64, error) {
+	if k.n.partitioned {
+		return 0, errUnreachable
 	}
-	if s.kv.live(s.now) && s.kv.value == n.lease.token {
-		// Still ours (we stepped down without losing it): a fresh revision.
-		return s.kv.update(s.now, n.lease.token, s.kv.rev)
-	}
-	return 0, false
+	return k.n.s.kv.create(k.n.s.now, string(value))
 }
 
-// release gives the lease up (the campaign goroutine on resign). Cut off
-// from NATS, the delete does not reach the bucket: the TTL frees the key.
-func (n *node) release() {
-	if n.lease.held && !n.partitioned {
-		n.s.kv.del(n.s.now, n.lease.rev)
+func (k nodeKV) Get(context.Context, string) ([]byte, uint64, error) {
+	if k.n.partitioned {
+		return nil, 0, errUnreachable
 	}
-	n.lease.held, n.lease.until = false, time.Time{}
+	return k.n.s.kv.get(k.n.s.now)
 }
 
-// lead is the lead event in Node.Run.
-func (n *node) lead(epoch, lastSeq uint64, lastTS int64) {
-	n.s.tracef("%s leads epoch %d after seq %d", n.id, epoch, lastSeq)
-	n.subscribe()
-	n.do(n.seq.Lead(epoch, lastSeq, lastTS, n.clock()))
+func (k nodeKV) Update(_ context.Context, _ string, value []byte, rev uint64) (uint64, error) {
+	if k.n.partitioned {
+		return 0, errUnreachable
+	}
+	return k.n.s.kv.update(k.n.s.now, string(value), rev)
 }
 
-// ---- the replica ----
+func (k nodeKV) Delete(_ context.Context, _ string, rev uint64) error {
+	if k.n.partitioned {
+		return errUnreachable
+	}
+	return k.n.s.kv.del(k.n.s.now, rev)
+}
 
-// heartbeat tells every node's sequencer how far this replica has applied.
+// nodeTail is the log's tail as node n reads it.
+type nodeTail struct{ n *node }
+
+func (t nodeTail) Tail(context.Context) (leader.Tail, error) {
+	if t.n.partitioned {
+		return leader.Tail{}, errUnreachable
+	}
+	return t.n.s.tail(), nil
+}
+
+var _ leader.Env = (*node)(nil)
+
+// ---- the replica side: the apply loop on the model ----
+
+// heartbeat tells every node's Core how far this replica has applied.
 func (n *node) heartbeat() {
 	s := n.s
 	s.on(n, heartbeatInterval, n.heartbeat)
-	hb := messages.Heartbeat{Worker: n.id, Applied: n.applier.Applied(), Epoch: n.applier.Epoch()}
+	hb := messages.Heartbeat{Worker: n.id, Applied: n.rep.Applied(), Epoch: n.rep.Epoch(), Stalled: n.rep.Stalled()}
 	n.emit(func() {
 		for _, m := range s.nodes {
-			s.sendTo(m, false, "heartbeat", func() { m.do(m.seq.Heartbeat(hb, m.clock())) })
+			s.sendTo(m, false, "heartbeat", func() { m.do(m.core.Heartbeat(hb, m.clock())) })
 		}
 	})
 }
 
+func (n *node) replicaTick() {
+	s := n.s
+	s.on(n, replicaTick, n.replicaTick)
+	if !n.partitioned { // worker.readBounds: the stream's info
+		n.doReplica(n.rep.LogBounds(1, uint64(len(s.log))))
+	}
+	n.doReplica(n.rep.Tick(n.clock()))
+}
+
 // wake makes the consumer deliver if the log has entries it has not yet
-// delivered in order.
+// delivered and the replica takes them.
 func (n *node) wake() {
-	if n.down || n.partitioned || n.pumping || n.cursor > uint64(len(n.s.log)) {
+	if n.down || n.partitioned || n.pumping || n.held != 0 || n.cursor > uint64(len(n.s.log)) {
 		return
 	}
 	n.pumping = true
 	n.s.on(n, n.s.delay(), n.pump)
 }
 
-// pump is the consumer delivering a few log entries: mostly the next in
-// order; sometimes one a few positions ahead (reordered) or one already
-// delivered (redelivered), which the Applier must hold back or drop. Then
-// the apply loop applies what is ready, in runs (Worker.applyLoop).
+// pump is the consumer delivering log entries: mostly the next few in
+// order; sometimes a burst of everything up to the log's end (a consumer
+// far ahead of the apply, which the Replica must push back on), an entry
+// already delivered, or a jump ahead that leaves a gap (the Replica must
+// read the log again from where it is).
 func (n *node) pump() {
 	s := n.s
 	n.pumping = false
@@ -483,84 +450,125 @@ func (n *node) pump() {
 		return // the consumer gets nothing; reconnect wakes it
 	}
 	last := uint64(len(s.log))
-	for k := 1 + s.rng.IntN(4); k > 0 && n.cursor <= last; k-- {
-		var seq uint64
-		switch r := s.rng.IntN(20); {
+	k := 1 + s.rng.IntN(4)
+	if s.rng.IntN(8) == 0 {
+		k = int(last) // a burst
+	}
+	for ; k > 0 && n.cursor <= last && n.held == 0; k-- {
+		seq := n.cursor
+		switch r := s.rng.IntN(40); {
 		case r < 2 && n.cursor > 1:
-			seq = n.cursor - 1 - uint64(s.rng.IntN(int(min(3, n.cursor-1))))
-		case r < 5 && n.cursor < last:
-			seq = n.cursor + 1 + uint64(s.rng.IntN(int(min(3, last-n.cursor))))
+			seq = n.cursor - 1 - uint64(s.rng.IntN(int(min(3, n.cursor-1)))) // redelivered
+		case r < 3 && n.cursor < last:
+			seq = n.cursor + 1 + uint64(s.rng.IntN(int(min(3, last-n.cursor)))) // a gap
+			s.debugf("%s's consumer skips to seq %d (next due %d)", n.id, seq, n.cursor)
+			n.cursor = seq + 1
 		default:
-			seq = n.cursor
 			n.cursor++
 		}
-		n.applier.Offer(seq, s.log[seq-1].data)
-	}
-	for run := n.applier.Run(maxApplyWrites); len(run) > 0; run = n.applier.Run(maxApplyWrites) {
-		n.process(run)
-		for _, st := range run {
-			n.applier.Done(st)
-		}
+		n.deliver(seq)
 	}
 	n.wake()
 }
 
-// maxApplyWrites: worker/applyloop.go's bound on a run, small here so that
-// runs end mid-log too.
+// deliver hands log entry seq to the Replica; one it does not take waits
+// in held, and the consumer with it.
+func (n *node) deliver(seq uint64) {
+	s := n.s
+	taken, acts := n.rep.Deliver(seq, s.log[seq-1].data, uint64(len(s.log))-seq, n.clock())
+	if !taken {
+		n.held = seq
+		s.debugf("%s is full: seq %d waits", n.id, seq)
+		s.count("replica full")
+	}
+	n.doReplica(acts)
+}
+
+// maxApplyWrites bounds a run, small here so that runs end mid-log too.
 const maxApplyWrites = 8
 
-// process applies a run of steps to the keyspace in one atomic store call
-// and ACKs them at once, as Worker.process does.
-func (n *node) process(run []worker.Step) {
+// doReplica carries out the Replica's actions, as Worker.applyLoop does.
+func (n *node) doReplica(acts []worker.ReplicaAction) {
 	s := n.s
-	ack := messages.Ack{Worker: n.id, Epoch: n.applier.Epoch(), Applied: run[len(run)-1].Seq}
-	var orders []messages.Order
-	for _, st := range run {
+	for _, a := range acts {
+		switch a := a.(type) {
+		case worker.ApplyRun:
+			n.apply(a)
+		case worker.SendAck:
+			ack := a.Ack
+			what := fmt.Sprintf("ack of %s for seq %d", n.id, ack.Applied)
+			n.emit(func() {
+				for _, l := range s.leaders() {
+					s.sendTo(l, true, what, func() { l.do(l.core.Ack(ack, l.clock())) })
+				}
+			})
+		case worker.RestartConsumer:
+			s.debugf("%s restarts its consumer at seq %d: %s", n.id, a.From, a.Reason)
+			s.count("consumer restart")
+			n.cursor, n.held = a.From, 0
+			n.wake()
+		case worker.ReplicaNotice:
+			s.debugf("%s: %s", n.id, a.Msg)
+		}
+	}
+}
+
+// apply is the store call of one run: it lands in the keyspace atomically
+// after a while (longer while the store is slow), and its result comes
+// back after that, unless the process died meanwhile (then the keyspace
+// may be ahead of what the process knew, as after a timed-out batch).
+func (n *node) apply(run worker.ApplyRun) {
+	s := n.s
+	for _, st := range run.Steps {
 		s.observeStep(n, st)
-		switch st.Kind {
-		case worker.StepApply:
-			orders = append(orders, st.Order)
-		case worker.StepSkip:
-			ack.Outcomes = append(ack.Outcomes, st.Outcome)
-			s.debugf("%s skips seq %d: %s", n.id, st.Seq, st.Outcome.Error)
-		case worker.StepMarker:
-			s.debugf("%s passes marker seq %d epoch %d", n.id, st.Seq, st.Order.Epoch)
-		}
-		if st.Kind != worker.StepSkip {
-			ack.Epoch = max(ack.Epoch, st.Order.Epoch)
-		}
 	}
-	for _, o := range orders {
-		ack.Outcomes = append(ack.Outcomes, n.rep.apply(s, n.id, o)...)
+	d := s.jitter(0, 2*time.Millisecond)
+	if s.now.Before(n.slowUntil) {
+		d += n.slowBy
 	}
-	what := fmt.Sprintf("ack of %s for seq %d", n.id, ack.Applied)
-	n.emit(func() {
-		for _, l := range s.leaders() {
-			s.sendTo(l, true, what, func() { l.do(l.seq.Ack(ack, l.clock())) })
+	s.on(n, d, func() {
+		if len(run.Orders) > 0 && s.now.Before(n.failUntil) {
+			s.debugf("%s's store fails seq %d", n.id, run.Steps[0].Seq)
+			n.stored(nil, errors.New("store: cassandra unavailable: timeout"))
+			return
 		}
+		var outs [][]messages.Outcome
+		for _, o := range run.Orders {
+			outs = append(outs, n.ks.apply(s, n.id, o))
+		}
+		s.on(n, s.jitter(0, time.Millisecond), func() { n.stored(outs, nil) })
 	})
+}
+
+func (n *node) stored(outs [][]messages.Outcome, err error) {
+	n.doReplica(n.rep.Stored(outs, err, n.clock()))
+	if seq := n.held; seq != 0 {
+		n.held = 0
+		n.deliver(seq)
+	}
+	n.wake()
 }
 
 // apply is store.Cassandra.Apply for one ORDER: every write applied and
 // recorded with its outcome, atomically with the progress record; an ORDER
 // already applied gets its recorded outcomes.
-func (r *replica) apply(s *Sim, id string, o messages.Order) []messages.Outcome {
+func (k *keyspace) apply(s *Sim, id string, o messages.Order) []messages.Outcome {
 	outs := make([]messages.Outcome, len(o.Writes))
 	for i, w := range o.Writes {
 		out := messages.Outcome{Seq: o.Seq, Index: uint32(i)}
-		if o.Seq <= r.applied {
-			outs[i] = r.record[w.RequestID]
+		if o.Seq <= k.applied {
+			outs[i] = k.record[w.RequestID]
 			continue
 		}
-		if prev, ok := r.record[w.RequestID]; ok {
+		if prev, ok := k.record[w.RequestID]; ok {
 			s.fail("%s applies %s again at seq %d.%d: already applied at seq %d.%d", id, w.RequestID, o.Seq, i, prev.Seq, prev.Index)
 		}
-		r.record[w.RequestID] = out
-		r.history = append(r.history, appliedWrite{o.Seq, uint32(i), w.RequestID})
+		k.record[w.RequestID] = out
+		k.history = append(k.history, appliedWrite{o.Seq, uint32(i), w.RequestID})
 		outs[i] = out
 	}
-	if o.Seq > r.applied {
-		r.applied, r.epoch = o.Seq, o.Epoch
+	if o.Seq > k.applied {
+		k.applied, k.epoch = o.Seq, o.Epoch
 	}
 	s.debugf("%s applies seq %d %s", id, o.Seq, kindOf(o))
 	return outs
@@ -568,16 +576,14 @@ func (r *replica) apply(s *Sim, id string, o messages.Order) []messages.Outcome 
 
 // ---- request handling: forwarding a client's write ----
 
-// forwardOp is one Worker.forward call: it retries under the same request
-// id until a leader accepts the write or ForwardTimeout passes.
+// forwardOp is one Worker.forward call under the real worker.ForwardRetry.
 type forwardOp struct {
-	f        messages.Forward
-	n        *node
-	id       int
-	deadline time.Time
-	backoff  time.Duration
-	try      int
-	done     bool
+	f      messages.Forward
+	n      *node
+	id     int
+	policy *worker.ForwardRetry
+	try    int
+	done   bool
 }
 
 // onRequest is a client's write reaching this worker.
@@ -585,7 +591,7 @@ func (n *node) onRequest(reqID, stmt, reply string) {
 	n.forwards++
 	op := &forwardOp{
 		f: messages.Forward{RequestID: reqID, Reply: reply, Stmt: stmt, Origin: n.id},
-		n: n, id: n.forwards, deadline: n.s.now.Add(forwardTimeout), backoff: forwardBackoff,
+		n: n, id: n.forwards, policy: worker.NewForwardRetry(n.clock(), forwardTimeout),
 	}
 	n.s.debugf("%s got %s from %s", n.id, reqID, reply)
 	n.tryForward(op)
@@ -593,16 +599,15 @@ func (n *node) onRequest(reqID, stmt, reply string) {
 
 func (n *node) tryForward(op *forwardOp) {
 	s := n.s
+	d, ok := op.policy.Attempt(n.clock())
+	if !ok {
+		n.unavailable(op)
+		return
+	}
 	op.try++
 	try := op.try
-	if len(s.leaders()) == 0 && !n.partitioned { // nats.ErrNoResponders
-		if s.now.After(op.deadline) {
-			n.unavailable(op)
-			return
-		}
-		d := op.backoff
-		op.backoff = min(2*d, forwardBackoffMax)
-		s.on(n, d, func() { n.tryForward(op) })
+	if len(s.leaders()) == 0 && !n.partitioned { // nats.ErrNoResponders, at once
+		s.on(n, op.policy.Failed(true), func() { n.tryForward(op) })
 		return
 	}
 	accept := fmt.Sprintf("_INBOX.%s.%d.%d.%d", n.id, n.inc, op.id, try)
@@ -610,21 +615,14 @@ func (n *node) tryForward(op *forwardOp) {
 	f := op.f
 	n.emit(func() {
 		for _, l := range s.leaders() {
-			s.sendTo(l, true, "forward of "+f.RequestID, func() { l.onForward(f, accept) })
+			s.sendTo(l, true, "forward of "+f.RequestID, func() { l.do(l.core.Forward(f, accept, l.clock())) })
 		}
 	})
-	s.on(n, min(forwardAttempt, op.deadline.Sub(s.now)), func() {
+	s.on(n, d, func() {
 		if op.done || op.try != try {
 			return
 		}
-		// The real clock has moved on by the time the attempt fails, so
-		// a deadline reached exactly counts as passed (else: a zero-length
-		// attempt, again and again, at one simulated instant).
-		if !s.now.Before(op.deadline) {
-			n.unavailable(op)
-			return
-		}
-		n.tryForward(op)
+		s.on(n, op.policy.Failed(false), func() { n.tryForward(op) })
 	})
 }
 
@@ -635,10 +633,10 @@ func (n *node) unavailable(op *forwardOp) {
 }
 
 // accepted routes a leader's Accepted to the forwarding worker's attempt.
-func (s *Sim) accepted(a leader.Accept) {
-	in, ok := s.inboxes[a.To]
+func (s *Sim) accepted(to string, a messages.Accepted) {
+	in, ok := s.inboxes[to]
 	if !ok || in.fwd == nil {
-		s.fail("Accepted to unknown inbox %q", a.To)
+		s.fail("Accepted to unknown inbox %q", to)
 		return
 	}
 	op, try := in.fwd, in.try
@@ -648,7 +646,7 @@ func (s *Sim) accepted(a leader.Accept) {
 	s.sendTo(op.n, false, "accepted of "+op.f.RequestID, func() {
 		if !op.done && op.try == try {
 			op.done = true
-			s.debugf("%s: %s accepted at seq %d (epoch %d)", op.n.id, op.f.RequestID, a.Accepted.Seq, a.Accepted.Epoch)
+			s.debugf("%s: %s accepted at seq %d (epoch %d)", op.n.id, op.f.RequestID, a.Seq, a.Epoch)
 		}
 	})
 }

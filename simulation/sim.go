@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chorusdb/chorus/leader"
 	"github.com/chorusdb/chorus/messages"
 	"github.com/chorusdb/chorus/worker"
 )
@@ -33,12 +34,12 @@ const (
 	heartbeatTimeout  = 1500 * time.Millisecond // CHORUS_HEARTBEAT_TIMEOUT
 	ackTimeout        = 5 * time.Second         // CHORUS_ACK_TIMEOUT
 	forwardTimeout    = 15 * time.Second        // CHORUS_FORWARD_TIMEOUT
-	forwardAttempt    = 500 * time.Millisecond  // worker/requests.go
-	forwardBackoff    = 20 * time.Millisecond   // worker/requests.go, on no responders,
-	forwardBackoffMax = 200 * time.Millisecond  // doubling up to this
 	clientAttempt     = 5 * time.Second         // client.DefaultAttemptTimeout
 	clientBackoff     = 50 * time.Millisecond   // client/options.go minBackoff,
 	clientBackoffMax  = time.Second             // doubling up to maxBackoff
+	catchUpTimeout    = 2 * time.Second         // CHORUS_CATCHUP_TIMEOUT, short so that it happens
+	stallAfter        = time.Second             // CHORUS_STALL_TIMEOUT, likewise
+	replicaTick       = 50 * time.Millisecond   // worker/applyloop.go
 )
 
 // Config is the shape of one run; ConfigFor derives it from the seed.
@@ -51,6 +52,9 @@ type Config struct {
 	AppendErr  float64         // per append, during the fault phase: its PubAck is an error
 	Skew       []time.Duration // per node: its clock minus the true time
 	Liveness   time.Duration   // after healing, the run must end within this
+	// MaxHeld bounds what each replica holds ahead of its apply (the
+	// worker's is 4096; a few here, so consumers run far past it).
+	MaxHeld int
 	// LeaseResets adds a fault beyond crashes, pauses and the network: the
 	// lease bucket is deleted and recreated, so revisions start again
 	// behind the log's epochs (SIM_LEASE_RESETS=1).
@@ -74,6 +78,7 @@ func ConfigFor(seed uint64) Config {
 		c.Nodes = 5
 	}
 	c.AppendErr = []float64{0, 0, 0.02}[r.IntN(3)]
+	c.MaxHeld = 1 + r.IntN(8)
 	for range c.Nodes {
 		// Mostly NTP-close clocks; sometimes one far off.
 		d := time.Duration(r.Int64N(int64(20*time.Millisecond))) - 10*time.Millisecond
@@ -86,8 +91,8 @@ func ConfigFor(seed uint64) Config {
 }
 
 func (c Config) String() string {
-	return fmt.Sprintf("nodes=%d clients=%d writes/client=%d faults=%s drop=%.2f dup=%.2f append-err=%.2f skew=%v lease-resets=%v",
-		c.Nodes, c.Clients, c.Writes, c.FaultPhase, c.Drop, c.Dup, c.AppendErr, c.Skew, c.LeaseResets)
+	return fmt.Sprintf("nodes=%d clients=%d writes/client=%d faults=%s drop=%.2f dup=%.2f append-err=%.2f skew=%v max-held=%d lease-resets=%v",
+		c.Nodes, c.Clients, c.Writes, c.FaultPhase, c.Drop, c.Dup, c.AppendErr, c.Skew, c.MaxHeld, c.LeaseResets)
 }
 
 // maxSteps bounds a run that neither ends nor fails (a bug of the model).
@@ -125,6 +130,7 @@ type Sim struct {
 	inflight    int               // appends issued and not yet executed or lost
 	violation   string
 	clientsDone int
+	counts      map[string]int
 }
 
 // logEntry is one entry of the ORDER log (a JetStream stream message).
@@ -157,7 +163,7 @@ func New(seed uint64, cfg Config, tr *tracer) *Sim {
 		now: epoch0, appender: map[uint64]string{}, inboxes: map[string]inbox{}, tr: tr,
 	}
 	for i := range cfg.Nodes {
-		s.nodes = append(s.nodes, &node{s: s, idx: i, id: fmt.Sprintf("s%d", i), down: true, rep: newReplica(), skew: cfg.Skew[i]})
+		s.nodes = append(s.nodes, &node{s: s, idx: i, id: fmt.Sprintf("s%d", i), down: true, ks: newKeyspace(), skew: cfg.Skew[i]})
 	}
 	for i := range cfg.Clients {
 		s.clients = append(s.clients, &client{s: s, id: i, writes: cfg.Writes})
@@ -214,7 +220,7 @@ func (s *Sim) quiescent() bool {
 		return false
 	}
 	for _, n := range s.nodes {
-		if n.down || n.paused || n.applier.Applied() != uint64(len(s.log)) {
+		if n.down || n.paused || n.rep.Applied() != uint64(len(s.log)) {
 			return false
 		}
 	}
@@ -235,9 +241,10 @@ func (s *Sim) stuck() string {
 			fmt.Fprintf(&b, "%s down; ", n.id)
 			continue
 		}
-		st := n.seq.Status(s.now)
-		fmt.Fprintf(&b, "%s applied %d leading=%v ready=%v epoch %d committed %d lease=%v; ",
-			n.id, n.applier.Applied(), n.seq.Leading(), n.seq.IsReady(), st.Epoch, st.Committed, n.lease.held)
+		seq := n.core.Sequencer()
+		st := seq.Status(s.now)
+		fmt.Fprintf(&b, "%s applied %d (stalled %q) leading=%v ready=%v epoch %d committed %d lease=%v; ",
+			n.id, n.rep.Applied(), n.rep.Stalled(), seq.Leading(), seq.IsReady(), st.Epoch, st.Committed, n.core.HoldsLease())
 	}
 	return b.String()
 }
@@ -430,13 +437,13 @@ func reqIDs(o messages.Order) []string {
 	return ids
 }
 
-// tail is what Node.logTail reads.
-func (s *Sim) tail() (lastSeq, lastEpoch uint64, lastTS int64) {
+// tail is what the Node's log tail read returns.
+func (s *Sim) tail() leader.Tail {
 	if len(s.log) == 0 {
-		return 0, 0, 0
+		return leader.Tail{}
 	}
 	o := s.log[len(s.log)-1].order
-	return o.Seq, o.Epoch, o.LastTimestamp()
+	return leader.Tail{LastSeq: o.Seq, Epoch: o.Epoch, LastTS: o.LastTimestamp()}
 }
 
 // ---- the lease: a JetStream KV key with a TTL ----
@@ -460,27 +467,40 @@ func (k *kv) put(now time.Time, value string) uint64 {
 }
 
 // create is kv.Create: it fails if the key exists.
-func (k *kv) create(now time.Time, value string) (uint64, bool) {
+func (k *kv) create(now time.Time, value string) (uint64, error) {
 	if k.live(now) {
-		return 0, false
+		return 0, leader.ErrKeyExists
 	}
-	return k.put(now, value), true
+	return k.put(now, value), nil
+}
+
+// get is kv.Get.
+func (k *kv) get(now time.Time) ([]byte, uint64, error) {
+	if !k.live(now) {
+		return nil, 0, leader.ErrKeyNotFound
+	}
+	return []byte(k.value), k.rev, nil
 }
 
 // update is kv.Update with an expected revision.
-func (k *kv) update(now time.Time, value string, rev uint64) (uint64, bool) {
-	if !k.live(now) || k.rev != rev {
-		return 0, false
+func (k *kv) update(now time.Time, value string, rev uint64) (uint64, error) {
+	switch {
+	case !k.live(now):
+		return 0, leader.ErrKeyNotFound
+	case k.rev != rev:
+		return 0, leader.ErrConflict
 	}
-	return k.put(now, value), true
+	return k.put(now, value), nil
 }
 
 // del is kv.Delete with an expected revision.
-func (k *kv) del(now time.Time, rev uint64) {
-	if k.live(now) && k.rev == rev {
-		k.lastRev++
-		k.present = false
+func (k *kv) del(now time.Time, rev uint64) error {
+	if !k.live(now) || k.rev != rev {
+		return leader.ErrConflict
 	}
+	k.lastRev++
+	k.present = false
+	return nil
 }
 
 // ---- faults ----
@@ -510,8 +530,8 @@ func (s *Sim) fault() {
 			}
 		}
 	}
-	switch r := s.rng.IntN(12); {
-	case r >= 10:
+	switch r := s.rng.IntN(16); {
+	case r >= 14:
 		if target.partitioned {
 			return
 		}
@@ -544,9 +564,40 @@ func (s *Sim) fault() {
 		// epochs.
 		s.tracef("FAULT lease bucket recreated (held by %q at rev %d)", s.kv.value, s.kv.rev)
 		s.kv = kv{}
+	case r == 9:
+		// Its Cassandra slows down: the replica falls behind, leaves the
+		// ACK set, and may lag when it wins the lease.
+		target.slowUntil, target.slowBy = s.now.Add(s.jitter(time.Second, 8*time.Second)), s.jitter(50*time.Millisecond, 600*time.Millisecond)
+		s.tracef("FAULT %s's store slows down by %s per apply until %s", target.id, target.slowBy, s.since(target.slowUntil))
+		s.count("slow store")
+	case r == 10:
+		target.failUntil = s.now.Add(s.jitter(200*time.Millisecond, 3*time.Second))
+		s.tracef("FAULT %s's store fails every apply until %s", target.id, s.since(target.failUntil))
+		s.count("failing store")
+	case r == 11 && s.rng.IntN(2) == 0:
+		// Its keyspace is lost: it restarts empty and replays the whole
+		// log, far behind the others, and may win the lease meanwhile.
+		target.crash()
+		target.ks = newKeyspace()
+		s.tracef("FAULT %s's keyspace is wiped", target.id)
+		s.count("wiped keyspace")
+		s.after(s.jitter(200*time.Millisecond, 3*time.Second), func() {
+			if !s.healed && target.down {
+				target.start()
+			}
+		})
 	default:
 		// A quiet spell: faults come in bursts.
 	}
+}
+
+// count notes that something worth covering happened, for
+// TestSimulationCoversItsFaults.
+func (s *Sim) count(what string) {
+	if s.counts == nil {
+		s.counts = map[string]int{}
+	}
+	s.counts[what]++
 }
 
 // heal ends the faults: every process runs again and messages are no

@@ -98,3 +98,27 @@ func envPrefix() string {
 	}
 	return ""
 }
+
+// TestSimulationCoversItsFaults: over a few hundred seeds, every fault and
+// every path that the fixes of a stalled replica and a lagging leader
+// depend on actually happens; a simulation that never reaches them would
+// pass for nothing.
+func TestSimulationCoversItsFaults(t *testing.T) {
+	total := map[string]int{}
+	for seed := uint64(1); seed <= 300; seed++ {
+		s := New(seed, ConfigFor(seed), nil)
+		if v := s.Run(); v != "" {
+			t.Fatalf("seed %d: %s", seed, v)
+		}
+		for k, v := range s.counts {
+			total[k] += v
+		}
+	}
+	t.Logf("over 300 seeds: %v", total)
+	for _, what := range []string{"slow store", "failing store", "wiped keyspace", "replica full", "consumer restart",
+		"won the lease far behind", "lagging leader gave up"} {
+		if total[what] == 0 {
+			t.Errorf("%q never happened in 300 seeds", what)
+		}
+	}
+}
