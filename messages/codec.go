@@ -3,6 +3,7 @@ package messages
 import (
 	"errors"
 	"fmt"
+	"reflect"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -73,10 +74,51 @@ func Decode(data []byte, m Message) error {
 	if tag(data[0]) != m.tag() {
 		return fmt.Errorf("%w: tag 0x%02x, want 0x%02x", ErrWrongType, data[0], byte(m.tag()))
 	}
-	if err := msgpack.Unmarshal(data[1:], m); err != nil {
+	if err := unmarshal(data[1:], m); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	return m.Validate()
+}
+
+// unmarshal decodes an array-encoded message; one written before fields
+// were added at its end (an older worker, an old log entry) gets their
+// zero values, so the log written by one version stays readable by the
+// next. A longer array (a newer writer) is refused: dropping what a newer
+// worker meant would make replicas differ.
+func unmarshal(data []byte, m Message) error {
+	err := msgpack.Unmarshal(data, m)
+	if err == nil {
+		return nil
+	}
+	var fields []msgpack.RawMessage
+	if msgpack.Unmarshal(data, &fields) != nil {
+		return err
+	}
+	want := arrayFields(reflect.TypeOf(m).Elem())
+	if len(fields) >= want {
+		return err
+	}
+	for len(fields) < want {
+		fields = append(fields, msgpack.RawMessage{0xc0}) // nil: the zero value
+	}
+	padded, perr := msgpack.Marshal(fields)
+	if perr != nil {
+		return err
+	}
+	return msgpack.Unmarshal(padded, m)
+}
+
+// arrayFields is how many fields an as_array struct encodes.
+func arrayFields(t reflect.Type) int {
+	n := 0
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Name == "_msgpack" || f.Tag.Get("msgpack") == "-" || !f.IsExported() {
+			continue
+		}
+		n++
+	}
+	return n
 }
 
 func invalid(format string, args ...any) error {
@@ -111,8 +153,13 @@ func (o *Order) Validate() error {
 		return invalid("order with seq %d epoch %d", o.Seq, o.Epoch)
 	case o.Kind == OrderWrite && len(o.Writes) == 0:
 		return invalid("write order %d without writes", o.Seq)
-	case o.Kind > OrderEpoch:
+	case o.Kind > OrderMember:
 		return invalid("order %d of unknown kind %d", o.Seq, o.Kind)
+	case o.Kind == OrderSnapshot && o.SnapshotBy == "":
+		return invalid("snapshot order %d names no worker", o.Seq)
+	case o.Kind == OrderMember && (o.Member == nil || o.Member.ID == "" || o.Member.Gen == "" ||
+		o.Member.Op != MemberAdd && o.Member.Op != MemberRemove):
+		return invalid("member order %d without a valid change", o.Seq)
 	}
 	for i, w := range o.Writes {
 		if w.Stmt == "" || w.RequestID == "" {

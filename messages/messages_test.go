@@ -3,6 +3,8 @@ package messages
 import (
 	"errors"
 	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -107,5 +109,36 @@ func TestLastTimestamp(t *testing.T) {
 	marker := Order{Timestamp: 100, Kind: OrderEpoch}
 	if marker.LastTimestamp() != 100 {
 		t.Fatalf("marker: %d", marker.LastTimestamp())
+	}
+}
+
+// TestDecodesEntriesOfAnEarlierVersion: an ORDER or heartbeat written
+// before fields were added at its end still decodes, with their zero
+// values (a replica joining today replays a log written by yesterday's
+// workers); one with more fields than this version knows is refused.
+func TestDecodesEntriesOfAnEarlierVersion(t *testing.T) {
+	type orderV1 struct {
+		_msgpack  struct{} `msgpack:",as_array"`
+		Epoch     uint64
+		Seq       uint64
+		Kind      OrderKind
+		Timestamp int64
+		Leader    string
+		Writes    []Write
+	}
+	b, err := msgpack.Marshal(&orderV1{Epoch: 2, Seq: 9, Timestamp: 77, Leader: "s1", Writes: []Write{{RequestID: "r", Stmt: "UPDATE t SET a = 1 WHERE k = 1", Origin: "s2"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o Order
+	if err := Decode(append([]byte{byte(tagOrder)}, b...), &o); err != nil {
+		t.Fatalf("an ORDER of the earlier layout: %v", err)
+	}
+	if o.Seq != 9 || o.Epoch != 2 || len(o.Writes) != 1 || o.Writes[0].Origin != "s2" || o.Member != nil || o.SnapshotBy != "" {
+		t.Fatalf("decoded %+v", o)
+	}
+	longer, _ := msgpack.Marshal([]any{uint64(2), uint64(9), 0, int64(1), "s1", nil, "", nil, "a field from the future"})
+	if err := Decode(append([]byte{byte(tagOrder)}, longer...), &o); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("an ORDER with more fields than this version knows: %v, want ErrMalformed", err)
 	}
 }

@@ -46,6 +46,14 @@ func (s Subjects) Heartbeat() string { return s.Prefix + ".heartbeat" }
 // Status is answered by the leader with the cluster's state.
 func (s Subjects) Status() string { return s.Prefix + ".status" }
 
+// Admin is the subject of admin operation op (remove, snapshot): they
+// change the cluster outside the log's normal writes, so only the admin
+// role may publish them.
+func (s Subjects) Admin(op string) string { return s.Prefix + ".admin." + op }
+
+// SnapshotBucket is the JetStream object store holding snapshots.
+func (s Subjects) SnapshotBucket() string { return "CHORUS_" + s.token() + "_SNAPSHOTS" }
+
 // StreamName is the JetStream stream holding the ORDER log.
 func (s Subjects) StreamName() string { return "CHORUS_" + s.token() }
 

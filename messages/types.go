@@ -62,7 +62,46 @@ const (
 	// OrderEpoch marks the start of a leader's epoch; it changes no data
 	// but fences off every earlier leader (their conditional appends fail).
 	OrderEpoch
+	// OrderSnapshot asks worker SnapshotBy to snapshot its keyspace as of
+	// this seq; it changes no data. Putting the request in the log makes
+	// "the state at seq S" the same point on every replica.
+	OrderSnapshot
+	// OrderMember changes the cluster's membership (Member): every replica
+	// and every later leader learns the members from the log.
+	OrderMember
 )
+
+// MemberOp is what an OrderMember does.
+type MemberOp uint8
+
+const (
+	// MemberAdd makes (ID, Gen) a member (replacing an earlier Gen of ID).
+	MemberAdd MemberOp = iota + 1
+	// MemberRemove takes (ID, Gen) out for good: the leader stops waiting
+	// for it and keeping log for it, and refuses its ACKs and heartbeats.
+	MemberRemove
+)
+
+func (o MemberOp) String() string {
+	switch o {
+	case MemberAdd:
+		return "add"
+	case MemberRemove:
+		return "remove"
+	}
+	return "?"
+}
+
+// MemberChange is the membership change an OrderMember carries. Gen names
+// one life of a worker's keyspace: a worker whose keyspace is rebuilt or
+// restored comes back under its ID with a new Gen, so a removed worker can
+// rejoin only that way.
+type MemberChange struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Op       MemberOp
+	ID       string
+	Gen      string
+}
 
 // Order is ORDER: one entry of the global log. Seq is the JetStream stream
 // sequence it was appended at (the leader appends with an expected last
@@ -77,6 +116,10 @@ type Order struct {
 	Timestamp int64 // write timestamp of Writes[0] (µs since the Unix epoch); Writes[i] has Timestamp+i
 	Leader    string
 	Writes    []Write
+	// SnapshotBy names the worker that snapshots at an OrderSnapshot.
+	SnapshotBy string
+	// Member is the change of an OrderMember.
+	Member *MemberChange
 }
 
 // Write is one client write inside an ORDER.
@@ -122,24 +165,54 @@ type Heartbeat struct {
 	Applied  uint64
 	Epoch    uint64
 	Stalled  string // why the worker cannot apply right now, "" if it can
+	Gen      string // the life of its keyspace (MemberChange.Gen)
+	// Snapshot is the seq of the newest snapshot this worker completed.
+	Snapshot uint64
+	// Restoring reports a restore from a snapshot in progress.
+	Restoring *RestoreProgress
 }
+
+// RestoreProgress is how far a worker has loaded a snapshot.
+type RestoreProgress struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Seq      uint64 `json:"seq"`   // the snapshot's seq
+	Bytes    int64  `json:"bytes"` // loaded so far
+	Total    int64  `json:"total"` // of the snapshot
+	Rows     int64  `json:"rows"`
+}
+
+// Member states, as status reports them.
+const (
+	StateJoining = "joining" // a member catching up, not yet in the ACK set
+	StateLive    = "live"    // in the ACK set
+	StateOut     = "out"     // was live; silent or stuck, out of the ACK set
+	StateRemoved = "removed" // taken out for good (chorus remove)
+	StateUnknown = "unknown" // heard from, not (yet) a member
+)
 
 // StatusWorker is one worker as the leader sees it.
 type StatusWorker struct {
 	ID       string `json:"id" msgpack:"id"`
+	State    string `json:"state" msgpack:"state"`
 	Live     bool   `json:"live" msgpack:"live"`
 	Applied  uint64 `json:"applied" msgpack:"applied"`
 	Lag      uint64 `json:"lag" msgpack:"lag"`
 	LastSeen string `json:"last_seen" msgpack:"last_seen"`
 	Stalled  string `json:"stalled,omitempty" msgpack:"stalled"`
+	// ETA estimates how long a joining member needs to catch up.
+	ETA       string           `json:"eta,omitempty" msgpack:"eta"`
+	Restoring *RestoreProgress `json:"restoring,omitempty" msgpack:"restoring"`
 }
 
 // Status is the leader's answer on the status subject (JSON on the wire, so
 // the nats CLI can read it).
 type Status struct {
-	Leader    string         `json:"leader"`
-	Epoch     uint64         `json:"epoch"`
-	LastSeq   uint64         `json:"last_seq"`
-	Committed uint64         `json:"committed"`
-	Workers   []StatusWorker `json:"workers"`
+	Leader    string `json:"leader"`
+	Epoch     uint64 `json:"epoch"`
+	FirstSeq  uint64 `json:"first_seq"`
+	LastSeq   uint64 `json:"last_seq"`
+	Committed uint64 `json:"committed"`
+	// SnapshotSeq is the seq of the newest complete snapshot, 0 if none.
+	SnapshotSeq uint64         `json:"snapshot_seq"`
+	Workers     []StatusWorker `json:"workers"`
 }
