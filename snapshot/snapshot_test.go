@@ -1,0 +1,92 @@
+package snapshot_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/chorusdb/chorus/chorustest"
+	"github.com/chorusdb/chorus/snapshot"
+)
+
+func open(t *testing.T, keep int) *snapshot.Store {
+	t.Helper()
+	srv := chorustest.NATS(t)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := snapshot.Open(context.Background(), js, "CHORUS_T_SNAPSHOTS", 1, keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// failingReader yields some data, then fails: a snapshot whose export
+// broke off.
+type failingReader struct{ n int }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, errors.New("export failed")
+	}
+	n := min(len(p), f.n)
+	f.n -= n
+	return n, nil
+}
+
+func TestKeepsTheNewestCompleteSnapshots(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, 2)
+	if _, err := s.Latest(ctx); !errors.Is(err, snapshot.ErrNone) {
+		t.Fatalf("empty bucket: %v, want ErrNone", err)
+	}
+	for _, seq := range []uint64{10, 20, 30} {
+		data := bytes.Repeat([]byte{byte(seq)}, 300<<10) // several chunks
+		m, err := s.Put(ctx, snapshot.Manifest{Seq: seq, Epoch: 2, By: "s1", At: time.Now(), Rows: 7,
+			Members: []snapshot.Member{{ID: "s1", Gen: "g1"}}}, bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Bytes != int64(len(data)) || !strings.HasPrefix(m.Digest, "SHA-256=") {
+			t.Fatalf("manifest %+v", m)
+		}
+	}
+	// A snapshot whose data broke off is never listed.
+	if _, err := s.Put(ctx, snapshot.Manifest{Seq: 40, By: "s2"}, &failingReader{n: 200 << 10}); err == nil {
+		t.Fatal("a put from a failing reader succeeded")
+	}
+	all, err := s.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 || all[0].Seq != 20 || all[1].Seq != 30 || all[1].Members[0].Gen != "g1" {
+		t.Fatalf("list %+v, want seqs 20 and 30", all)
+	}
+	m, err := s.Latest(ctx)
+	if err != nil || m.Seq != 30 {
+		t.Fatalf("latest %+v %v", m, err)
+	}
+	r, err := s.Read(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, err := io.ReadAll(r)
+	if err != nil || len(got) != 300<<10 || got[0] != 30 {
+		t.Fatalf("read %d bytes, %v", len(got), err)
+	}
+}
