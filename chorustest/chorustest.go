@@ -158,14 +158,12 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	}
 	for i := range n {
 		id := fmt.Sprintf("server%d", i)
-		cfg := worker.Config{
-			ID: id, Keyspace: "t" + tag + "_" + id, NATSURL: c.URL, CassandraHosts: hosts,
-			ReplicationFactor: 1, SubjectPrefix: c.Prefix,
-			LeaseTTL: time.Second, HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 600 * time.Millisecond,
-			AckTimeout: 5 * time.Second, ForwardTimeout: 15 * time.Second, CassandraTimeout: 10 * time.Second,
-			CatchUpTimeout: 10 * time.Second, StallTimeout: 5 * time.Second,
-			MaxStatementBytes: 256 << 10, MaxRows: 10000, DedupWindow: time.Hour, DedupMax: 100000, LogLevel: "info",
-		}
+		cfg := worker.DefaultConfig()
+		cfg.ID, cfg.Keyspace, cfg.NATSURL, cfg.CassandraHosts = id, "t"+tag+"_"+id, c.URL, hosts
+		cfg.ReplicationFactor, cfg.SubjectPrefix = 1, c.Prefix
+		cfg.LeaseTTL, cfg.HeartbeatInterval, cfg.HeartbeatTimeout = time.Second, 100*time.Millisecond, 600*time.Millisecond
+		cfg.AckTimeout, cfg.ForwardTimeout, cfg.CassandraTimeout = 5*time.Second, 15*time.Second, 10*time.Second
+		cfg.DedupWindow, cfg.DedupMax = time.Hour, 100000
 		for _, o := range opts {
 			o(&cfg)
 		}

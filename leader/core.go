@@ -75,6 +75,8 @@ type CoreConfig struct {
 	EpochFloor func() uint64
 	// Rand supplies randomness for rewriting uuid() and kin.
 	Rand io.Reader
+	// Policy bounds the log and names where the members come from.
+	Policy Policy
 }
 
 // Core is the leader side of a worker as one synchronous state machine,
@@ -107,7 +109,9 @@ type Core struct {
 
 // NewCore returns the core of worker cfg.ID, following.
 func NewCore(cfg CoreConfig, now time.Time) *Core {
-	return &Core{cfg: cfg, seq: NewSequencer(cfg.ID, cfg.Timing, cfg.Lookup, cfg.Rand, now)}
+	c := &Core{cfg: cfg, seq: NewSequencer(cfg.ID, cfg.Timing, cfg.Lookup, cfg.Rand, now)}
+	c.seq.SetPolicy(cfg.Policy)
+	return c
 }
 
 // Sequencer is the core's sequencer, for status and checks.
@@ -235,7 +239,23 @@ func (c *Core) LeaseDone(r LeaseResult, now time.Time) []Action {
 func (c *Core) lead(now time.Time) []Action {
 	c.nextTry = now.Add(c.campaignEvery())
 	acts := []Action{Subscribe{}}
+	c.seq.SetLog(c.tail.FirstSeq, c.tail.SnapshotSeq)
 	return append(acts, c.post(c.seq.Lead(c.rev, c.tail.LastSeq, c.tail.LastTS, now), now)...)
+}
+
+// Trimmed reports the result of a Trim: the log now starts at first.
+func (c *Core) Trimmed(first uint64, err error, now time.Time) []Action {
+	return c.post(c.seq.Trimmed(first, err), now)
+}
+
+// Remove handles an admin's request to remove member id.
+func (c *Core) Remove(id, inbox string, now time.Time) []Action {
+	return c.post(c.seq.Remove(id, inbox, now), now)
+}
+
+// Snapshot handles an admin's request for a snapshot now.
+func (c *Core) Snapshot(inbox string, now time.Time) []Action {
+	return c.post(c.seq.Snapshot(inbox, now), now)
 }
 
 // Forward handles a FORWARD; accept is the forwarding worker's inbox.

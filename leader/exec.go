@@ -15,6 +15,9 @@ type Env interface {
 	Status(to string, st messages.Status)
 	Subscribe()
 	Unsubscribe()
+	// Trim deletes the log's entries below keepFrom; the result comes
+	// back through Core.Trimmed.
+	Trim(keepFrom uint64)
 	// Log records Ready, StepDown and Notice.
 	Log(a Action)
 }
@@ -37,6 +40,8 @@ func Execute(env Env, acts []Action) {
 			env.Subscribe()
 		case Unsubscribe:
 			env.Unsubscribe()
+		case Trim:
+			env.Trim(a.KeepFrom)
 		case Ready, StepDown, Notice:
 			env.Log(a)
 		}

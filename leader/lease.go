@@ -45,10 +45,13 @@ type LogTail interface {
 }
 
 // Tail is the last ORDER of the log: its seq, epoch and last write
-// timestamp (zero for an empty log).
+// timestamp (zero for an empty log); with the log's first seq and the
+// newest complete snapshot's seq.
 type Tail struct {
 	LastSeq, Epoch uint64
 	LastTS         int64
+	FirstSeq       uint64
+	SnapshotSeq    uint64
 }
 
 // Lease is the leader role: a key in a KV bucket whose TTL removes it
@@ -216,15 +219,29 @@ func kvError(err error) error {
 	return err
 }
 
-// streamTail is LogTail on the JetStream ORDER stream.
-type streamTail struct{ stream jetstream.Stream }
+// streamTail is LogTail on the JetStream ORDER stream and the snapshot
+// bucket.
+type streamTail struct {
+	stream    jetstream.Stream
+	snapshots Snapshots
+}
+
+// Snapshots tells the newest complete snapshot's seq (0 if none).
+type Snapshots interface {
+	LatestSeq(ctx context.Context) (uint64, error)
+}
 
 func (s streamTail) Tail(ctx context.Context) (Tail, error) {
 	si, err := s.stream.Info(ctx)
 	if err != nil {
 		return Tail{}, err
 	}
-	t := Tail{LastSeq: si.State.LastSeq}
+	t := Tail{LastSeq: si.State.LastSeq, FirstSeq: si.State.FirstSeq}
+	if s.snapshots != nil {
+		if t.SnapshotSeq, err = s.snapshots.LatestSeq(ctx); err != nil {
+			return Tail{}, err
+		}
+	}
 	if t.LastSeq == 0 {
 		return t, nil
 	}

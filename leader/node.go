@@ -27,6 +27,8 @@ type Config struct {
 	Lookup Lookup
 	// EpochFloor is the highest epoch this worker's replica has applied.
 	EpochFloor func() uint64
+	Policy     Policy
+	Snapshots  Snapshots
 	Log        *slog.Logger
 }
 
@@ -57,8 +59,19 @@ type event struct {
 	hb       *messages.Heartbeat
 	appended *appendResult
 	lease    *LeaseResult
+	trimmed  *trimResult
 	lost     string
 	status   string
+	admin    *adminRequest
+}
+
+type trimResult struct {
+	first uint64
+	err   error
+}
+
+type adminRequest struct {
+	op, arg, inbox string
 }
 
 type appendResult struct {
@@ -110,7 +123,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 	core := NewCore(CoreConfig{
 		ID: n.cfg.ID, LeaseTTL: n.cfg.LeaseTTL, Timing: n.cfg.Timing, Lookup: n.cfg.Lookup,
-		EpochFloor: n.cfg.EpochFloor, Rand: rand.Reader,
+		EpochFloor: n.cfg.EpochFloor, Rand: rand.Reader, Policy: n.cfg.Policy,
 	}, time.Now())
 	// The campaign is due every TTL/4: tick often enough to keep it.
 	tick := time.NewTicker(min(n.cfg.Tick, n.cfg.LeaseTTL/8))
@@ -152,8 +165,40 @@ func (n *Node) step(core *Core, ev event, now time.Time) []Action {
 		return core.StepDown(ev.lost, now)
 	case ev.status != "":
 		return core.Status(ev.status, now)
+	case ev.trimmed != nil:
+		return core.Trimmed(ev.trimmed.first, ev.trimmed.err, now)
+	case ev.admin != nil:
+		switch ev.admin.op {
+		case AdminRemove:
+			return core.Remove(ev.admin.arg, ev.admin.inbox, now)
+		case AdminSnapshot:
+			return core.Snapshot(ev.admin.inbox, now)
+		}
 	}
 	return nil
+}
+
+// Admin operations, on Subjects.Admin(op).
+const (
+	AdminRemove   = "remove"   // body: the member's id
+	AdminSnapshot = "snapshot" // body: empty
+)
+
+// Trim purges the log below keepFrom off the loop (Env); the log's new
+// first seq comes back as an event.
+func (n *Node) Trim(keepFrom uint64) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		res := &trimResult{}
+		if res.err = n.stream.Purge(ctx, jetstream.WithPurgeSequence(keepFrom)); res.err == nil {
+			var si *jetstream.StreamInfo
+			if si, res.err = n.stream.Info(ctx); res.err == nil {
+				res.first = si.State.FirstSeq
+			}
+		}
+		n.events <- event{trimmed: res}
+	}()
 }
 
 // leaseLoop carries out the core's lease operations one at a time (they
@@ -164,7 +209,7 @@ func (n *Node) leaseLoop(ctx context.Context, lease *Lease) {
 		defer cancel()
 		lease.Release(rctx)
 	}()
-	tail := streamTail{n.stream}
+	tail := streamTail{stream: n.stream, snapshots: n.cfg.Snapshots}
 	for {
 		select {
 		case <-ctx.Done():
@@ -292,6 +337,15 @@ func (n *Node) subscribe() error {
 		}
 	}); err != nil {
 		return err
+	}
+	for _, op := range []string{AdminRemove, AdminSnapshot} {
+		if err := add(subj.Admin(op), func(m *nats.Msg) {
+			if m.Reply != "" {
+				n.events <- event{admin: &adminRequest{op: op, arg: string(m.Data), inbox: m.Reply}}
+			}
+		}); err != nil {
+			return err
+		}
 	}
 	return add(subj.Status(), func(m *nats.Msg) {
 		if m.Reply != "" {

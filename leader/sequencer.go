@@ -82,10 +82,19 @@ func (Ready) isAction()    {}
 func (Notice) isAction()   {}
 
 type member struct {
-	applied  uint64
-	lastSeen time.Time
-	live     bool
-	stalled  string
+	applied   uint64
+	durable   uint64 // how far its keyspace records it applied
+	lastSeen  time.Time
+	live      bool
+	wasLive   bool
+	stalled   string
+	gen       string
+	restoring *messages.RestoreProgress
+	// rate is the recent apply rate in entries/s (for a joining member's
+	// estimate of the time left), from progress between heartbeats.
+	rate         float64
+	progressSeq  uint64
+	progressTime time.Time
 }
 
 // entry is one ORDER appended (or being appended) in this epoch.
@@ -93,7 +102,8 @@ type entry struct {
 	seq        uint64
 	appendedAt time.Time
 	appended   bool
-	writes     []*write // none for the epoch marker
+	writes     []*write        // none for the epoch marker and special ORDERs
+	special    *messages.Order // a membership change or snapshot request
 }
 
 // write is one client write in flight.
@@ -148,9 +158,29 @@ type Sequencer struct {
 	batch     []*write // writes for the next ORDER
 	inflight  int      // appends not yet reported
 
-	// Counters, for status and tests.
-	Divergences uint64
+	// Membership, snapshots and the log's bounds (members.go).
+	policy      Policy
+	roster      map[string]messages.Member // nil until the leader is ready
+	proposing   map[string]string          // id -> gen of an add in flight
+	firstSeq    uint64
+	snapshotSeq uint64
+	snap        *snapRequest
+	lastSnapReq uint64
+	trimming    bool
+	trimAt      time.Time
+	admin       map[uint64][]adminWaiter
+
+	stats SequencerStats
 }
+
+// SequencerStats are the sequencer's counters.
+type SequencerStats struct {
+	Divergences uint64 // writes whose replicas disagreed on the outcome
+	Ignored     uint64 // ACKs and heartbeats of removed members
+}
+
+// Stats returns the sequencer's counters.
+func (s *Sequencer) Stats() SequencerStats { return s.stats }
 
 // Group commit: writes arriving while appends are in flight wait and go
 // into the next ORDER together, so under load one log append (one fsync)
@@ -191,6 +221,7 @@ func (s *Sequencer) Lead(epoch, lastSeq uint64, lastTS int64, now time.Time) []A
 	s.epoch, s.lastSeq, s.lastTS = epoch, lastSeq, lastTS
 	s.committed = lastSeq
 	s.pending, s.byReq, s.waiters, s.batch = nil, map[string]*write{}, map[uint64][]waiter{}, nil
+	s.roster, s.proposing, s.snap, s.admin, s.trimming = nil, map[string]string{}, nil, map[uint64][]adminWaiter{}, false
 	s.marker = s.nextSeq()
 	o := messages.Order{Epoch: epoch, Seq: s.marker, Kind: messages.OrderEpoch, Timestamp: s.nextTS(now), Leader: s.id}
 	s.pending = append(s.pending, &entry{seq: o.Seq, appendedAt: now})
@@ -340,6 +371,9 @@ func (s *Sequencer) Appended(epoch, seq uint64, err error, now time.Time) []Acti
 	var acts []Action
 	if e := s.find(seq); e != nil {
 		e.appended = true
+		if e.special != nil {
+			s.specialAppended(e.special)
+		}
 		for _, w := range e.writes {
 			for _, to := range w.accepts {
 				acts = append(acts, s.accept(to, seq, w.requestID)...)
@@ -361,7 +395,11 @@ func (s *Sequencer) find(seq uint64) *entry {
 
 // Ack records that a worker applied everything up to a.Applied.
 func (s *Sequencer) Ack(a messages.Ack, now time.Time) []Action {
-	acts := s.observe(a.Worker, a.Applied, "", now)
+	if s.removedGen(a.Worker, a.Gen) {
+		s.stats.Ignored++
+		return nil
+	}
+	acts := s.observe(a.Worker, a.Applied, "", a.Gen, now)
 	if s.leading {
 		for _, o := range a.Outcomes {
 			if o.Code == messages.CodeStale && o.Seq >= s.marker && o.Seq <= s.lastSeq {
@@ -392,30 +430,55 @@ func (s *Sequencer) Ack(a messages.Ack, now time.Time) []Action {
 func sameOutcome(a, b messages.Outcome) bool { return a == b }
 
 func (s *Sequencer) diverged(w *write, worker string, o messages.Outcome) Action {
-	s.Divergences++
+	s.stats.Divergences++
 	return Notice{Warn: true, Msg: fmt.Sprintf("replicas disagree on seq %d write %d: %s got %s %q, recorded %s %q",
 		o.Seq, o.Index, worker, o.Code, o.Error, w.outcome.Code, w.outcome.Error)}
 }
 
 // Heartbeat records a worker's liveness and progress.
 func (s *Sequencer) Heartbeat(h messages.Heartbeat, now time.Time) []Action {
-	return append(s.observe(h.Worker, h.Applied, h.Stalled, now), s.advance(now)...)
+	if s.removedGen(h.Worker, h.Gen) {
+		s.stats.Ignored++
+		return nil
+	}
+	acts := s.observe(h.Worker, h.Applied, h.Stalled, h.Gen, now)
+	if m := s.members[h.Worker]; m != nil {
+		m.restoring = h.Restoring
+		m.durable = h.Durable
+	}
+	if s.leading {
+		acts = append(acts, s.snapshotReported(h.Snapshot, h.Worker)...)
+	}
+	return append(acts, s.advance(now)...)
 }
 
-func (s *Sequencer) observe(id string, applied uint64, stalled string, now time.Time) []Action {
+func (s *Sequencer) observe(id string, applied uint64, stalled, gen string, now time.Time) []Action {
 	m, ok := s.members[id]
 	if !ok {
-		m = &member{}
+		m = &member{progressTime: now}
 		s.members[id] = m
+	}
+	if gen != "" && gen != m.gen {
+		// A new keyspace under this id (rebuilt or restored): it starts
+		// over, so what the old one had applied says nothing.
+		if m.gen != "" {
+			m.applied, m.durable, m.live = 0, 0, false
+		}
+		m.gen = gen
 	}
 	if applied > m.applied {
 		m.applied = applied
+	}
+	if dt := now.Sub(m.progressTime).Seconds(); dt >= 1 {
+		r := float64(m.applied-min(m.progressSeq, m.applied)) / dt
+		m.rate = 0.5*m.rate + 0.5*r
+		m.progressSeq, m.progressTime = m.applied, now
 	}
 	m.lastSeen, m.stalled = now, stalled
 	// A worker (re-)joins the ACK set once it has applied everything
 	// already committed: from then on it only needs the writes in flight.
 	if !m.live && m.applied >= s.committed {
-		m.live = true
+		m.live, m.wasLive = true, true
 		if ok {
 			return []Action{Notice{Msg: fmt.Sprintf("worker %s is live again at seq %d", id, m.applied)}}
 		}
@@ -443,6 +506,9 @@ func (s *Sequencer) Tick(now time.Time) []Action {
 		return acts
 	}
 	var acts []Action
+	if s.IsReady() {
+		acts = s.housekeeping(now)
+	}
 	oldest := s.oldestUnapplied()
 	for _, id := range s.memberIDs() {
 		m := s.members[id]
@@ -490,6 +556,7 @@ func (s *Sequencer) advance(now time.Time) []Action {
 	var acts []Action
 	if !s.ready && s.startupDone(now) {
 		s.ready = true
+		s.loadRoster()
 		acts = append(acts, Ready{Epoch: s.epoch, Seq: s.marker})
 		q := s.queued
 		s.queued = nil
@@ -497,7 +564,11 @@ func (s *Sequencer) advance(now time.Time) []Action {
 			acts = append(acts, s.Forward(qf.fwd, qf.accept, now)...)
 		}
 	}
-	return append(acts, s.commit(now)...)
+	if s.ready {
+		acts = append(acts, s.propose(now)...)
+	}
+	acts = append(acts, s.commit(now)...)
+	return append(acts, s.answerAdmin()...)
 }
 
 // startupDone: this term's marker is in the log (its append succeeded: the
@@ -589,16 +660,25 @@ func (s *Sequencer) commit(now time.Time) []Action {
 
 // Status describes the cluster as this sequencer sees it.
 func (s *Sequencer) Status(now time.Time) messages.Status {
-	st := messages.Status{Epoch: s.epoch, LastSeq: s.lastSeq, Committed: s.committed}
+	st := messages.Status{Epoch: s.epoch, FirstSeq: s.firstSeq, LastSeq: s.lastSeq, Committed: s.committed, SnapshotSeq: s.snapshotSeq}
 	if s.leading {
 		st.Leader = s.id
 	}
 	for id, m := range s.members {
-		w := messages.StatusWorker{ID: id, Live: m.live, Applied: m.applied, LastSeen: now.Sub(m.lastSeen).Round(time.Millisecond).String(), Stalled: m.stalled}
+		w := messages.StatusWorker{ID: id, State: s.state(id, m), Live: m.live, Applied: m.applied,
+			LastSeen: now.Sub(m.lastSeen).Round(time.Millisecond).String(), Stalled: m.stalled, Restoring: m.restoring}
 		if s.lastSeq > m.applied {
 			w.Lag = s.lastSeq - m.applied
 		}
+		if w.State == messages.StateJoining {
+			w.ETA = eta(m, w.Lag)
+		}
 		st.Workers = append(st.Workers, w)
+	}
+	for id := range s.roster { // members not heard from since this leader started
+		if _, ok := s.members[id]; !ok {
+			st.Workers = append(st.Workers, messages.StatusWorker{ID: id, State: s.state(id, nil), Applied: 0, LastSeen: "never (since this leader started)"})
+		}
 	}
 	sort.Slice(st.Workers, func(i, j int) bool { return st.Workers[i].ID < st.Workers[j].ID })
 	return st

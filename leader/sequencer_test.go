@@ -296,7 +296,7 @@ func TestDivergentOutcomeIsReportedAndLeaderReplicaWins(t *testing.T) {
 	h.s.Appended(h.s.Epoch(), 12, nil, h.now)
 	h.ack("s1", 12, messages.Outcome{Seq: 12, Code: messages.CodeCQL, Error: "boom"})
 	n := one[Notice](t, h.ack("s0", 12, messages.Outcome{Seq: 12}))
-	if !n.Warn || h.s.Divergences != 1 {
+	if !n.Warn || h.s.Stats().Divergences != 1 {
 		t.Fatalf("divergence not reported: %+v", n)
 	}
 	r := one[Respond](t, h.ack("s2", 12, messages.Outcome{Seq: 12}))

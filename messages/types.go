@@ -92,6 +92,16 @@ func (o MemberOp) String() string {
 	return "?"
 }
 
+// Member is one member of the cluster: a worker and the life of its
+// keyspace (Gen).
+type Member struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	ID       string   `json:"id"`
+	Gen      string   `json:"gen"`
+	Removed  bool     `json:"removed,omitempty"`
+	Seq      uint64   `json:"seq"` // of the ORDER that last changed it
+}
+
 // MemberChange is the membership change an OrderMember carries. Gen names
 // one life of a worker's keyspace: a worker whose keyspace is rebuilt or
 // restored comes back under its ID with a new Gen, so a removed worker can
@@ -156,6 +166,7 @@ type Ack struct {
 	Epoch    uint64 // the highest epoch the worker has applied
 	Applied  uint64
 	Outcomes []Outcome
+	Gen      string // the life of its keyspace (MemberChange.Gen)
 }
 
 // Heartbeat says a worker is alive and how far it has applied.
@@ -170,6 +181,10 @@ type Heartbeat struct {
 	Snapshot uint64
 	// Restoring reports a restore from a snapshot in progress.
 	Restoring *RestoreProgress
+	// Durable is how far its keyspace records having applied: a restart
+	// resumes after it. Markers and snapshot requests are not recorded,
+	// so it can be below Applied; the log is never trimmed past it.
+	Durable uint64
 }
 
 // RestoreProgress is how far a worker has loaded a snapshot.

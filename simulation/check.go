@@ -182,3 +182,44 @@ func (s *Sim) checkRun() string {
 	}
 	return ""
 }
+
+// checkTrim: a trim never removes an entry the newest complete snapshot
+// does not cover (beyond Retain), nor one a current member has not applied
+// (a member keeps its entries until it is removed).
+func (s *Sim) checkTrim(by *node, keepFrom uint64) {
+	if keepFrom <= s.first {
+		return
+	}
+	snap := s.latest()
+	if keepFrom > snap.seq+1 {
+		s.fail("%s trims the log below seq %d, past the newest snapshot (seq %d)", by.id, keepFrom, snap.seq)
+		return
+	}
+	for _, n := range s.nodes {
+		m, member := by.rep.Members(), false
+		for _, mb := range m {
+			if mb.ID == n.id && mb.Gen == n.ks.gen && !mb.Removed {
+				member = true
+			}
+		}
+		if member && n.ks.applied+1 < keepFrom && !n.removed {
+			s.fail("%s trims the log below seq %d, but member %s (generation %s) has applied only %d", by.id, keepFrom, n.id, n.ks.gen, n.ks.applied)
+		}
+	}
+}
+
+// checkSnapshot: a snapshot at seq is exactly the state at seq: every
+// write the log holds up to seq, nothing after it.
+func (s *Sim) checkSnapshot(by *node, seq uint64, ks *keyspace) {
+	var want []appliedWrite
+	for i := uint64(0); i < seq && int(i) < len(s.decided); i++ {
+		if s.decided[i].set && s.decided[i].kind == worker.StepApply {
+			for k, w := range s.log[i].order.Writes {
+				want = append(want, appliedWrite{i + 1, uint32(k), w.RequestID})
+			}
+		}
+	}
+	if !slices.Equal(ks.history, want) {
+		s.fail("%s's snapshot at seq %d holds %v, want the writes up to seq %d: %v", by.id, seq, ks.history, seq, want)
+	}
+}

@@ -107,6 +107,13 @@ func (c *client) onReply(w *write, try int, r messages.Reply) {
 // respond sends a reply from a worker or leader to a client inbox.
 func (s *Sim) respond(by *node, to string, r messages.Reply) {
 	in, ok := s.inboxes[to]
+	if ok && in.admin {
+		s.tracef("%s answers the admin: %s %s %s (seq %d)", by.id, r.Status, r.Code, r.Error, r.Seq)
+		if r.Status == messages.StatusSuccess {
+			s.count("admin request done")
+		}
+		return
+	}
 	if !ok || in.c == nil {
 		s.fail("%s replied to unknown inbox %q", by.id, to)
 		return

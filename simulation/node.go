@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/chorusdb/chorus/leader"
@@ -51,6 +54,10 @@ type node struct {
 	slowUntil, failUntil time.Time
 	slowBy               time.Duration
 
+	snapshotSeq uint64 // the newest snapshot it stored (the heartbeat's)
+	removed     bool   // stopped after applying its own removal
+	restoring   bool   // loading a snapshot before it serves (down meanwhile)
+
 	// Durable: the replica's keyspace.
 	ks *keyspace
 }
@@ -71,10 +78,49 @@ type pendingAppend struct {
 // (store.Cassandra.Apply); markers and skipped entries are not recorded, so
 // after a restart they are processed again.
 type keyspace struct {
+	gen     string
 	applied uint64
 	epoch   uint64
 	record  map[string]messages.Outcome // the exactly-once record (Lookup)
 	history []appliedWrite
+	members map[string]messages.Member
+}
+
+// newKeyspace is a new, empty keyspace with a generation of its own.
+func (s *Sim) newKeyspace() *keyspace {
+	return &keyspace{gen: fmt.Sprintf("g%04x", s.rng.IntN(1<<16)), record: map[string]messages.Outcome{}, members: map[string]messages.Member{}}
+}
+
+// membersList is the keyspace's members, sorted.
+func (k *keyspace) membersList() []messages.Member {
+	out := make([]messages.Member, 0, len(k.members))
+	for _, m := range k.members {
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b messages.Member) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// snapshot is a complete snapshot in the bucket: a copy of a keyspace at
+// seq (store.Cassandra.Export, snapshot.Store.Put).
+type snapshot struct {
+	seq, epoch uint64
+	by         string
+	ks         *keyspace
+}
+
+func (k *keyspace) clone() *keyspace {
+	c := &keyspace{gen: k.gen, applied: k.applied, epoch: k.epoch, record: maps.Clone(k.record),
+		history: slices.Clone(k.history), members: maps.Clone(k.members)}
+	return c
+}
+
+// latest is the newest complete snapshot (seq 0 if none).
+func (s *Sim) latest() snapshot {
+	if len(s.bucket) == 0 {
+		return snapshot{}
+	}
+	return s.bucket[len(s.bucket)-1]
 }
 
 // appliedWrite is write index of the ORDER at seq.
@@ -83,8 +129,6 @@ type appliedWrite struct {
 	index uint32
 	reqID string
 }
-
-func newKeyspace() *keyspace { return &keyspace{record: map[string]messages.Outcome{}} }
 
 // rngReader feeds the Sequencer's randomness (cql.Rewrite) from the seed.
 type rngReader struct{ r *rand.Rand }
@@ -102,12 +146,46 @@ func (g rngReader) Read(p []byte) (int, error) {
 // Worker.Run do.
 func (n *node) start() {
 	s := n.s
+	if n.restoring {
+		return
+	}
+	if snap, ok := n.restorePlan(); ok {
+		// The keyspace is emptied (a new generation), then loaded; the
+		// worker serves only once that is done. A crash meanwhile leaves
+		// it empty, and the next start restores again.
+		n.ks = s.newKeyspace()
+		n.restoring = true
+		gen := n.ks.gen
+		s.tracef("%s restores the snapshot at seq %d (by %s)", n.id, snap.seq, snap.by)
+		s.after(s.jitter(time.Millisecond, time.Second), func() {
+			n.restoring = false
+			if !s.healed && s.rng.IntN(4) == 0 {
+				s.tracef("FAULT %s crashes during its restore", n.id)
+				s.count("crash during restore")
+				s.after(s.jitter(100*time.Millisecond, time.Second), n.start)
+				return
+			}
+			n.ks = snap.ks.clone()
+			n.ks.gen = gen
+			s.count("restore")
+			n.boot()
+		})
+		return
+	}
+	n.boot()
+}
+
+// boot runs the process on its keyspace.
+func (n *node) boot() {
+	s := n.s
 	n.down, n.paused, n.frozen = false, false, nil
 	n.partitioned, n.outbox = false, nil
 	n.core = leader.NewCore(leader.CoreConfig{
 		ID: n.id, LeaseTTL: leaseTTL,
 		Timing: leader.Timing{HeartbeatTimeout: heartbeatTimeout, AckTimeout: ackTimeout, CatchUpTimeout: catchUpTimeout},
 		Lookup: n.lookup, EpochFloor: func() uint64 { return n.rep.Epoch() }, Rand: rngReader{s.rng},
+		Policy: leader.Policy{SnapshotEvery: s.cfg.SnapshotEvery, Retain: s.cfg.Retain, SnapshotTimeout: snapshotTimeout,
+			Roster: func() []messages.Member { return n.rep.Members() }},
 	}, n.clock())
 	n.lease = leader.NewLease(nodeKV{n}, fmt.Sprintf("%s/%d", n.id, n.inc))
 	n.subscribed = false
@@ -115,14 +193,37 @@ func (n *node) start() {
 	n.appends = nil
 	n.lastAppend, n.lastResult = s.now, s.now
 	rc := worker.DefaultReplicaConfig(n.id)
-	rc.MaxHeld, rc.MaxWrites, rc.StallAfter = s.cfg.MaxHeld, maxApplyWrites, stallAfter
+	rc.MaxHeld, rc.MaxWrites, rc.StallAfter, rc.Gen = s.cfg.MaxHeld, maxApplyWrites, stallAfter, n.ks.gen
 	n.rep = worker.NewReplica(rc, n.ks.applied, n.ks.epoch, n.clock())
+	n.rep.SetMembers(n.ks.membersList())
+	n.snapshotSeq = 0
 	n.cursor, n.pumping, n.held = n.rep.Next(), false, 0
 	s.tracef("%s starts: keyspace at seq %d epoch %d", n.id, n.ks.applied, n.ks.epoch)
 	n.wake()
 	s.on(n, 0, n.heartbeat)
 	s.on(n, 0, n.tick)
 	s.on(n, replicaTick, n.replicaTick)
+}
+
+// restorePlan is worker.restorePlan: a keyspace that is new, or behind the
+// log's first entry, loads the newest snapshot (emptied first, with a new
+// generation: Snapshotter.Reset), then continues from the log.
+func (n *node) restorePlan() (snapshot, bool) {
+	s := n.s
+	snap := s.latest()
+	last := uint64(len(s.log))
+	behind := n.ks.applied < last && s.first > n.ks.applied+1
+	if snap.seq == 0 || (n.ks.applied > 0 && !behind) || n.ks.applied >= snap.seq {
+		if behind {
+			s.fail("%s is behind the log (applied %d, log starts at %d) and no snapshot can restore it", n.id, n.ks.applied, s.first)
+		}
+		return snapshot{}, false
+	}
+	if snap.seq+1 < s.first {
+		s.fail("the newest snapshot (seq %d) is older than the log's first entry (%d)", snap.seq, s.first)
+		return snapshot{}, false
+	}
+	return snap, true
 }
 
 // clock is this machine's clock: what time.Now() returns there. Only the
@@ -313,6 +414,40 @@ func (n *node) Lease(op leader.LeaseOp) {
 	})
 }
 
+// Trim purges the log below keepFrom after a round trip to the stream.
+// It checks first what no trim may do: remove entries a current member has
+// not applied, or that the newest complete snapshot does not cover.
+func (n *node) Trim(keepFrom uint64) {
+	s := n.s
+	s.on(n, s.delay(), func() {
+		var err error
+		if n.partitioned {
+			err = errUnreachable
+		} else {
+			s.checkTrim(n, keepFrom)
+			if keepFrom > s.first {
+				s.first = keepFrom
+				s.tracef("%s trims the log: it now starts at seq %d", n.id, s.first)
+				s.count("trim")
+				if !s.healed && s.rng.IntN(6) == 0 {
+					victim := s.nodes[s.rng.IntN(len(s.nodes))]
+					if !victim.down {
+						s.count("crash right after a trim")
+						victim.crash()
+						s.after(s.jitter(200*time.Millisecond, 3*time.Second), func() {
+							if !s.healed && victim.down {
+								victim.start()
+							}
+						})
+					}
+				}
+			}
+		}
+		first := s.first
+		s.on(n, s.delay(), func() { n.do(n.core.Trimmed(first, err, n.clock())) })
+	})
+}
+
 // Accept answers a forwarding worker.
 func (n *node) Accept(to string, a messages.Accepted) {
 	n.emit(func() { n.s.accepted(to, a) })
@@ -411,7 +546,8 @@ var _ leader.Env = (*node)(nil)
 func (n *node) heartbeat() {
 	s := n.s
 	s.on(n, heartbeatInterval, n.heartbeat)
-	hb := messages.Heartbeat{Worker: n.id, Applied: n.rep.Applied(), Epoch: n.rep.Epoch(), Stalled: n.rep.Stalled()}
+	hb := messages.Heartbeat{Worker: n.id, Applied: n.rep.Applied(), Epoch: n.rep.Epoch(), Stalled: n.rep.Stalled(),
+		Gen: n.ks.gen, Snapshot: n.snapshotSeq, Durable: n.ks.applied}
 	n.emit(func() {
 		for _, m := range s.nodes {
 			s.sendTo(m, false, "heartbeat", func() { m.do(m.core.Heartbeat(hb, m.clock())) })
@@ -423,7 +559,9 @@ func (n *node) replicaTick() {
 	s := n.s
 	s.on(n, replicaTick, n.replicaTick)
 	if !n.partitioned { // worker.readBounds: the stream's info
-		n.doReplica(n.rep.LogBounds(1, uint64(len(s.log))))
+		if n.doReplica(n.rep.LogBounds(s.first, uint64(len(s.log)))); n.down {
+			return
+		}
 	}
 	n.doReplica(n.rep.Tick(n.clock()))
 }
@@ -450,15 +588,18 @@ func (n *node) pump() {
 		return // the consumer gets nothing; reconnect wakes it
 	}
 	last := uint64(len(s.log))
+	if n.cursor < s.first { // trimmed: the consumer starts at the log's first entry
+		n.cursor = s.first
+	}
 	k := 1 + s.rng.IntN(4)
 	if s.rng.IntN(8) == 0 {
 		k = int(last) // a burst
 	}
-	for ; k > 0 && n.cursor <= last && n.held == 0; k-- {
+	for ; k > 0 && n.cursor <= last && n.held == 0 && !n.down; k-- {
 		seq := n.cursor
 		switch r := s.rng.IntN(40); {
-		case r < 2 && n.cursor > 1:
-			seq = n.cursor - 1 - uint64(s.rng.IntN(int(min(3, n.cursor-1)))) // redelivered
+		case r < 2 && n.cursor > s.first:
+			seq = n.cursor - 1 - uint64(s.rng.IntN(int(min(3, n.cursor-s.first)))) // redelivered
 		case r < 3 && n.cursor < last:
 			seq = n.cursor + 1 + uint64(s.rng.IntN(int(min(3, last-n.cursor)))) // a gap
 			s.debugf("%s's consumer skips to seq %d (next due %d)", n.id, seq, n.cursor)
@@ -468,7 +609,9 @@ func (n *node) pump() {
 		}
 		n.deliver(seq)
 	}
-	n.wake()
+	if !n.down {
+		n.wake()
+	}
 }
 
 // deliver hands log entry seq to the Replica; one it does not take waits
@@ -494,8 +637,36 @@ func (n *node) doReplica(acts []worker.ReplicaAction) {
 		switch a := a.(type) {
 		case worker.ApplyRun:
 			n.apply(a)
+		case worker.TakeSnapshot:
+			n.takeSnapshot(a)
+		case worker.Behind:
+			// worker.replicate: the apply loop stops, the keyspace is
+			// restored from the newest snapshot, the loop starts again
+			// (modelled as a restart of the process).
+			s.tracef("%s is behind the log (first %d, applied %d): restoring", n.id, a.First, a.Applied)
+			s.count("behind the log")
+			n.crash()
+			s.after(s.jitter(time.Millisecond, 100*time.Millisecond), func() {
+				if n.down {
+					n.start()
+				}
+			})
+			return
+		case worker.Removed:
+			s.tracef("%s stops: %s", n.id, a.Reason)
+			s.count("member removed")
+			n.crash()
+			n.removed = true
+			if s.healed { // the operator brings it back with a new keyspace
+				s.after(s.jitter(100*time.Millisecond, time.Second), func() {
+					n.ks, n.removed = s.newKeyspace(), false
+					n.start()
+				})
+			}
+			return
 		case worker.SendAck:
 			ack := a.Ack
+			ack.Gen = n.ks.gen
 			what := fmt.Sprintf("ack of %s for seq %d", n.id, ack.Applied)
 			n.emit(func() {
 				for _, l := range s.leaders() {
@@ -542,6 +713,9 @@ func (n *node) apply(run worker.ApplyRun) {
 
 func (n *node) stored(outs [][]messages.Outcome, err error) {
 	n.doReplica(n.rep.Stored(outs, err, n.clock()))
+	if n.down { // it stopped: removed from the cluster
+		return
+	}
 	if seq := n.held; seq != 0 {
 		n.held = 0
 		n.deliver(seq)
@@ -554,6 +728,14 @@ func (n *node) stored(outs [][]messages.Outcome, err error) {
 // already applied gets its recorded outcomes.
 func (k *keyspace) apply(s *Sim, id string, o messages.Order) []messages.Outcome {
 	outs := make([]messages.Outcome, len(o.Writes))
+	if o.Kind == messages.OrderMember {
+		if o.Seq > k.applied {
+			ch := o.Member
+			k.members[ch.ID] = messages.Member{ID: ch.ID, Gen: ch.Gen, Removed: ch.Op == messages.MemberRemove, Seq: o.Seq}
+			k.applied, k.epoch = o.Seq, o.Epoch
+		}
+		return outs
+	}
 	for i, w := range o.Writes {
 		out := messages.Outcome{Seq: o.Seq, Index: uint32(i)}
 		if o.Seq <= k.applied {
@@ -572,6 +754,30 @@ func (k *keyspace) apply(s *Sim, id string, o messages.Order) []messages.Outcome
 	}
 	s.debugf("%s applies seq %d %s", id, o.Seq, kindOf(o))
 	return outs
+}
+
+// takeSnapshot is worker.exportSnapshot: the keyspace is read as it is
+// now (the replica applies nothing meanwhile), after a while the apply
+// loop resumes, and after another the snapshot is complete in the bucket
+// — unless the process dies first, and then there is none.
+func (n *node) takeSnapshot(a worker.TakeSnapshot) {
+	s := n.s
+	copy := n.ks.clone()
+	s.checkSnapshot(n, a.Seq, copy)
+	s.on(n, s.jitter(time.Millisecond, 300*time.Millisecond), func() {
+		n.doReplica(n.rep.SnapshotDone(a.Seq, nil, n.clock()))
+		n.wake()
+		s.on(n, s.jitter(time.Millisecond, time.Second), func() {
+			s.bucket = append(s.bucket, snapshot{seq: a.Seq, epoch: a.Epoch, by: n.id, ks: copy})
+			slices.SortFunc(s.bucket, func(x, y snapshot) int { return int(x.seq) - int(y.seq) })
+			if len(s.bucket) > snapshotKeep {
+				s.bucket = s.bucket[len(s.bucket)-snapshotKeep:]
+			}
+			n.snapshotSeq = max(n.snapshotSeq, a.Seq)
+			s.tracef("%s stored a snapshot at seq %d", n.id, a.Seq)
+			s.count("snapshot")
+		})
+	})
 }
 
 // ---- request handling: forwarding a client's write ----

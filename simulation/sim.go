@@ -40,6 +40,8 @@ const (
 	catchUpTimeout    = 2 * time.Second         // CHORUS_CATCHUP_TIMEOUT, short so that it happens
 	stallAfter        = time.Second             // CHORUS_STALL_TIMEOUT, likewise
 	replicaTick       = 50 * time.Millisecond   // worker/applyloop.go
+	snapshotTimeout   = 5 * time.Second         // CHORUS_SNAPSHOT_TIMEOUT, short here
+	snapshotKeep      = 3                       // CHORUS_SNAPSHOT_KEEP
 )
 
 // Config is the shape of one run; ConfigFor derives it from the seed.
@@ -55,6 +57,10 @@ type Config struct {
 	// MaxHeld bounds what each replica holds ahead of its apply (the
 	// worker's is 4096; a few here, so consumers run far past it).
 	MaxHeld int
+	// SnapshotEvery and Retain: the leader's snapshot schedule and what
+	// trimming keeps behind the newest snapshot, small so that both
+	// happen in short runs.
+	SnapshotEvery, Retain uint64
 	// LeaseResets adds a fault beyond crashes, pauses and the network: the
 	// lease bucket is deleted and recreated, so revisions start again
 	// behind the log's epochs (SIM_LEASE_RESETS=1).
@@ -79,6 +85,8 @@ func ConfigFor(seed uint64) Config {
 	}
 	c.AppendErr = []float64{0, 0, 0.02}[r.IntN(3)]
 	c.MaxHeld = 1 + r.IntN(8)
+	c.SnapshotEvery = []uint64{0, 4, 10, 25}[r.IntN(4)]
+	c.Retain = 1 + uint64(r.IntN(6))
 	for range c.Nodes {
 		// Mostly NTP-close clocks; sometimes one far off.
 		d := time.Duration(r.Int64N(int64(20*time.Millisecond))) - 10*time.Millisecond
@@ -91,8 +99,8 @@ func ConfigFor(seed uint64) Config {
 }
 
 func (c Config) String() string {
-	return fmt.Sprintf("nodes=%d clients=%d writes/client=%d faults=%s drop=%.2f dup=%.2f append-err=%.2f skew=%v max-held=%d lease-resets=%v",
-		c.Nodes, c.Clients, c.Writes, c.FaultPhase, c.Drop, c.Dup, c.AppendErr, c.Skew, c.MaxHeld, c.LeaseResets)
+	return fmt.Sprintf("nodes=%d clients=%d writes/client=%d faults=%s drop=%.2f dup=%.2f append-err=%.2f skew=%v max-held=%d snapshot-every=%d retain=%d lease-resets=%v",
+		c.Nodes, c.Clients, c.Writes, c.FaultPhase, c.Drop, c.Dup, c.AppendErr, c.Skew, c.MaxHeld, c.SnapshotEvery, c.Retain, c.LeaseResets)
 }
 
 // maxSteps bounds a run that neither ends nor fails (a bug of the model).
@@ -115,6 +123,8 @@ type Sim struct {
 	healed  bool
 	healAt  time.Time
 	log     []logEntry
+	first   uint64     // the log's first seq: entries before it are trimmed
+	bucket  []snapshot // complete snapshots, oldest first
 	kv      kv
 	nodes   []*node
 	clients []*client
@@ -160,10 +170,11 @@ type sentReply struct {
 func New(seed uint64, cfg Config, tr *tracer) *Sim {
 	s := &Sim{
 		cfg: cfg, seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		now: epoch0, appender: map[uint64]string{}, inboxes: map[string]inbox{}, tr: tr,
+		now: epoch0, appender: map[uint64]string{}, inboxes: map[string]inbox{}, tr: tr, first: 1,
 	}
 	for i := range cfg.Nodes {
-		s.nodes = append(s.nodes, &node{s: s, idx: i, id: fmt.Sprintf("s%d", i), down: true, ks: newKeyspace(), skew: cfg.Skew[i]})
+		s.nodes = append(s.nodes, &node{s: s, idx: i, id: fmt.Sprintf("s%d", i), down: true, skew: cfg.Skew[i]})
+		s.nodes[i].ks = s.newKeyspace()
 	}
 	for i := range cfg.Clients {
 		s.clients = append(s.clients, &client{s: s, id: i, writes: cfg.Writes})
@@ -393,7 +404,8 @@ func (s *Sim) leaders() []*node {
 // inbox is where a reply subject leads: a client's attempt, or a worker's
 // attempt to forward.
 type inbox struct {
-	c   *client
+	admin bool // an operator's chorus remove / snapshot
+	c     *client
 	w   *write
 	fwd *forwardOp
 	n   *node
@@ -439,11 +451,13 @@ func reqIDs(o messages.Order) []string {
 
 // tail is what the Node's log tail read returns.
 func (s *Sim) tail() leader.Tail {
+	t := leader.Tail{FirstSeq: s.first, SnapshotSeq: s.latest().seq}
 	if len(s.log) == 0 {
-		return leader.Tail{}
+		return t
 	}
 	o := s.log[len(s.log)-1].order
-	return leader.Tail{LastSeq: o.Seq, Epoch: o.Epoch, LastTS: o.LastTimestamp()}
+	t.LastSeq, t.Epoch, t.LastTS = o.Seq, o.Epoch, o.LastTimestamp()
+	return t
 }
 
 // ---- the lease: a JetStream KV key with a TTL ----
@@ -564,6 +578,25 @@ func (s *Sim) fault() {
 		// epochs.
 		s.tracef("FAULT lease bucket recreated (held by %q at rev %d)", s.kv.value, s.kv.rev)
 		s.kv = kv{}
+	case r == 12 && s.rng.IntN(2) == 0:
+		// An operator removes a member (chorus remove), through whoever
+		// believes it leads; it rejoins only with a new keyspace, at
+		// heal at the latest.
+		victim := s.nodes[s.rng.IntN(len(s.nodes))]
+		for _, l := range s.leaders() {
+			to := fmt.Sprintf("_INBOX.admin.%d", s.steps)
+			s.inboxes[to] = inbox{admin: true}
+			s.tracef("FAULT an admin removes %s through %s", victim.id, l.id)
+			s.count("remove asked")
+			s.sendTo(l, true, "remove "+victim.id, func() { l.do(l.core.Remove(victim.id, to, l.clock())) })
+		}
+	case r == 13 && s.rng.IntN(2) == 0:
+		for _, l := range s.leaders() {
+			to := fmt.Sprintf("_INBOX.admin.%d", s.steps)
+			s.inboxes[to] = inbox{admin: true}
+			s.tracef("FAULT an admin asks %s for a snapshot", l.id)
+			s.sendTo(l, true, "snapshot", func() { l.do(l.core.Snapshot(to, l.clock())) })
+		}
 	case r == 9:
 		// Its Cassandra slows down: the replica falls behind, leaves the
 		// ACK set, and may lag when it wins the lease.
@@ -575,10 +608,11 @@ func (s *Sim) fault() {
 		s.tracef("FAULT %s's store fails every apply until %s", target.id, s.since(target.failUntil))
 		s.count("failing store")
 	case r == 11 && s.rng.IntN(2) == 0:
-		// Its keyspace is lost: it restarts empty and replays the whole
-		// log, far behind the others, and may win the lease meanwhile.
+		// Its keyspace is lost: it restarts empty and restores the newest
+		// snapshot or replays the log, far behind the others, and may win
+		// the lease meanwhile.
 		target.crash()
-		target.ks = newKeyspace()
+		target.ks = s.newKeyspace()
 		s.tracef("FAULT %s's keyspace is wiped", target.id)
 		s.count("wiped keyspace")
 		s.after(s.jitter(200*time.Millisecond, 3*time.Second), func() {
@@ -606,6 +640,10 @@ func (s *Sim) heal() {
 	s.healed, s.healAt = true, s.now
 	s.tracef("HEAL")
 	for _, n := range s.nodes {
+		if n.removed { // the operator brings it back with a new keyspace
+			n.ks = s.newKeyspace()
+			n.removed = false
+		}
 		switch {
 		case n.down:
 			n.start()

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/chorusdb/chorus/messages"
 )
 
 // Errors of the package.
@@ -27,23 +29,20 @@ var (
 	ErrCorrupt = errors.New("snapshot: data does not match its digest")
 )
 
-// Member is one member of the cluster at the snapshot's seq.
-type Member struct {
-	ID  string `json:"id"`
-	Gen string `json:"gen"`
-}
-
 // Manifest describes one complete snapshot.
 type Manifest struct {
 	Seq    uint64    `json:"seq"`    // the log seq the snapshot is the state at
 	Epoch  uint64    `json:"epoch"`  // the highest epoch applied at Seq
+	// Timestamp is the write timestamp of the ORDER at Seq: above every
+	// write before it, below every write after.
+	Timestamp int64 `json:"timestamp"`
 	By     string    `json:"by"`     // the worker that took it
 	At     time.Time `json:"at"`     // when it was taken
 	Format int       `json:"format"` // of the data (store.SnapshotFormat)
 	Rows   int64     `json:"rows"`
 	// Members are the cluster's members at Seq (the log's membership
 	// ORDERs before Seq may be trimmed).
-	Members []Member `json:"members"`
+	Members []messages.Member `json:"members"`
 	// Filled in by the store:
 	Bytes  int64  `json:"bytes"`
 	Digest string `json:"digest"`

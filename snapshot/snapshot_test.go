@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chorusdb/chorus/chorustest"
+	"github.com/chorusdb/chorus/messages"
 	"github.com/chorusdb/chorus/snapshot"
 )
 
@@ -57,7 +58,7 @@ func TestKeepsTheNewestCompleteSnapshots(t *testing.T) {
 	for _, seq := range []uint64{10, 20, 30} {
 		data := bytes.Repeat([]byte{byte(seq)}, 300<<10) // several chunks
 		m, err := s.Put(ctx, snapshot.Manifest{Seq: seq, Epoch: 2, By: "s1", At: time.Now(), Rows: 7,
-			Members: []snapshot.Member{{ID: "s1", Gen: "g1"}}}, bytes.NewReader(data))
+			Members: []messages.Member{{ID: "s1", Gen: "g1"}}}, bytes.NewReader(data))
 		if err != nil {
 			t.Fatal(err)
 		}

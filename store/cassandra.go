@@ -4,6 +4,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -46,6 +48,17 @@ type State struct {
 	Applied uint64 // last log sequence whose writes are all applied
 	Epoch   uint64 // highest leader epoch applied
 	Partial uint32 // writes of ORDER Applied+1 already applied (a crash mid-ORDER)
+	// Gen names this life of the keyspace: made when the keyspace is new
+	// (created, rebuilt or about to be restored), so a removed member can
+	// rejoin only with a new keyspace (messages.MemberChange).
+	Gen string
+}
+
+// newGen makes a keyspace generation.
+func newGen() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Request is one remembered request id and how its write ended.
@@ -77,6 +90,8 @@ type Cassandra struct {
 const (
 	stateTable    = "chorus_state"
 	requestsTable = "chorus_requests"
+	membersTable  = "chorus_members"
+	genTable      = "chorus_gen"
 )
 
 // IsReservedTable reports whether name is one of Chorus's own tables.
@@ -113,6 +128,8 @@ func OpenCassandra(ctx context.Context, cfg Config) (*Cassandra, State, error) {
 	for _, ddl := range []string{
 		`CREATE TABLE IF NOT EXISTS ` + stateTable + ` (id int PRIMARY KEY, applied bigint, epoch bigint, partial int)`,
 		`CREATE TABLE IF NOT EXISTS ` + requestsTable + ` (id text PRIMARY KEY, seq bigint, idx int, code int, error text)`,
+		`CREATE TABLE IF NOT EXISTS ` + membersTable + ` (id text PRIMARY KEY, gen text, removed boolean, seq bigint)`,
+		`CREATE TABLE IF NOT EXISTS ` + genTable + ` (id int PRIMARY KEY, gen text)`,
 	} {
 		if err := session.Query(ddl).WithContext(ctx).Exec(); err != nil {
 			session.Close()
@@ -120,12 +137,89 @@ func OpenCassandra(ctx context.Context, cfg Config) (*Cassandra, State, error) {
 		}
 	}
 	st, err := c.state(ctx)
+	if err == nil {
+		st.Gen, err = c.gen(ctx)
+	}
 	if err != nil {
 		session.Close()
 		return nil, State{}, err
 	}
 	c.st = st
 	return c, st, nil
+}
+
+// gen reads the keyspace's generation, making one for a new keyspace.
+func (c *Cassandra) gen(ctx context.Context) (string, error) {
+	var gen string
+	err := c.session.Query(`SELECT gen FROM `+genTable+` WHERE id = 0`).WithContext(ctx).Scan(&gen)
+	if err == nil && gen != "" {
+		return gen, nil
+	}
+	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
+		return "", fmt.Errorf("reading the generation of %s: %w", c.keyspace, classify(err))
+	}
+	// IF NOT EXISTS: two processes opening one new keyspace agree on it.
+	gen = newGen()
+	m := map[string]any{}
+	applied, err := c.session.Query(`INSERT INTO `+genTable+` (id, gen) VALUES (0, ?) IF NOT EXISTS`, gen).WithContext(ctx).MapScanCAS(m)
+	if err != nil {
+		return "", fmt.Errorf("recording the generation of %s: %w", c.keyspace, classify(err))
+	}
+	if !applied {
+		gen, _ = m["gen"].(string)
+	}
+	return gen, nil
+}
+
+// Members lists the cluster's members as this replica has applied them.
+func (c *Cassandra) Members(ctx context.Context) ([]messages.Member, error) {
+	iter := c.session.Query(`SELECT id, gen, removed, seq FROM ` + membersTable).WithContext(ctx).Iter()
+	var out []messages.Member
+	var m messages.Member
+	var seq int64
+	for iter.Scan(&m.ID, &m.Gen, &m.Removed, &seq) {
+		m.Seq = uint64(seq)
+		out = append(out, m)
+	}
+	if err := iter.Close(); err != nil {
+		return nil, fmt.Errorf("reading the members of %s: %w", c.keyspace, classify(err))
+	}
+	return out, nil
+}
+
+// recordMember is one member's row, written with the progress record.
+const recordMember = `INSERT INTO ` + membersTable + ` (id, gen, removed, seq) VALUES (?, ?, ?, ?) USING TIMESTAMP ?`
+
+// applyMember applies a membership ORDER: the member's row and the
+// progress past it, in one logged batch.
+func (c *Cassandra) applyMember(ctx context.Context, o *messages.Order) error {
+	ch := o.Member
+	b := c.session.NewBatch(gocql.LoggedBatch).WithContext(ctx)
+	b.Query(recordMember, ch.ID, ch.Gen, ch.Op == messages.MemberRemove, int64(o.Seq), o.Timestamp)
+	b.Query(recordState, o.Timestamp, int64(o.Seq), int64(o.Epoch), 0)
+	if err := c.session.ExecuteBatch(b); err != nil {
+		return fmt.Errorf("recording member change at seq %d in %s: %w", o.Seq, c.keyspace, classify(err))
+	}
+	c.advance(o, 0)
+	return nil
+}
+
+// Adopt makes a keyspace just loaded from a snapshot continue the log
+// after seq applied: the snapshot's members, then the progress record —
+// last, so a keyspace whose restore broke off has tables but no progress.
+// ts is the write timestamp of the snapshot's ORDER: above the imported
+// progress record's, below every later write of the log.
+func (c *Cassandra) Adopt(ctx context.Context, applied, epoch uint64, ts int64, members []messages.Member) error {
+	for _, m := range members {
+		if err := c.session.Query(recordMember, m.ID, m.Gen, m.Removed, int64(m.Seq), ts).WithContext(ctx).Exec(); err != nil {
+			return fmt.Errorf("restoring the members of %s: %w", c.keyspace, classify(err))
+		}
+	}
+	if err := c.session.Query(recordState, ts, int64(applied), int64(epoch), 0).WithContext(ctx).Exec(); err != nil {
+		return fmt.Errorf("restoring the progress of %s: %w", c.keyspace, classify(err))
+	}
+	c.st = State{Applied: applied, Epoch: epoch, Gen: c.st.Gen}
+	return nil
 }
 
 func (c *Cassandra) state(ctx context.Context) (State, error) {
@@ -178,11 +272,34 @@ func (c *Cassandra) Apply(ctx context.Context, orders []messages.Order) ([][]mes
 		if err != nil {
 			return nil, err
 		}
+		st.Gen = c.st.Gen
 		c.st, c.unsure = st, false
 	}
-	out, err := c.apply(ctx, orders)
+	out := make([][]messages.Outcome, len(orders))
+	var err error
+	for i := 0; i < len(orders) && err == nil; {
+		if orders[i].Kind == messages.OrderMember {
+			if orders[i].Seq > c.st.Applied {
+				err = c.applyMember(ctx, &orders[i])
+			}
+			i++
+			continue
+		}
+		j := i
+		for j < len(orders) && orders[j].Kind != messages.OrderMember {
+			j++
+		}
+		var part [][]messages.Outcome
+		if part, err = c.apply(ctx, orders[i:j]); err == nil {
+			copy(out[i:j], part)
+		}
+		i = j
+	}
 	c.unsure = err != nil
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // ref is one write to apply: write k of ORDER o.
@@ -300,7 +417,7 @@ func (c *Cassandra) applyGroup(ctx context.Context, rs []ref) error {
 
 func (c *Cassandra) advance(o *messages.Order, next int) {
 	applied, partial := progress(o, next)
-	c.st = State{Applied: applied, Epoch: max(c.st.Epoch, o.Epoch), Partial: uint32(partial)}
+	c.st = State{Applied: applied, Epoch: max(c.st.Epoch, o.Epoch), Partial: uint32(partial), Gen: c.st.Gen}
 }
 
 // applyOne applies write k of o: atomically with its record when Cassandra

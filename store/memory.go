@@ -49,6 +49,7 @@ type Memory struct {
 	st       State
 	history  []MemoryWrite
 	requests map[string]messages.Outcome
+	members  map[string]messages.Member
 	closed   bool
 
 	failNext  int   // Apply calls still to fail, applying nothing
@@ -62,7 +63,36 @@ type Memory struct {
 
 // NewMemory returns an empty Memory, as a new keyspace.
 func NewMemory() *Memory {
-	return &Memory{requests: map[string]messages.Outcome{}, failAfter: -1}
+	return &Memory{st: State{Gen: newGen()}, requests: map[string]messages.Outcome{}, members: map[string]messages.Member{}, failAfter: -1}
+}
+
+// Members lists the members as applied (Cassandra.Members).
+func (m *Memory) Members(context.Context) ([]messages.Member, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	out := make([]messages.Member, 0, len(m.members))
+	for _, mb := range m.members {
+		out = append(out, mb)
+	}
+	slices.SortFunc(out, func(a, b messages.Member) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// Adopt is Cassandra.Adopt.
+func (m *Memory) Adopt(_ context.Context, applied, epoch uint64, _ int64, members []messages.Member) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	for _, mb := range members {
+		m.members[mb.ID] = mb
+	}
+	m.st = State{Applied: applied, Epoch: epoch, Gen: m.st.Gen}
+	return nil
 }
 
 // Apply implements the worker's Store like Cassandra.Apply does, except
@@ -89,6 +119,14 @@ func (m *Memory) Apply(ctx context.Context, orders []messages.Order) ([][]messag
 	for n := range orders {
 		o := &orders[n]
 		outs[n] = make([]messages.Outcome, len(o.Writes))
+		if o.Kind == messages.OrderMember {
+			if o.Seq > m.st.Applied {
+				ch := o.Member
+				m.members[ch.ID] = messages.Member{ID: ch.ID, Gen: ch.Gen, Removed: ch.Op == messages.MemberRemove, Seq: o.Seq}
+				m.st = State{Applied: o.Seq, Epoch: max(m.st.Epoch, o.Epoch), Gen: m.st.Gen}
+			}
+			continue
+		}
 		done := 0
 		switch {
 		case o.Seq <= m.st.Applied:
@@ -114,7 +152,7 @@ func (m *Memory) Apply(ctx context.Context, orders []messages.Order) ([][]messag
 			m.history = append(m.history, MemoryWrite{Seq: o.Seq, Index: uint32(k), RequestID: w.RequestID, Stmt: w.Stmt, Timestamp: o.WriteTimestamp(k)})
 			m.requests[w.RequestID] = out
 			applied, partial := progress(o, k+1)
-			m.st = State{Applied: applied, Epoch: max(m.st.Epoch, o.Epoch), Partial: uint32(partial)}
+			m.st = State{Applied: applied, Epoch: max(m.st.Epoch, o.Epoch), Partial: uint32(partial), Gen: m.st.Gen}
 			outs[n][k] = out
 		}
 	}

@@ -38,3 +38,6 @@ func (Noop) Requests(context.Context) ([]Request, error) { return nil, nil }
 
 // Close implements the worker's Store.
 func (Noop) Close() {}
+
+// Members implements the worker's Store: a Noop keyspace records none.
+func (Noop) Members(context.Context) ([]messages.Member, error) { return nil, nil }

@@ -78,7 +78,7 @@ func (m *Memory) Export(ctx context.Context, w io.Writer) (SnapshotStats, error)
 // Requests and State equal the source's.
 func (m *Memory) Import(ctx context.Context, r io.Reader, progress func(RestoreProgress)) (State, error) {
 	m.mu.Lock()
-	closed, empty := m.closed, m.st == (State{}) && len(m.history) == 0 && len(m.requests) == 0
+	closed, empty := m.closed, m.st == (State{Gen: m.st.Gen}) && len(m.history) == 0 && len(m.requests) == 0
 	m.mu.Unlock()
 	switch {
 	case closed:
@@ -157,10 +157,11 @@ func (m *Memory) Import(ctx context.Context, r io.Reader, progress func(RestoreP
 			}
 			st := State{Applied: h.Applied, Epoch: h.Epoch}
 			m.mu.Lock()
-			if m.closed || m.st != (State{}) || len(m.history) > 0 || len(m.requests) > 0 {
+			if m.closed || m.st != (State{Gen: m.st.Gen}) || len(m.history) > 0 || len(m.requests) > 0 {
 				m.mu.Unlock()
 				return State{}, fmt.Errorf("%w: the Memory changed during the import", ErrNotEmpty)
 			}
+			st.Gen = m.st.Gen
 			m.st, m.history, m.requests = st, history, requests
 			m.mu.Unlock()
 			if progress != nil {

@@ -17,7 +17,15 @@ const (
 	// StepSkip: an entry no replica applies (not a valid ORDER, or from a
 	// deposed leader); every replica skips it the same way.
 	StepSkip
+	// StepSnapshot: a request that worker Order.SnapshotBy snapshot its
+	// keyspace as of this seq; nothing to store.
+	StepSnapshot
+	// StepMember: a membership change, recorded by the store.
+	StepMember
 )
+
+// stores reports whether the store applies the step's ORDER.
+func (k StepKind) stores() bool { return k == StepApply || k == StepMember }
 
 // Step is the next log entry to process, strictly in log order.
 type Step struct {
@@ -160,6 +168,10 @@ func step(seq uint64, e logEntry, epoch uint64) Step {
 			Error: fmt.Sprintf("ORDER of deposed leader (epoch %d < %d) not applied", e.order.Epoch, epoch)}
 	case e.order.Kind == messages.OrderEpoch:
 		st.Kind = StepMarker
+	case e.order.Kind == messages.OrderSnapshot:
+		st.Kind = StepSnapshot
+	case e.order.Kind == messages.OrderMember:
+		st.Kind = StepMember
 	default:
 		st.Kind = StepApply
 	}

@@ -28,7 +28,11 @@ func (w *Worker) applyLoop(ctx context.Context) error {
 	if w.cfg.StallTimeout > 0 {
 		cfg.StallAfter = w.cfg.StallTimeout
 	}
+	cfg.Gen = w.gen
 	r := NewReplica(cfg, w.applied.Load(), w.epoch.Load(), time.Now())
+	r.SetMembers(w.members)
+	w.publishRoster(r)
+	snapped := make(chan snapshotResult, 1)
 	feed := &logFeed{js: w.js, stream: w.subjects.StreamName(), log: w.log}
 	defer feed.stop()
 	if err := feed.start(ctx, r.Next()); err != nil {
@@ -58,6 +62,9 @@ func (w *Worker) applyLoop(ctx context.Context) error {
 				return fmt.Errorf("%w; restart the worker to rebuild it from the log", res.err)
 			}
 			if res.err == nil {
+				if k := len(res.orders); k > 0 { // writes and membership are recorded
+					w.durable.Store(res.orders[k-1].Seq)
+				}
 				for n, o := range res.orders {
 					for i, out := range res.outs[n] {
 						w.recent.Add(o.Writes[i].RequestID, out, now)
@@ -76,6 +83,8 @@ func (w *Worker) applyLoop(ctx context.Context) error {
 			go w.readBounds(ctx, bounds)
 		case b := <-bounds:
 			acts = r.LogBounds(b[0], b[1])
+		case res := <-snapped:
+			acts = r.SnapshotDone(res.seq, res.err, now)
 		}
 		for _, a := range acts {
 			switch a := a.(type) {
@@ -86,7 +95,17 @@ func (w *Worker) applyLoop(ctx context.Context) error {
 				}
 				go w.apply(ctx, a.Orders, applied)
 			case SendAck:
+				a.Ack.Gen = w.gen
 				_ = w.nc.Publish(w.subjects.Ack(), messages.MustEncode(&a.Ack))
+				w.publishRoster(r)
+			case TakeSnapshot:
+				w.log.Info("taking a snapshot", "seq", a.Seq)
+				go w.exportSnapshot(ctx, a, snapped)
+			case Removed:
+				w.log.Error(a.Reason)
+				return fmt.Errorf("%w: %s", ErrRemoved, a.Reason)
+			case Behind:
+				return errBehindLog
 			case RestartConsumer:
 				w.log.Warn("restarting the log consumer", "from", a.From, "why", a.Reason)
 				held = nil // the new consumer delivers it again
@@ -113,6 +132,16 @@ func (w *Worker) applyLoop(ctx context.Context) error {
 			w.stalled.Store(nil)
 		}
 	}
+}
+
+// errBehindLog: the apply loop stops so that the worker restores its
+// keyspace from a snapshot and starts the loop again.
+var errBehindLog = errors.New("worker: behind the log's first entry")
+
+// publishRoster shares the replica's members with the leader side.
+func (w *Worker) publishRoster(r *Replica) {
+	ms := r.Members()
+	w.rosterNow.Store(&ms)
 }
 
 // deliver hands a consumed entry to the replica; one it cannot take yet

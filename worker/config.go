@@ -35,6 +35,10 @@ type Config struct {
 	AckTimeout        time.Duration `envconfig:"ACK_TIMEOUT" default:"5s" desc:"a worker that has not applied a write this long after it was ordered is taken out of the ACK set until it catches up"`
 	CatchUpTimeout    time.Duration `envconfig:"CATCHUP_TIMEOUT" default:"10s" desc:"a new leader whose own replica has not reached its epoch marker this long after winning gives the lease to a worker that is caught up"`
 	StallTimeout      time.Duration `envconfig:"STALL_TIMEOUT" default:"5s" desc:"a replica behind the log that receives nothing for this long reports itself stalled and reads the log again"`
+	SnapshotEvery     uint64        `envconfig:"SNAPSHOT_EVERY" default:"10000" desc:"the leader asks for a snapshot every this many log entries (0: only by chorus snapshot)"`
+	LogRetain         uint64        `envconfig:"LOG_RETAIN" default:"10000" desc:"log entries kept behind the newest snapshot when the log is trimmed"`
+	SnapshotKeep      int           `envconfig:"SNAPSHOT_KEEP" default:"3" desc:"snapshots kept in the bucket (older ones are deleted once a newer one is complete)"`
+	SnapshotTimeout   time.Duration `envconfig:"SNAPSHOT_TIMEOUT" default:"5m" desc:"a requested snapshot not reported done by then is given up and requested again"`
 	ForwardTimeout    time.Duration `envconfig:"FORWARD_TIMEOUT" default:"15s" desc:"how long a worker keeps retrying to hand a write to a leader before answering UNAVAILABLE"`
 	CassandraTimeout  time.Duration `envconfig:"CASSANDRA_TIMEOUT" default:"10s" desc:"timeout of one Cassandra request"`
 	MaxStatementBytes int           `envconfig:"MAX_STATEMENT_BYTES" default:"262144" desc:"largest statement accepted, in bytes"`
@@ -89,7 +93,7 @@ func (c *Config) Validate() error {
 	positive := map[string]time.Duration{
 		"LEASE_TTL": c.LeaseTTL, "HEARTBEAT_INTERVAL": c.HeartbeatInterval, "HEARTBEAT_TIMEOUT": c.HeartbeatTimeout,
 		"ACK_TIMEOUT": c.AckTimeout, "FORWARD_TIMEOUT": c.ForwardTimeout, "CASSANDRA_TIMEOUT": c.CassandraTimeout,
-		"DEDUP_WINDOW": c.DedupWindow, "CATCHUP_TIMEOUT": c.CatchUpTimeout, "STALL_TIMEOUT": c.StallTimeout,
+		"DEDUP_WINDOW": c.DedupWindow, "CATCHUP_TIMEOUT": c.CatchUpTimeout, "STALL_TIMEOUT": c.StallTimeout, "SNAPSHOT_TIMEOUT": c.SnapshotTimeout,
 	}
 	for _, name := range sortedKeys(positive) {
 		if positive[name] <= 0 {
@@ -110,6 +114,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRows < 1 {
 		bad("MAX_ROWS", "must be positive")
+	}
+	if c.SnapshotKeep < 1 {
+		bad("SNAPSHOT_KEEP", "must be at least 1, got %d", c.SnapshotKeep)
+	}
+	if c.SnapshotEvery > 0 && c.LogRetain < 1 {
+		bad("LOG_RETAIN", "must be at least 1 when snapshots are taken (CHORUS_SNAPSHOT_EVERY=%d)", c.SnapshotEvery)
 	}
 	if c.DedupMax < 1 {
 		bad("DEDUP_MAX", "must be positive")
@@ -141,6 +151,17 @@ func (c *Config) KeyspaceName() string {
 		return c.Keyspace
 	}
 	return c.ID
+}
+
+// DefaultConfig is the configuration with every default and nothing from
+// the environment (ID and the like still to set), for tests and embedders.
+func DefaultConfig() Config {
+	var c Config
+	// A prefix no environment defines: only the struct tags' defaults apply.
+	if err := envconfig.Process("CHORUS_DEFAULTS_ONLY_7f3a", &c); err != nil {
+		panic(fmt.Sprintf("worker: the defaults of Config do not parse: %v", err))
+	}
+	return c
 }
 
 // LoadConfig reads the configuration from CHORUS_* variables and validates

@@ -2,6 +2,8 @@ package worker
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/chorusdb/chorus/messages"
@@ -16,7 +18,30 @@ type ReplicaAction interface{ isReplicaAction() }
 // at most one run with the store at a time.
 type ApplyRun struct {
 	Steps  []Step
-	Orders []messages.Order // the StepApply entries of Steps
+	Orders []messages.Order // the entries of Steps the store applies (writes, membership)
+}
+
+// TakeSnapshot asks for the keyspace to be snapshotted now, as of Seq: the
+// replica applies nothing more until SnapshotDone. Members are the
+// cluster's members at Seq.
+type TakeSnapshot struct {
+	Seq, Epoch uint64
+	Timestamp  int64 // of the ORDER at Seq
+	Members    []messages.Member
+}
+
+// Behind says the log no longer holds the next entry this replica needs:
+// the worker must restore its keyspace from the newest snapshot (the same
+// path as at start) and then continue.
+type Behind struct {
+	First, Applied uint64
+}
+
+// Removed says this replica was taken out of the cluster for good at Seq:
+// the worker must stop. It can rejoin under its ID only with a new keyspace.
+type Removed struct {
+	Seq    uint64
+	Reason string
 }
 
 // SendAck asks for Ack to be published to the leader.
@@ -37,6 +62,9 @@ type ReplicaNotice struct {
 }
 
 func (ApplyRun) isReplicaAction()        {}
+func (TakeSnapshot) isReplicaAction()    {}
+func (Removed) isReplicaAction()         {}
+func (Behind) isReplicaAction()          {}
 func (SendAck) isReplicaAction()         {}
 func (RestartConsumer) isReplicaAction() {}
 func (ReplicaNotice) isReplicaAction()   {}
@@ -44,6 +72,8 @@ func (ReplicaNotice) isReplicaAction()   {}
 // ReplicaConfig configures a Replica.
 type ReplicaConfig struct {
 	ID string
+	// Gen is the generation of this replica's keyspace.
+	Gen string
 	// MaxHeld bounds the entries held ahead of the apply.
 	MaxHeld int
 	// MaxWrites bounds the writes of one apply call (at least one entry).
@@ -80,6 +110,11 @@ type Replica struct {
 	lastMove time.Time // last entry taken or applied
 
 	skipped uint64
+
+	members      map[string]messages.Member // as applied
+	snapshotting bool                       // TakeSnapshot out: apply nothing
+	lastSnapshot uint64                     // seq of the newest snapshot taken
+	removed      bool
 }
 
 // NewReplica starts after seq applied, in epoch; the consumer must start
@@ -89,7 +124,43 @@ func NewReplica(cfg ReplicaConfig, applied, epoch uint64, now time.Time) *Replic
 		cfg.MaxWrites = 1
 	}
 	return &Replica{cfg: cfg, ap: NewApplier(applied, epoch, cfg.MaxHeld), next: applied + 1, known: applied,
-		backoff: cfg.RetryMin, lastMove: now}
+		backoff: cfg.RetryMin, lastMove: now, members: map[string]messages.Member{}}
+}
+
+// SetMembers loads the members the keyspace holds (at start).
+func (r *Replica) SetMembers(ms []messages.Member) {
+	for _, m := range ms {
+		r.members[m.ID] = m
+	}
+}
+
+// Members are the cluster's members as this replica has applied them,
+// sorted by ID.
+func (r *Replica) Members() []messages.Member {
+	out := make([]messages.Member, 0, len(r.members))
+	for _, m := range r.members {
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b messages.Member) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// LastSnapshot is the seq of the newest snapshot this replica took.
+func (r *Replica) LastSnapshot() uint64 { return r.lastSnapshot }
+
+// SnapshotDone reports the end of a TakeSnapshot: err nil if the snapshot
+// is stored whole. Applying resumes either way.
+func (r *Replica) SnapshotDone(seq uint64, err error, now time.Time) []ReplicaAction {
+	r.snapshotting = false
+	r.lastMove = now
+	var acts []ReplicaAction
+	if err != nil {
+		acts = append(acts, ReplicaNotice{Warn: true, Msg: fmt.Sprintf("snapshot at seq %d failed: %v", seq, err)})
+	} else {
+		r.lastSnapshot = max(r.lastSnapshot, seq)
+		acts = append(acts, ReplicaNotice{Msg: fmt.Sprintf("snapshot at seq %d stored", seq)})
+	}
+	return append(acts, r.maybeApply(now)...)
 }
 
 // Applied is the last applied seq.
@@ -150,13 +221,10 @@ func (r *Replica) Deliver(seq uint64, data []byte, pending uint64, now time.Time
 // log no longer holds the entry it needs.
 func (r *Replica) LogBounds(first, last uint64) []ReplicaAction {
 	r.known = max(r.known, last)
-	if need := r.ap.Applied() + 1; first > need && last >= first {
-		msg := fmt.Sprintf("the log starts at seq %d but this replica needs seq %d (applied %d): it cannot catch up from the log; restore its keyspace from another replica",
+	if need := r.ap.Applied() + 1; first > need && last >= first && r.ap.Held() == 0 && r.run == nil {
+		r.stalled = fmt.Sprintf("the log starts at seq %d but this replica needs seq %d (applied %d): restoring from the newest snapshot",
 			first, need, r.ap.Applied())
-		if r.stalled != msg {
-			r.stalled = msg
-			return []ReplicaAction{ReplicaNotice{Warn: true, Msg: msg}}
-		}
+		return []ReplicaAction{ReplicaNotice{Warn: true, Msg: r.stalled}, Behind{First: first, Applied: r.ap.Applied()}}
 	}
 	return nil
 }
@@ -184,11 +252,20 @@ func (r *Replica) Stored(outs [][]messages.Outcome, err error, now time.Time) []
 	r.backoff, r.lastMove = r.cfg.RetryMin, now
 	ack := messages.Ack{Worker: r.cfg.ID, Epoch: r.ap.Epoch(), Applied: run[len(run)-1].Seq}
 	n := 0
+	var after []ReplicaAction
 	for _, st := range run {
 		switch st.Kind {
 		case StepApply:
 			ack.Outcomes = append(ack.Outcomes, outs[n]...)
 			n++
+		case StepMember:
+			n++
+			after = append(after, r.member(st)...)
+		case StepSnapshot:
+			if st.Order.SnapshotBy == r.cfg.ID {
+				r.snapshotting = true
+				after = append(after, TakeSnapshot{Seq: st.Seq, Epoch: max(r.ap.Epoch(), st.Order.Epoch), Timestamp: st.Order.Timestamp, Members: r.Members()})
+			}
 		case StepSkip:
 			r.skipped++
 			acts = append(acts, ReplicaNotice{Warn: true, Msg: fmt.Sprintf("skipping log entry seq %d: %s", st.Seq, st.Outcome.Error)})
@@ -200,7 +277,21 @@ func (r *Replica) Stored(outs [][]messages.Outcome, err error, now time.Time) []
 		r.ap.Done(st)
 	}
 	acts = append(acts, SendAck{Ack: ack})
+	acts = append(acts, after...)
 	return append(acts, r.maybeApply(now)...)
+}
+
+// member applies a membership change to the replica's view of members.
+func (r *Replica) member(st Step) []ReplicaAction {
+	ch := st.Order.Member
+	r.members[ch.ID] = messages.Member{ID: ch.ID, Gen: ch.Gen, Removed: ch.Op == messages.MemberRemove, Seq: st.Seq}
+	if ch.Op == messages.MemberRemove && ch.ID == r.cfg.ID && ch.Gen == r.cfg.Gen {
+		r.removed = true
+		return []ReplicaAction{Removed{Seq: st.Seq, Reason: fmt.Sprintf(
+			"worker %s (keyspace generation %s) was removed from the cluster at seq %d; to rejoin under this id, drop its keyspace and start it again (it restores from the newest snapshot)",
+			ch.ID, ch.Gen, st.Seq)}}
+	}
+	return nil
 }
 
 // Tick advances time: a failed apply is retried when due, and a replica
@@ -208,7 +299,7 @@ func (r *Replica) Stored(outs [][]messages.Outcome, err error, now time.Time) []
 func (r *Replica) Tick(now time.Time) []ReplicaAction {
 	acts := r.maybeApply(now)
 	behind := r.ap.Applied() < r.known
-	if r.run == nil && behind && r.cfg.StallAfter > 0 && now.Sub(r.lastMove) > r.cfg.StallAfter && now.After(r.retryAt) {
+	if r.run == nil && !r.snapshotting && !r.removed && behind && r.cfg.StallAfter > 0 && now.Sub(r.lastMove) > r.cfg.StallAfter && now.After(r.retryAt) {
 		from := r.ap.Applied() + 1
 		r.stalled = fmt.Sprintf("no log entry arrived for %s while behind the log (applied %d, log at %d): reading it again from seq %d",
 			now.Sub(r.lastMove).Round(time.Millisecond), r.ap.Applied(), r.known, from)
@@ -222,17 +313,25 @@ func (r *Replica) Tick(now time.Time) []ReplicaAction {
 // ready: those that arrive meanwhile join the run after it, so a slow
 // apply makes the next one bigger (replica-side group commit).
 func (r *Replica) maybeApply(now time.Time) []ReplicaAction {
-	if r.run != nil || now.Before(r.retryAt) {
+	if r.run != nil || r.snapshotting || r.removed || now.Before(r.retryAt) {
 		return nil
 	}
 	run := r.ap.Run(r.cfg.MaxWrites)
 	if len(run) == 0 {
 		return nil
 	}
+	// The snapshot this replica takes is the state right after its
+	// request, so the run stops there.
+	for i, st := range run {
+		if st.Kind == StepSnapshot && st.Order.SnapshotBy == r.cfg.ID {
+			run = run[:i+1]
+			break
+		}
+	}
 	r.run = run
 	var orders []messages.Order
 	for _, st := range run {
-		if st.Kind == StepApply {
+		if st.Kind.stores() {
 			orders = append(orders, st.Order)
 		}
 	}

@@ -173,9 +173,9 @@ func TestReplicaBehindWithNothingDeliveredReadsAgain(t *testing.T) {
 
 func TestReplicaSaysWhenTheLogNoLongerHoldsWhatItNeeds(t *testing.T) {
 	r := testReplica(16)
-	r.LogBounds(1000, 2000)
-	if !strings.Contains(r.Stalled(), "the log starts at seq 1000 but this replica needs seq 1") {
-		t.Fatalf("stalled %q", r.Stalled())
+	b := only[Behind](t, r.LogBounds(1000, 2000))
+	if b.First != 1000 || !strings.Contains(r.Stalled(), "the log starts at seq 1000 but this replica needs seq 1") {
+		t.Fatalf("behind %+v, stalled %q", b, r.Stalled())
 	}
 }
 

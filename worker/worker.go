@@ -19,6 +19,7 @@ import (
 
 	"github.com/chorusdb/chorus/leader"
 	"github.com/chorusdb/chorus/messages"
+	"github.com/chorusdb/chorus/snapshot"
 	"github.com/chorusdb/chorus/store"
 )
 
@@ -32,6 +33,8 @@ type Store interface {
 	Query(ctx context.Context, stmt string) ([]string, json.RawMessage, error)
 	// Requests lists remembered request ids and outcomes.
 	Requests(ctx context.Context) ([]store.Request, error)
+	// Members lists the cluster's members as the keyspace holds them.
+	Members(ctx context.Context) ([]messages.Member, error)
 	Close()
 }
 
@@ -50,6 +53,17 @@ type Worker struct {
 	store    Store
 	recent   *Recent
 	node     *leader.Node
+
+	snapshots *snapshot.Store
+	gen       string             // this life of the keyspace
+	members   []messages.Member  // as the keyspace holds them at start
+	plan      *snapshot.Manifest // the snapshot to restore before serving
+	// restoring is the progress of a restore under way; snapshotSeq the
+	// newest snapshot this worker stored (both reported in heartbeats).
+	restoring   atomic.Pointer[messages.RestoreProgress]
+	snapshotSeq atomic.Uint64
+	rosterNow   atomic.Pointer[[]messages.Member]
+	durable     atomic.Uint64 // the keyspace's recorded progress
 
 	applied      atomic.Uint64
 	epoch        atomic.Uint64
@@ -105,18 +119,27 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(conte
 		return nil, err
 	}
 	w.applied.Store(st.Applied)
+	w.durable.Store(st.Applied)
 	w.epoch.Store(st.Epoch)
-	if err := w.checkLog(ctx, st.Applied); err != nil {
+	w.gen = st.Gen
+	fail := func(err error) (*Worker, error) {
 		w.store.Close()
 		nc.Close()
 		return nil, err
 	}
+	if w.snapshots, err = snapshot.Open(ctx, w.js, w.subjects.SnapshotBucket(), 1, cfg.SnapshotKeep); err != nil {
+		return fail(err)
+	}
+	if w.plan, err = w.restorePlan(ctx, st.Applied); err != nil {
+		return fail(err)
+	}
+	if w.members, err = w.store.Members(ctx); err != nil {
+		return fail(err)
+	}
 	w.recent = NewRecent(cfg.DedupWindow, cfg.DedupMax)
 	reqs, err := w.store.Requests(ctx)
 	if err != nil {
-		w.store.Close()
-		nc.Close()
-		return nil, err
+		return fail(err)
 	}
 	now := time.Now()
 	for _, r := range reqs {
@@ -126,8 +149,30 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(conte
 		ID: cfg.ID, Subjects: w.subjects, LeaseTTL: cfg.LeaseTTL, Tick: cfg.HeartbeatInterval / 2,
 		Timing: leader.Timing{HeartbeatTimeout: cfg.HeartbeatTimeout, AckTimeout: cfg.AckTimeout, CatchUpTimeout: cfg.CatchUpTimeout},
 		Lookup: w.recent.Lookup, EpochFloor: w.epoch.Load, Log: log.With("role", "leader"),
+		Policy: leader.Policy{SnapshotEvery: cfg.SnapshotEvery, Retain: cfg.LogRetain, SnapshotTimeout: cfg.SnapshotTimeout,
+			Roster: w.roster},
+		Snapshots: latestSeq{w.snapshots},
 	})
 	return w, nil
+}
+
+// latestSeq tells the leader the newest snapshot's seq.
+type latestSeq struct{ s *snapshot.Store }
+
+func (l latestSeq) LatestSeq(ctx context.Context) (uint64, error) {
+	m, err := l.s.Latest(ctx)
+	if errors.Is(err, snapshot.ErrNone) {
+		return 0, nil
+	}
+	return m.Seq, err
+}
+
+// roster is the members as this worker's replica has applied them.
+func (w *Worker) roster() []messages.Member {
+	if p := w.rosterNow.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // openStore retries until Cassandra answers or ctx ends: a worker started
@@ -169,26 +214,6 @@ func openLog(ctx context.Context, js jetstream.JetStream, s messages.Subjects) (
 	return st, nil
 }
 
-// checkLog refuses to serve from a keyspace the log cannot continue: a log
-// that no longer reaches back to the next entry, or that is shorter than
-// what the keyspace has applied (the log was reset).
-func (w *Worker) checkLog(ctx context.Context, applied uint64) error {
-	info, err := w.stream.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("reading the ORDER log: %w", err)
-	}
-	st := info.State
-	if applied > st.LastSeq {
-		return fmt.Errorf("%w: keyspace %s has applied seq %d but the log %s ends at %d (was the log reset?); restore the log or drop the keyspace to rebuild it",
-			ErrLogBehind, w.cfg.KeyspaceName(), applied, w.subjects.StreamName(), st.LastSeq)
-	}
-	if applied < st.LastSeq && st.FirstSeq > applied+1 {
-		return fmt.Errorf("%w: keyspace %s needs seq %d but the log %s starts at %d; it cannot be rebuilt from the log: restore it from another replica",
-			ErrLogBehind, w.cfg.KeyspaceName(), applied+1, w.subjects.StreamName(), st.FirstSeq)
-	}
-	return nil
-}
-
 // Run serves until ctx ends.
 func (w *Worker) Run(ctx context.Context) error {
 	defer w.nc.Close()
@@ -197,10 +222,18 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer cancel()
 
 	errc := make(chan error, 3)
-	w.wg.Add(3)
-	go func() { defer w.wg.Done(); errc <- w.applyLoop(ctx) }()
-	go func() { defer w.wg.Done(); errc <- w.node.Run(ctx) }()
+	w.wg.Add(1)
 	go func() { defer w.wg.Done(); w.heartbeats(ctx); errc <- nil }()
+	if w.plan != nil {
+		if err := w.restore(ctx, *w.plan, w.applied.Load()); err != nil {
+			cancel()
+			w.wg.Wait()
+			return err
+		}
+	}
+	w.wg.Add(2)
+	go func() { defer w.wg.Done(); errc <- w.replicate(ctx) }()
+	go func() { defer w.wg.Done(); errc <- w.node.Run(ctx) }()
 	for range requestHandlers {
 		w.wg.Add(1)
 		go func() { defer w.wg.Done(); w.serve(ctx) }()
@@ -223,6 +256,29 @@ func (w *Worker) Run(ctx context.Context) error {
 	cancel()
 	w.wg.Wait()
 	return runErr
+}
+
+// replicate runs the apply loop; one that finds the log trimmed past it
+// restores the keyspace from the newest snapshot and runs again.
+func (w *Worker) replicate(ctx context.Context) error {
+	for {
+		err := w.applyLoop(ctx)
+		if !errors.Is(err, errBehindLog) {
+			return err
+		}
+		plan, err := w.restorePlan(ctx, w.durable.Load())
+		if err != nil {
+			return err
+		}
+		if plan != nil {
+			if err := w.restore(ctx, *plan, w.durable.Load()); err != nil {
+				return err
+			}
+		}
+		if w.members, err = w.store.Members(ctx); err != nil {
+			return err
+		}
+	}
 }
 
 // requestHandlers is how many requests a worker serves at once.
@@ -275,7 +331,8 @@ func (w *Worker) heartbeats(ctx context.Context) {
 	t := time.NewTicker(w.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for {
-		hb := messages.Heartbeat{Worker: w.cfg.ID, Applied: w.applied.Load(), Epoch: w.epoch.Load()}
+		hb := messages.Heartbeat{Worker: w.cfg.ID, Applied: w.applied.Load(), Epoch: w.epoch.Load(), Gen: w.gen,
+			Snapshot: w.snapshotSeq.Load(), Restoring: w.restoring.Load(), Durable: w.durable.Load()}
 		if s := w.stalled.Load(); s != nil {
 			hb.Stalled = *s
 		}
