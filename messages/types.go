@@ -190,10 +190,10 @@ type Heartbeat struct {
 // RestoreProgress is how far a worker has loaded a snapshot.
 type RestoreProgress struct {
 	_msgpack struct{} `msgpack:",as_array"`
-	Seq      uint64 `json:"seq"`   // the snapshot's seq
-	Bytes    int64  `json:"bytes"` // loaded so far
-	Total    int64  `json:"total"` // of the snapshot
-	Rows     int64  `json:"rows"`
+	Seq      uint64   `json:"seq"`   // the snapshot's seq
+	Bytes    int64    `json:"bytes"` // loaded so far
+	Total    int64    `json:"total"` // of the snapshot
+	Rows     int64    `json:"rows"`
 }
 
 // Member states, as status reports them.

@@ -406,11 +406,11 @@ func (s *Sim) leaders() []*node {
 type inbox struct {
 	admin bool // an operator's chorus remove / snapshot
 	c     *client
-	w   *write
-	fwd *forwardOp
-	n   *node
-	inc int
-	try int
+	w     *write
+	fwd   *forwardOp
+	n     *node
+	inc   int
+	try   int
 }
 
 // ---- the ORDER log ----

@@ -31,15 +31,15 @@ var (
 
 // Manifest describes one complete snapshot.
 type Manifest struct {
-	Seq    uint64    `json:"seq"`    // the log seq the snapshot is the state at
-	Epoch  uint64    `json:"epoch"`  // the highest epoch applied at Seq
+	Seq   uint64 `json:"seq"`   // the log seq the snapshot is the state at
+	Epoch uint64 `json:"epoch"` // the highest epoch applied at Seq
 	// Timestamp is the write timestamp of the ORDER at Seq: above every
 	// write before it, below every write after.
-	Timestamp int64 `json:"timestamp"`
-	By     string    `json:"by"`     // the worker that took it
-	At     time.Time `json:"at"`     // when it was taken
-	Format int       `json:"format"` // of the data (store.SnapshotFormat)
-	Rows   int64     `json:"rows"`
+	Timestamp int64     `json:"timestamp"`
+	By        string    `json:"by"`     // the worker that took it
+	At        time.Time `json:"at"`     // when it was taken
+	Format    int       `json:"format"` // of the data (store.SnapshotFormat)
+	Rows      int64     `json:"rows"`
 	// Members are the cluster's members at Seq (the log's membership
 	// ORDERs before Seq may be trimmed).
 	Members []messages.Member `json:"members"`

@@ -151,7 +151,7 @@ func OpenCassandra(ctx context.Context, cfg Config) (*Cassandra, State, error) {
 // gen reads the keyspace's generation, making one for a new keyspace.
 func (c *Cassandra) gen(ctx context.Context) (string, error) {
 	var gen string
-	err := c.session.Query(`SELECT gen FROM `+genTable+` WHERE id = 0`).WithContext(ctx).Scan(&gen)
+	err := c.session.Query(`SELECT gen FROM ` + genTable + ` WHERE id = 0`).WithContext(ctx).Scan(&gen)
 	if err == nil && gen != "" {
 		return gen, nil
 	}
