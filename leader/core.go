@@ -312,6 +312,14 @@ func (c *Core) post(acts []Action, now time.Time) []Action {
 				return out
 			}
 			out = append(out, a)
+		case Trim:
+			// Purging is not fenced by the log like an append: only a
+			// leader whose lease surely holds may do it.
+			if c.seq.IsReady() && !now.After(c.until) {
+				out = append(out, a)
+			} else {
+				out = append(out, c.post(c.seq.Trimmed(0, fmt.Errorf("not trimming: the lease may have run out")), now)...)
+			}
 		case StepDown:
 			out = append(out, c.stepDown([]Action{a}, now)...)
 		default:

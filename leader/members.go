@@ -160,8 +160,8 @@ func (s *Sequencer) Remove(id, inbox string, now time.Time) []Action {
 	}
 	acts := s.special(messages.Order{Kind: messages.OrderMember, Member: &messages.MemberChange{Op: messages.MemberRemove, ID: id, Gen: gen}}, now)
 	seq := acts[0].(Append).Order.Seq
-	// It no longer holds back commits, nor the log, from now on.
-	s.roster[id] = messages.Member{ID: id, Gen: gen, Removed: true, Seq: seq}
+	// It no longer holds back commits from now on; it stops holding back
+	// the log once the change is in the log (specialAppended).
 	if m != nil {
 		m.live = false
 	}

@@ -195,14 +195,10 @@ func (s *Sim) checkTrim(by *node, keepFrom uint64) {
 		s.fail("%s trims the log below seq %d, past the newest snapshot (seq %d)", by.id, keepFrom, snap.seq)
 		return
 	}
+	members := s.logMembers()
 	for _, n := range s.nodes {
-		m, member := by.rep.Members(), false
-		for _, mb := range m {
-			if mb.ID == n.id && mb.Gen == n.ks.gen && !mb.Removed {
-				member = true
-			}
-		}
-		if member && n.ks.applied+1 < keepFrom && !n.removed {
+		mb, ok := members[n.id]
+		if ok && mb.Gen == n.ks.gen && !mb.Removed && n.ks.applied+1 < keepFrom {
 			s.fail("%s trims the log below seq %d, but member %s (generation %s) has applied only %d", by.id, keepFrom, n.id, n.ks.gen, n.ks.applied)
 		}
 	}
@@ -222,4 +218,22 @@ func (s *Sim) checkSnapshot(by *node, seq uint64, ks *keyspace) {
 	if !slices.Equal(ks.history, want) {
 		s.fail("%s's snapshot at seq %d holds %v, want the writes up to seq %d: %v", by.id, seq, ks.history, seq, want)
 	}
+}
+
+// logMembers is the membership the log defines: its membership ORDERs in
+// order, but for those replicas skip as a deposed leader's.
+func (s *Sim) logMembers() map[string]messages.Member {
+	out := map[string]messages.Member{}
+	var top uint64
+	for _, e := range s.log {
+		o := e.order
+		if o.Epoch < top {
+			continue // stale: skipped by every replica
+		}
+		top = o.Epoch
+		if o.Kind == messages.OrderMember {
+			out[o.Member.ID] = messages.Member{ID: o.Member.ID, Gen: o.Member.Gen, Removed: o.Member.Op == messages.MemberRemove, Seq: o.Seq}
+		}
+	}
+	return out
 }
