@@ -11,6 +11,7 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/chorusdb/chorus/check"
 	"github.com/chorusdb/chorus/cql"
 	"github.com/chorusdb/chorus/messages"
 )
@@ -79,10 +80,9 @@ const (
 	requestsTable = "chorus_requests"
 )
 
-// IsReservedTable reports whether name is one of Chorus's own tables.
-func IsReservedTable(name string) bool {
-	return strings.HasPrefix(strings.ToLower(name), "chorus_")
-}
+// IsReservedTable reports whether name is one of Chorus's own tables
+// (check.IsReservedTable: the rule lives with the admission checks).
+func IsReservedTable(name string) bool { return check.IsReservedTable(name) }
 
 // OpenCassandra connects, creates the keyspace and Chorus's tables if they
 // are missing, and reads the applied state.
