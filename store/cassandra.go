@@ -40,6 +40,9 @@ type Config struct {
 	Timeout           time.Duration // per Cassandra request
 	DedupWindow       time.Duration // how long request ids are remembered
 	MaxRows           int           // largest read answered
+	// TLS to Cassandra: on when TLSCA is set (with host verification);
+	// TLSCert and TLSKey give a client certificate.
+	TLSCA, TLSCert, TLSKey string
 }
 
 // State is what a replica has durably applied.
@@ -93,6 +96,9 @@ func OpenCassandra(ctx context.Context, cfg Config) (*Cassandra, State, error) {
 	cluster.Consistency = gocql.Quorum
 	if cfg.Username != "" {
 		cluster.Authenticator = gocql.PasswordAuthenticator{Username: cfg.Username, Password: cfg.Password}
+	}
+	if cfg.TLSCA != "" || cfg.TLSCert != "" {
+		cluster.SslOpts = &gocql.SslOptions{CaPath: cfg.TLSCA, CertPath: cfg.TLSCert, KeyPath: cfg.TLSKey, EnableHostVerification: cfg.TLSCA != ""}
 	}
 	sys, err := cluster.CreateSession()
 	if err != nil {
