@@ -23,7 +23,7 @@ type auth struct {
 // variable each defaults from.
 var authFlags = []struct{ flag, env, usage string }{
 	{"creds", "CHORUS_NATS_CREDS", "NATS .creds `file` (user JWT and nkey seed)"},
-	{"nkey", "CHORUS_NATS_NKEY", "`file` holding an NATS nkey seed"},
+	{"nkey", "CHORUS_NATS_NKEY", "`file` holding a NATS nkey seed"},
 	{"user", "CHORUS_NATS_USER", "NATS user `name` (also nats://user:pass@host in --nats)"},
 	{"password", "CHORUS_NATS_PASSWORD", "NATS `password` of --user"},
 	{"token", "CHORUS_NATS_TOKEN", "NATS authentication `token`"},
