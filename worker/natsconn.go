@@ -81,16 +81,36 @@ type connStats struct {
 	PermissionViolation atomic.Uint64 // operations the server refused (the worker's NATS permissions are too narrow)
 }
 
-// natsOptions builds the options of the worker's NATS connection.
-func (w *Worker) natsOptions() ([]nats.Option, error) {
-	cfg, log := w.cfg, w.log
-	creds, local := cfg.credentials()
-	auth, err := creds.Options()
+// connect opens the worker's NATS connection. The local default
+// credentials are only a default: a server without authentication (one
+// started with an older nats.conf) refuses nkeys, and the worker then
+// connects without them, as it would have before.
+func (w *Worker) connect() (*nats.Conn, error) {
+	creds, local := w.cfg.credentials()
+	opts, err := w.natsOptions(creds)
 	if err != nil {
 		return nil, err
 	}
 	if local {
-		log.Info("no NATS credentials configured: using the local worker credentials of make up", "nkey", natsauth.LocalWorkerNKey)
+		w.log.Info("no NATS credentials configured: using the local worker credentials of make up", "nkey", natsauth.LocalWorkerNKey)
+	}
+	nc, err := nats.Connect(w.cfg.NATSURL, opts...)
+	if local && errors.Is(err, nats.ErrNkeysNotSupported) {
+		w.log.Warn("the NATS server has no authentication: connecting without the local worker credentials (restart it with the repository's nats.conf: make down up)")
+		if opts, err = w.natsOptions(w.cfg.natsSettings()); err != nil {
+			return nil, err
+		}
+		nc, err = nats.Connect(w.cfg.NATSURL, opts...)
+	}
+	return nc, err
+}
+
+// natsOptions builds the options of the worker's NATS connection.
+func (w *Worker) natsOptions(creds natsauth.Settings) ([]nats.Option, error) {
+	cfg, log := w.cfg, w.log
+	auth, err := creds.Options()
+	if err != nil {
+		return nil, err
 	}
 	return append([]nats.Option{
 		nats.Name("chorus-worker " + cfg.ID),

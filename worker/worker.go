@@ -70,11 +70,7 @@ type Worker struct {
 // opens the replica's storage and returns what it has applied.
 func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(context.Context) (Store, store.State, error)) (*Worker, error) {
 	w := &Worker{cfg: cfg, subjects: messages.NewSubjects(cfg.SubjectPrefix), log: log, requests: make(chan *nats.Msg, 4096)}
-	opts, err := w.natsOptions()
-	if err != nil {
-		return nil, err
-	}
-	nc, err := nats.Connect(cfg.NATSURL, opts...)
+	nc, err := w.connect()
 	if err != nil {
 		return nil, fmt.Errorf("connecting to NATS at %s (CHORUS_NATS_URL): %w", cfg.NATSURL, err)
 	}
