@@ -321,6 +321,31 @@ func TestShippedConfigRefusesAttacks(t *testing.T) {
 		p.RequireViolation(t, "other.>")
 	})
 
+	// Defence in depth: a FORWARD from a worker credential that fails the
+	// receiving worker's checks is dropped by the leader (check.Forward),
+	// never ordered: no Accepted comes back, and nothing changes.
+	s.attack("a worker credential's forged FORWARD", chorustest.AsWorker, func(t *testing.T, p *chorustest.Probe) {
+		t.Skip("needs the leader's call of admitForward in leader/node.go (added at merge): remove this line then")
+		other := s.c.Keyspace("server1")
+		for i, f := range []messages.Forward{
+			{Stmt: "INSERT INTO " + other + ".grade (id, events) VALUES (777, [777])"},
+			{Stmt: "SELECT * FROM grade"},
+			{Stmt: "DELETE FROM chorus_state WHERE id = 0"},
+			{Stmt: "INSERT INTO grade (id, events) VALUES (778, [778])", Reply: subj.Order()},
+			{Stmt: "INSERT INTO grade (id, events) VALUES (779, [779])", Origin: "a.b"},
+			{Stmt: "DROP KEYSPACE " + other},
+		} {
+			f.RequestID = fmt.Sprintf("forged-%d", i)
+			if f.Origin == "" {
+				f.Origin = "server0"
+			}
+			if m, err := p.Request(subj.Forward(), messages.MustEncode(&f), time.Second); err == nil {
+				t.Fatalf("the leader accepted %+v: %x", f, m.Data)
+			}
+		}
+		p.RequireAllowed(t)
+	})
+
 	// make bench's account is a sandbox: what its credential does there
 	// never reaches the cluster.
 	s.attack("the bench account", chorustest.AsBench, func(t *testing.T, p *chorustest.Probe) {
