@@ -1,11 +1,15 @@
 package worker
 
 import (
+	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
 	"github.com/chorusdb/chorus/natsauth"
@@ -75,5 +79,40 @@ func TestLocalCredentialsByDefault(t *testing.T) {
 		if s, local := explicit.credentials(); local || s.NKey != "" {
 			t.Errorf("%+v: local file used", explicit)
 		}
+	}
+}
+
+func TestNATSErrorsAreCounted(t *testing.T) {
+	w := &Worker{cfg: Config{ID: "server0"}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	opts, err := w.natsOptions(natsauth.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := nats.GetDefaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o.AsyncErrorCB(nil, nil, nats.ErrSlowConsumer)
+	o.AsyncErrorCB(nil, nil, fmt.Errorf("%w: Permissions Violation for Publish to \"x\"", nats.ErrPermissionViolation))
+	if w.connStats.SlowConsumer.Load() != 1 || w.connStats.PermissionViolation.Load() != 1 {
+		t.Fatalf("slow %d, denied %d", w.connStats.SlowConsumer.Load(), w.connStats.PermissionViolation.Load())
+	}
+}
+
+func TestRequestBudget(t *testing.T) {
+	var b budget
+	m := &nats.Msg{Subject: "db.request", Data: make([]byte, 1<<20)}
+	n := 0
+	for b.take(m) {
+		n++
+	}
+	if want := requestBudgetBytes / int(requestSize(m)); n != want {
+		t.Fatalf("took %d requests of 1 MiB, want %d", n, want)
+	}
+	b.release(m)
+	if !b.take(m) {
+		t.Fatal("a released request's bytes were not returned to the budget")
 	}
 }
