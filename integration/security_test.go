@@ -411,6 +411,25 @@ func TestShippedConfigClientRole(t *testing.T) {
 	}
 	p.RequireAllowed(t)
 
+	// Clients share one role: each can read the others' replies, except
+	// under _INBOX.private.> (for users with a private inbox prefix).
+	other := s.sn.Conn(t, chorustest.Anonymous)
+	sniff, err := other.SubscribeSync("_INBOX.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.RequireAllowed(t)
+	w := s.sn.Conn(t, chorustest.AsWorker)
+	for _, inbox := range []string{"_INBOX.private.billing.1", "_INBOX.someone.1"} {
+		if err := w.Publish(inbox, []byte(inbox)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.RequireAllowed(t)
+	if m, err := sniff.NextMsg(10 * time.Second); err != nil || m.Subject != "_INBOX.someone.1" {
+		t.Fatalf("the first reply seen by another client: %v %v (the private one must not arrive)", msgSubject(m), err)
+	}
+
 	// The chorus CLI with no credentials.
 	for _, args := range [][]string{
 		{"exec", "INSERT INTO readme (id, events) VALUES (2, [])"},
@@ -422,6 +441,13 @@ func TestShippedConfigClientRole(t *testing.T) {
 			t.Fatalf("chorus %v: exit %d\n%s%s", args, code, stdout.String(), stderr.String())
 		}
 	}
+}
+
+func msgSubject(m *nats.Msg) string {
+	if m == nil {
+		return ""
+	}
+	return m.Subject
 }
 
 func msgData(m *nats.Msg) string {
