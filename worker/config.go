@@ -45,8 +45,8 @@ type Config struct {
 	NoopStore         bool          `envconfig:"NOOP_STORE" default:"false" desc:"benchmarks only: acknowledge writes without applying them, to measure the ordering layer alone (the worker then holds no data)"`
 
 	// NATS credentials (at most one kind) and TLS; see natsconn.go.
-	NATSCreds    string `envconfig:"NATS_CREDS" desc:"NATS .creds file (user JWT and nkey seed); with no credential set, the worker uses .data/creds/worker.nk if it exists (made by make up)"`
-	NATSNKey     string `envconfig:"NATS_NKEY" desc:"file holding the worker's NATS nkey seed"`
+	NATSCreds    string `envconfig:"NATS_CREDS" desc:"NATS .creds file (user JWT and nkey seed)"`
+	NATSNKey     string `envconfig:"NATS_NKEY" desc:"file holding the worker's NATS nkey seed (with no NATS credential set at all: .data/creds/worker.nk if it exists, make up's local worker key)"`
 	NATSUser     string `envconfig:"NATS_USER" desc:"NATS user name (also possible as nats://user:pass@host in CHORUS_NATS_URL)"`
 	NATSPassword string `envconfig:"NATS_PASSWORD" desc:"NATS password of CHORUS_NATS_USER"`
 	NATSToken    string `envconfig:"NATS_TOKEN" desc:"NATS authentication token"`
