@@ -127,6 +127,7 @@ type Cluster struct {
 	running  map[string]*running
 	natsDir  string
 	natsPort int
+	secure   *SecureNATS // the shipped configuration (StartSecureCluster), or nil
 }
 
 type running struct {
@@ -142,14 +143,24 @@ type Option func(*worker.Config)
 // leader serves writes.
 func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	t.Helper()
+	return startCluster(t, n, nil, opts)
+}
+
+func startCluster(t testing.TB, n int, secure *SecureNATS, opts []Option) *Cluster {
+	t.Helper()
 	RequireIntegration(t)
 	hosts := CassandraHosts(t)
-	c := &Cluster{t: t, Hosts: hosts, configs: map[string]worker.Config{}, running: map[string]*running{}, natsDir: t.TempDir()}
-	c.NATS = StartNATS(t, c.natsDir, 0)
-	c.natsPort = c.NATS.Addr().(*net.TCPAddr).Port
-	c.URL = c.NATS.ClientURL()
+	c := &Cluster{t: t, Hosts: hosts, configs: map[string]worker.Config{}, running: map[string]*running{}, natsDir: t.TempDir(), secure: secure}
 	tag := randomTag()
 	c.Prefix = "t" + tag
+	if secure != nil {
+		c.NATS, c.Prefix = secure.Server, SecurePrefix
+		opts = append([]Option{secure.WorkerOption()}, opts...)
+	} else {
+		c.NATS = StartNATS(t, c.natsDir, 0)
+	}
+	c.natsPort = c.NATS.Addr().(*net.TCPAddr).Port
+	c.URL = c.NATS.ClientURL()
 	cluster := gocql.NewCluster(hosts...)
 	cluster.Timeout = 30 * time.Second
 	var err error
@@ -246,7 +257,7 @@ func (c *Cluster) Worker(id string) *worker.Worker {
 // Conn opens a NATS connection to the cluster, closed at cleanup.
 func (c *Cluster) Conn() *nats.Conn {
 	c.t.Helper()
-	nc, err := nats.Connect(c.URL, nats.MaxReconnects(-1))
+	nc, err := nats.Connect(c.URL, append([]nats.Option{nats.MaxReconnects(-1)}, c.clientOptions()...)...)
 	if err != nil {
 		c.t.Fatalf("connecting to NATS: %v", err)
 	}

@@ -348,9 +348,14 @@ func (f *benchFlags) runDrop(e *env, g *globals) int {
 		fmt.Fprintf(e.stdout, "kept the log of the default prefix %q (only a --prefix of its own is dropped)\n", g.prefix)
 		return code
 	}
-	nc, err := nats.Connect(g.natsURL, nats.Name("chorus-bench"))
+	url, auth, err := g.auth.resolve(g.natsURL, e.getenv)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "chorus bench: connecting to NATS at %s: %v\n", g.natsURL, err)
+		fmt.Fprintf(e.stderr, "chorus bench: %v\n", err)
+		return exitUsage
+	}
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("chorus-bench")}, auth...)...)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "chorus bench: connecting to NATS at %s: %v\n", url, err)
 		return exitFail
 	}
 	defer nc.Close()

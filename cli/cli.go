@@ -48,11 +48,13 @@ type env struct {
 type globals struct {
 	natsURL string
 	prefix  string
+	auth    auth
 }
 
 func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.natsURL, "nats", g.natsURL, "NATS server `URL` (env "+envNATSURL+")")
 	fs.StringVar(&g.prefix, "prefix", g.prefix, "subject `prefix` of the cluster (env "+envPrefix+")")
+	g.auth.register(fs)
 }
 
 // command is one entry of the dispatch table.
@@ -86,7 +88,9 @@ func run(e *env, args []string) int {
 	g := &globals{natsURL: client.DefaultURL, prefix: client.DefaultPrefix}
 	if v := e.getenv(envNATSURL); v != "" {
 		g.natsURL = v
+		g.auth.urlSet = true
 	}
+	g.auth.fromEnv(e.getenv)
 	if v := e.getenv(envPrefix); v != "" {
 		g.prefix = v
 	}
@@ -103,6 +107,7 @@ func run(e *env, args []string) int {
 		usage(e.stderr)
 		return exitUsage
 	}
+	g.auth.urlSet = g.auth.urlSet || flagSet(fs, "nats")
 	rest := fs.Args()
 	if len(rest) == 0 {
 		fmt.Fprintln(e.stderr, "chorus: no command given")
@@ -139,6 +144,7 @@ func (c *command) run(e *env, g *globals, args []string) int {
 		c.usage(e.stderr, g)
 		return exitUsage
 	}
+	g.auth.urlSet = g.auth.urlSet || flagSet(fs, "nats")
 	if !messages.ValidPrefix(g.prefix) {
 		fmt.Fprintf(e.stderr, "chorus: invalid subject prefix %q (dot-separated tokens without spaces or wildcards)\n", g.prefix)
 		return exitUsage
@@ -156,7 +162,7 @@ func (c *command) usage(w io.Writer, g *globals) {
 	var own, global strings.Builder
 	fs.VisitAll(func(f *flag.Flag) {
 		b := &own
-		if f.Name == "nats" || f.Name == "prefix" {
+		if f.Name == "nats" || f.Name == "prefix" || isAuthFlag(f.Name) {
 			b = &global
 		}
 		printFlag(b, fs, f)
@@ -188,6 +194,13 @@ func upperFirst(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // usage prints the help of the chorus command.
 func usage(w io.Writer) {
 	fmt.Fprint(w, `chorus sends CQL statements to a Chorus cluster over NATS and shows the replies.
@@ -204,6 +217,12 @@ commands:
 global flags (also accepted after the command):
   --nats URL     NATS server URL (env %s, default %s)
   --prefix P     subject prefix of the cluster (env %s, default %s)
+  --context NAME use a nats CLI context (~/.config/nats/context/NAME.json)
+  --creds FILE, --nkey FILE, --user NAME --password PW, --token T
+                 NATS credentials (env CHORUS_NATS_CREDS, _NKEY, _USER, _PASSWORD,
+                 _TOKEN); none is needed to send statements (see SECURITY.md)
+  --tls-ca FILE, --tls-cert FILE --tls-key FILE
+                 TLS to NATS (env CHORUS_NATS_TLS_CA, _CERT, _KEY)
 
 The statement is the arguments after the flags, joined by spaces, or - to
 read it from standard input. Flags go before the statement.

@@ -197,9 +197,14 @@ func usageError(e *env, cmd, format string, args ...any) int {
 
 // dial connects to the cluster's NATS server.
 func dial(e *env, g *globals) (*client.Client, int) {
-	c, err := client.Connect(g.natsURL,
+	url, auth, err := g.auth.resolve(g.natsURL, e.getenv)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "chorus: %v\n", err)
+		return nil, exitUsage
+	}
+	c, err := client.Connect(url,
 		client.WithPrefix(g.prefix),
-		client.WithNATSOptions(nats.Name("chorus-cli")))
+		client.WithNATSOptions(append([]nats.Option{nats.Name("chorus-cli")}, auth...)...))
 	if err != nil {
 		fmt.Fprintln(e.stderr, err)
 		return nil, exitFail

@@ -49,7 +49,8 @@ type Node struct {
 
 	subs []*nats.Subscription // while leading: forward, ack, status
 
-	garbage atomic.Uint64
+	garbage  atomic.Uint64
+	rejected atomic.Uint64
 }
 
 type event struct {
@@ -86,11 +87,12 @@ type pendingAppend struct {
 
 // Stats are the node's counters.
 type Stats struct {
-	Garbage uint64 // internal messages dropped as undecodable
+	Garbage  uint64 // internal messages dropped as undecodable
+	Rejected uint64 // FORWARDs dropped for failing the admission checks
 }
 
 // Stats returns the node's counters.
-func (n *Node) Stats() Stats { return Stats{Garbage: n.garbage.Load()} }
+func (n *Node) Stats() Stats { return Stats{Garbage: n.garbage.Load(), Rejected: n.rejected.Load()} }
 
 // NewNode prepares a node; Run starts it.
 func NewNode(nc *nats.Conn, js jetstream.JetStream, stream jetstream.Stream, cfg Config) *Node {
@@ -324,7 +326,7 @@ func (n *Node) subscribe() error {
 	}
 	if err := add(subj.Forward(), func(m *nats.Msg) {
 		var f messages.Forward
-		if n.decode(m, &f) {
+		if n.decode(m, &f) && n.admitForward(m, &f) {
 			n.events <- event{fwd: &f, accept: m.Reply}
 		}
 	}); err != nil {

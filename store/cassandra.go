@@ -13,6 +13,7 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/chorusdb/chorus/check"
 	"github.com/chorusdb/chorus/cql"
 	"github.com/chorusdb/chorus/messages"
 )
@@ -41,6 +42,9 @@ type Config struct {
 	Timeout           time.Duration // per Cassandra request
 	DedupWindow       time.Duration // how long request ids are remembered
 	MaxRows           int           // largest read answered
+	// TLS to Cassandra: on when TLSCA is set (with host verification);
+	// TLSCert and TLSKey give a client certificate.
+	TLSCA, TLSCert, TLSKey string
 }
 
 // State is what a replica has durably applied.
@@ -94,10 +98,9 @@ const (
 	genTable      = "chorus_gen"
 )
 
-// IsReservedTable reports whether name is one of Chorus's own tables.
-func IsReservedTable(name string) bool {
-	return strings.HasPrefix(strings.ToLower(name), "chorus_")
-}
+// IsReservedTable reports whether name is one of Chorus's own tables
+// (check.IsReservedTable: the rule lives with the admission checks).
+func IsReservedTable(name string) bool { return check.IsReservedTable(name) }
 
 // OpenCassandra connects, creates the keyspace and Chorus's tables if they
 // are missing, and reads the applied state.
@@ -108,6 +111,9 @@ func OpenCassandra(ctx context.Context, cfg Config) (*Cassandra, State, error) {
 	cluster.Consistency = gocql.Quorum
 	if cfg.Username != "" {
 		cluster.Authenticator = gocql.PasswordAuthenticator{Username: cfg.Username, Password: cfg.Password}
+	}
+	if cfg.TLSCA != "" || cfg.TLSCert != "" {
+		cluster.SslOpts = &gocql.SslOptions{CaPath: cfg.TLSCA, CertPath: cfg.TLSCert, KeyPath: cfg.TLSKey, EnableHostVerification: cfg.TLSCA != ""}
 	}
 	sys, err := cluster.CreateSession()
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/chorusdb/chorus/check"
 	"github.com/chorusdb/chorus/messages"
 )
 
@@ -48,6 +49,20 @@ type Config struct {
 	LogLevel          string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	DebugAddr         string        `envconfig:"DEBUG_ADDR" desc:"if set (e.g. 127.0.0.1:6060), serve Go's /debug/pprof profiles there"`
 	NoopStore         bool          `envconfig:"NOOP_STORE" default:"false" desc:"benchmarks only: acknowledge writes without applying them, to measure the ordering layer alone (the worker then holds no data)"`
+
+	// NATS credentials (at most one kind) and TLS; see natsconn.go.
+	NATSCreds    string `envconfig:"NATS_CREDS" desc:"NATS .creds file (user JWT and nkey seed)"`
+	NATSNKey     string `envconfig:"NATS_NKEY" desc:"file holding the worker's NATS nkey seed (with no NATS credential set at all: .data/creds/worker.nk if it exists, make up's local worker key)"`
+	NATSUser     string `envconfig:"NATS_USER" desc:"NATS user name (also possible as nats://user:pass@host in CHORUS_NATS_URL)"`
+	NATSPassword string `envconfig:"NATS_PASSWORD" desc:"NATS password of CHORUS_NATS_USER"`
+	NATSToken    string `envconfig:"NATS_TOKEN" desc:"NATS authentication token"`
+	NATSTLSCA    string `envconfig:"NATS_TLS_CA" desc:"PEM file of the CA that signed the NATS server's certificate (turns TLS on)"`
+	NATSTLSCert  string `envconfig:"NATS_TLS_CERT" desc:"PEM file of the worker's client certificate for NATS (with CHORUS_NATS_TLS_KEY)"`
+	NATSTLSKey   string `envconfig:"NATS_TLS_KEY" desc:"PEM file of the private key of CHORUS_NATS_TLS_CERT"`
+	// Cassandra TLS (gocql SslOptions).
+	CassandraTLSCA   string `envconfig:"CASSANDRA_TLS_CA" desc:"PEM file of the CA of Cassandra's certificates (turns TLS on, with host verification)"`
+	CassandraTLSCert string `envconfig:"CASSANDRA_TLS_CERT" desc:"PEM file of the client certificate for Cassandra (with CHORUS_CASSANDRA_TLS_KEY)"`
+	CassandraTLSKey  string `envconfig:"CASSANDRA_TLS_KEY" desc:"PEM file of the private key of CHORUS_CASSANDRA_TLS_CERT"`
 }
 
 var keyspaceName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,47}$`)
@@ -109,8 +124,8 @@ func (c *Config) Validate() error {
 	if c.DedupWindow > 0 && c.DedupWindow < time.Second {
 		bad("DEDUP_WINDOW", "must be at least 1s")
 	}
-	if c.MaxStatementBytes < 1 {
-		bad("MAX_STATEMENT_BYTES", "must be positive")
+	if c.MaxStatementBytes < 1 || c.MaxStatementBytes > check.MaxStatementBytes {
+		bad("MAX_STATEMENT_BYTES", "must be between 1 and %d (NATS's default max_payload), got %d", check.MaxStatementBytes, c.MaxStatementBytes)
 	}
 	if c.MaxRows < 1 {
 		bad("MAX_ROWS", "must be positive")
@@ -124,6 +139,8 @@ func (c *Config) Validate() error {
 	if c.DedupMax < 1 {
 		bad("DEDUP_MAX", "must be positive")
 	}
+	errs = append(errs, c.natsSettings().Problems(natsNames)...)
+	errs = append(errs, c.cassandraTLSProblems()...)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:

@@ -76,6 +76,7 @@ func CassandraOpener(cfg Config) func(context.Context) (Store, store.State, erro
 			Username: cfg.CassandraUser, Password: cfg.CassandraPassword,
 			ReplicationFactor: cfg.ReplicationFactor, Timeout: cfg.CassandraTimeout,
 			DedupWindow: cfg.DedupWindow, MaxRows: cfg.MaxRows,
+			TLSCA: cfg.CassandraTLSCA, TLSCert: cfg.CassandraTLSCert, TLSKey: cfg.CassandraTLSKey,
 		})
 		if err != nil {
 			return nil, st, err

@@ -6,12 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nuid"
 
-	"github.com/chorusdb/chorus/cql"
+	"github.com/chorusdb/chorus/check"
 	"github.com/chorusdb/chorus/messages"
 	"github.com/chorusdb/chorus/store"
 )
@@ -23,18 +22,8 @@ func (w *Worker) handle(ctx context.Context, m *nats.Msg) {
 	fail := func(code messages.Code, format string, args ...any) {
 		w.respond(m, messages.Failure(code, fmt.Sprintf(format, args...), w.cfg.ID, reqID))
 	}
-	switch {
-	case len(m.Data) == 0:
-		fail(messages.CodeBadRequest, "empty request: send one CQL statement as the message body")
-		return
-	case len(m.Data) > w.cfg.MaxStatementBytes:
-		fail(messages.CodeBadRequest, "statement of %d bytes is over the limit of %d bytes (CHORUS_MAX_STATEMENT_BYTES)", len(m.Data), w.cfg.MaxStatementBytes)
-		return
-	case !utf8.Valid(m.Data):
-		fail(messages.CodeBadRequest, "statement is not valid UTF-8")
-		return
-	case len(reqID) > 256:
-		fail(messages.CodeBadRequest, "%s is longer than 256 bytes", messages.HeaderRequestID)
+	if err := check.RequestID(reqID); err != nil {
+		fail(messages.CodeBadRequest, "%v", err)
 		return
 	}
 	consistency, ok := messages.ParseConsistency(m.Header.Get(messages.HeaderConsistency))
@@ -42,12 +31,10 @@ func (w *Worker) handle(ctx context.Context, m *nats.Msg) {
 		fail(messages.CodeBadRequest, "%s %q: use all or one", messages.HeaderConsistency, m.Header.Get(messages.HeaderConsistency))
 		return
 	}
-	stmt, err := cql.Parse(string(m.Data), w.cfg.KeyspaceName())
-	if err == nil {
-		err = checkReserved(stmt)
-	}
+	// The same checks run again at the leader on the FORWARD (check.Forward).
+	stmt, err := check.Statement(m.Data, w.cfg.KeyspaceName(), w.cfg.MaxStatementBytes)
 	if err != nil {
-		fail(codeOf(err), "%v", err)
+		fail(check.Code(err), "%v", err)
 		return
 	}
 	if !stmt.Kind.IsWrite() {
@@ -55,7 +42,7 @@ func (w *Worker) handle(ctx context.Context, m *nats.Msg) {
 		return
 	}
 	// Reject what the leader could not make deterministic before ordering.
-	if _, _, err := cql.Rewrite(stmt.Text, time.Now(), rand.Reader); err != nil {
+	if err := check.Deterministic(stmt, time.Now(), rand.Reader); err != nil {
 		fail(messages.CodeNondeterministic, "%v", err)
 		return
 	}
@@ -63,28 +50,6 @@ func (w *Worker) handle(ctx context.Context, m *nats.Msg) {
 		reqID = nuid.Next()
 	}
 	w.forward(ctx, m, messages.Forward{RequestID: reqID, Reply: m.Reply, Stmt: stmt.Text, Origin: w.cfg.ID, Consistency: consistency})
-}
-
-func codeOf(err error) messages.Code {
-	switch {
-	case errors.Is(err, cql.ErrKeyspace), errors.Is(err, errReserved):
-		return messages.CodeIsolation
-	case errors.Is(err, cql.ErrNondeterministic):
-		return messages.CodeNondeterministic
-	}
-	return messages.CodeBadRequest
-}
-
-var errReserved = errors.New("table reserved for Chorus")
-
-// checkReserved keeps clients away from Chorus's own bookkeeping tables.
-func checkReserved(s cql.Statement) error {
-	for _, t := range s.Names {
-		if store.IsReservedTable(t) {
-			return fmt.Errorf("%w: %s holds Chorus's own state; use another table name", errReserved, t)
-		}
-	}
-	return nil
 }
 
 func (w *Worker) read(ctx context.Context, m *nats.Msg, stmt string) {

@@ -71,7 +71,10 @@ type Worker struct {
 	replicaStats atomic.Pointer[ReplicaStats]
 
 	requests chan *nats.Msg
+	inflight budget // bytes of the requests in w.requests or being served
 	wg       sync.WaitGroup
+
+	connStats connStats // NATS's asynchronous errors (natsconn.go)
 }
 
 // Stats are a worker's counters, for operators and tests.
@@ -94,13 +97,7 @@ func (w *Worker) Stats() Stats {
 // opens the replica's storage and returns what it has applied.
 func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(context.Context) (Store, store.State, error)) (*Worker, error) {
 	w := &Worker{cfg: cfg, subjects: messages.NewSubjects(cfg.SubjectPrefix), log: log, requests: make(chan *nats.Msg, 4096)}
-	nc, err := nats.Connect(cfg.NATSURL,
-		nats.Name("chorus-worker "+cfg.ID),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("disconnected from NATS", "err", err) }),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("reconnected to NATS", "url", c.ConnectedUrl()) }),
-	)
+	nc, err := w.connect()
 	if err != nil {
 		return nil, fmt.Errorf("connecting to NATS at %s (CHORUS_NATS_URL): %w", cfg.NATSURL, err)
 	}
@@ -286,9 +283,14 @@ const requestHandlers = 64
 
 func (w *Worker) subscribeRequests() ([]*nats.Subscription, error) {
 	enqueue := func(m *nats.Msg) {
+		if !w.inflight.take(m) {
+			w.respond(m, messages.Failure(messages.CodeUnavailable, "worker "+w.cfg.ID+" holds too many request bytes; retry later", w.cfg.ID, m.Header.Get(messages.HeaderRequestID)))
+			return
+		}
 		select {
 		case w.requests <- m:
 		default:
+			w.inflight.release(m)
 			w.respond(m, messages.Failure(messages.CodeUnavailable, "worker "+w.cfg.ID+" is overloaded; retry later", w.cfg.ID, m.Header.Get(messages.HeaderRequestID)))
 		}
 	}
@@ -300,6 +302,9 @@ func (w *Worker) subscribeRequests() ([]*nats.Subscription, error) {
 	if err != nil {
 		_ = shared.Unsubscribe()
 		return nil, fmt.Errorf("subscribing to %s: %w", w.subjects.RequestTo(w.cfg.ID), err)
+	}
+	if err := errors.Join(limitPending(shared), limitPending(own)); err != nil {
+		return nil, err
 	}
 	// Make sure the server has the subscriptions before we say we serve.
 	if err := w.nc.Flush(); err != nil {
@@ -315,6 +320,7 @@ func (w *Worker) serve(ctx context.Context) {
 			return
 		case m := <-w.requests:
 			w.handle(ctx, m)
+			w.inflight.release(m)
 		}
 	}
 }

@@ -27,6 +27,10 @@
 #   CHORUS_BENCH_OUT [BENCHMARKS.md] the document to write
 #   CHORUS_BENCH_PLOTS [docs/bench]  where its SVG plots go
 #   CHORUS_NATS_URL, CHORUS_CASSANDRA_HOSTS  the services (default: local)
+#   CHORUS_NATS_CREDS, _NKEY, _USER/_PASSWORD, _TOKEN  NATS credentials of the bench's
+#                                    workers and its chorus CLI; default on the local NATS:
+#                                    .data/creds/bench.nk (the BENCH account of nats.conf,
+#                                    a sandbox for the throwaway clusters of this script)
 set -euo pipefail
 PROG=bench.sh
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -169,6 +173,11 @@ common=(--duration "$DURATION" --warmup "$WARMUP")
 make --no-print-directory -C "$ROOT" build
 $GO build -o "$REPORT" ./bench/cmd/benchreport
 CHORUS_NATS_URL=$NATS_URL "$HERE/nats.sh" start
+if [[ -z ${CHORUS_NATS_CREDS-}${CHORUS_NATS_NKEY-}${CHORUS_NATS_USER-}${CHORUS_NATS_TOKEN-} && -f $DATA/creds/bench.nk ]] &&
+	[[ $NATS_URL =~ ^(nats://)?(127\.0\.0\.1|localhost)(:4222)?/?$ ]]; then
+	export CHORUS_NATS_NKEY=$DATA/creds/bench.nk
+	log "NATS credentials: ${CHORUS_NATS_NKEY#"$ROOT"/} (account BENCH)"
+fi
 CHORUS_CASSANDRA_HOSTS=$CASSANDRA "$HERE/cassandra.sh" start
 
 noop_ok=0

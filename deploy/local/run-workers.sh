@@ -5,6 +5,9 @@
 #
 #   deploy/local/run-workers.sh [N]      (default 3; environment passes through,
 #                                         e.g. CHORUS_NATS_URL, CHORUS_CASSANDRA_HOSTS)
+#
+# With no NATS credentials in the environment the workers use the local worker
+# nkey that `make up` generated (.data/creds/worker.nk).
 set -euo pipefail
 PROG=run-workers.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -12,6 +15,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 n=${1:-3}
 worker=${CHORUS_WORKER_BIN:-$ROOT/bin/chorus-worker}
 [[ -x $worker ]] || die "$worker not found; run 'make build' first"
+if [[ -z ${CHORUS_NATS_CREDS-}${CHORUS_NATS_NKEY-}${CHORUS_NATS_USER-}${CHORUS_NATS_TOKEN-} && -f $DATA/creds/worker.nk ]]; then
+	export CHORUS_NATS_NKEY=$DATA/creds/worker.nk
+fi
 
 pids=()
 stopping=
