@@ -75,10 +75,13 @@ func (w *Worker) forward(ctx context.Context, m *nats.Msg, f messages.Forward) {
 	var err error
 	for {
 		d, ok := policy.Attempt(time.Now())
-		if !ok {
+		if !ok || w.stopping.Load() || ctx.Err() != nil {
+			why := fmt.Sprintf("no leader accepted the write within %s (%v)", w.cfg.ForwardTimeout, err)
+			if ok {
+				why = "worker " + w.cfg.ID + " is stopping"
+			}
 			w.respond(m, messages.Failure(messages.CodeUnavailable, fmt.Sprintf(
-				"no leader accepted the write within %s (%v); it may or may not be applied: retry with %s: %s",
-				w.cfg.ForwardTimeout, err, messages.HeaderRequestID, f.RequestID), w.cfg.ID, f.RequestID))
+				"%s; it may or may not be applied: retry with %s: %s", why, messages.HeaderRequestID, f.RequestID), w.cfg.ID, f.RequestID))
 			return
 		}
 		actx, cancel := context.WithTimeout(ctx, d)
@@ -92,15 +95,11 @@ func (w *Worker) forward(ctx context.Context, m *nats.Msg, f messages.Forward) {
 			}
 			w.log.Warn("leader answered a forward with garbage", "err", err)
 		}
-		if ctx.Err() != nil {
-			return
-		}
-		if pause := policy.Failed(errors.Is(err, nats.ErrNoResponders)); pause > 0 {
+		if pause := policy.Failed(errors.Is(err, nats.ErrNoResponders)); pause > 0 && ctx.Err() == nil {
 			t := time.NewTimer(pause)
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return
 			case <-t.C:
 			}
 		}

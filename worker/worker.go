@@ -75,6 +75,7 @@ type Worker struct {
 	wg       sync.WaitGroup
 
 	connStats connStats // NATS's asynchronous errors (natsconn.go)
+	stopping  atomic.Bool // past the shutdown grace: forwards give up
 }
 
 // Stats are a worker's counters, for operators and tests.
@@ -212,10 +213,12 @@ func openLog(ctx context.Context, js jetstream.JetStream, s messages.Subjects) (
 }
 
 // Run serves until ctx ends.
-func (w *Worker) Run(ctx context.Context) error {
+func (w *Worker) Run(parent context.Context) error {
 	defer w.nc.Close()
 	defer w.store.Close()
-	ctx, cancel := context.WithCancel(ctx)
+	// The worker's parts outlive the caller's ctx by a short grace period
+	// at shutdown, so that requests already taken are answered (stop).
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
 	defer cancel()
 
 	errc := make(chan error, 3)
@@ -231,28 +234,54 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.wg.Add(2)
 	go func() { defer w.wg.Done(); errc <- w.replicate(ctx) }()
 	go func() { defer w.wg.Done(); errc <- w.node.Run(ctx) }()
+	var serving sync.WaitGroup
+	stopServing := make(chan struct{})
 	for range requestHandlers {
-		w.wg.Add(1)
-		go func() { defer w.wg.Done(); w.serve(ctx) }()
+		serving.Add(1)
+		go func() { defer serving.Done(); w.serve(ctx, stopServing) }()
 	}
 	subs, err := w.subscribeRequests()
 	if err != nil {
 		cancel()
+		serving.Wait()
 		w.wg.Wait()
 		return err
 	}
 	w.log.Info("worker started", "keyspace", w.cfg.KeyspaceName(), "applied", w.applied.Load(), "subjects", w.subjects.Request())
 	var runErr error
 	select {
-	case <-ctx.Done():
+	case <-parent.Done():
 	case runErr = <-errc:
 	}
-	for _, s := range subs {
-		_ = s.Unsubscribe()
-	}
+	w.stop(subs, stopServing, &serving)
 	cancel()
 	w.wg.Wait()
 	return runErr
+}
+
+// stopGrace bounds how long a stopping worker keeps answering the requests
+// it already took.
+const stopGrace = 3 * time.Second
+
+// stop ends serving without losing a request: the server stops routing
+// requests here (unsubscribe, then a flush so it has seen it) before the
+// queue is drained, and what is still in hand after stopGrace is answered
+// UNAVAILABLE (the forward retries under the same request id elsewhere).
+func (w *Worker) stop(subs []*nats.Subscription, stopServing chan struct{}, serving *sync.WaitGroup) {
+	for _, s := range subs {
+		_ = s.Unsubscribe()
+	}
+	_ = w.nc.FlushTimeout(time.Second)
+	close(stopServing)
+	done := make(chan struct{})
+	go func() { serving.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(stopGrace):
+		w.log.Warn("requests still in hand at shutdown; answering them UNAVAILABLE")
+		w.stopping.Store(true)
+		<-done
+	}
 }
 
 // replicate runs the apply loop; one that finds the log trimmed past it
@@ -313,7 +342,7 @@ func (w *Worker) subscribeRequests() ([]*nats.Subscription, error) {
 	return []*nats.Subscription{shared, own}, nil
 }
 
-func (w *Worker) serve(ctx context.Context) {
+func (w *Worker) serve(ctx context.Context, stop <-chan struct{}) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -321,6 +350,16 @@ func (w *Worker) serve(ctx context.Context) {
 		case m := <-w.requests:
 			w.handle(ctx, m)
 			w.inflight.release(m)
+		case <-stop: // answer what is queued, then end
+			for {
+				select {
+				case m := <-w.requests:
+					w.handle(ctx, m)
+					w.inflight.release(m)
+				default:
+					return
+				}
+			}
 		}
 	}
 }

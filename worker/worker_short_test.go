@@ -112,17 +112,14 @@ func randomHex() string {
 	return hex.EncodeToString(b[:])
 }
 
-// config is worker id's configuration: every duration set, as chorustest
-// does for the Cassandra clusters, with a 1s lease.
+// config is worker id's configuration: the defaults, with short heartbeats
+// and a 1s lease, as chorustest does for the Cassandra clusters.
 func (c *memCluster) config(id string) worker.Config {
-	cfg := worker.Config{
-		ID: id, Keyspace: id, NATSURL: c.url, CassandraHosts: []string{"unused:9042"},
-		ReplicationFactor: 1, SubjectPrefix: c.prefix,
-		LeaseTTL: leaseTTL, HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 600 * time.Millisecond,
-		AckTimeout: 5 * time.Second, ForwardTimeout: 15 * time.Second, CassandraTimeout: 10 * time.Second,
-		CatchUpTimeout: 10 * time.Second, StallTimeout: 5 * time.Second,
-		MaxStatementBytes: 256 << 10, MaxRows: 10000, DedupWindow: time.Hour, DedupMax: 100000, LogLevel: "info",
-	}
+	cfg := worker.DefaultConfig()
+	cfg.ID, cfg.Keyspace, cfg.NATSURL, cfg.CassandraHosts = id, id, c.url, []string{"unused:9042"}
+	cfg.SubjectPrefix, cfg.LeaseTTL = c.prefix, leaseTTL
+	cfg.HeartbeatInterval, cfg.HeartbeatTimeout = 100*time.Millisecond, 600*time.Millisecond
+	cfg.DedupWindow, cfg.DedupMax = time.Hour, 100000
 	if err := cfg.Validate(); err != nil {
 		c.t.Fatalf("worker config: %v", err)
 	}
