@@ -228,3 +228,72 @@ func TestForwardRetryPolicy(t *testing.T) {
 		t.Fatal("an attempt at the deadline")
 	}
 }
+
+// TestReplicaSnapshotsExactlyAtItsRequest: the run stops at the snapshot
+// request naming this replica, nothing more is applied until the snapshot
+// is done, and the members it carries are those applied before it.
+func TestReplicaSnapshotsExactlyAtItsRequest(t *testing.T) {
+	r := testReplica(16)
+	now := t0()
+	entries := [][]byte{
+		order(1, 1),
+		messages.MustEncode(&messages.Order{Epoch: 1, Seq: 2, Kind: messages.OrderMember, Timestamp: 5, Leader: "s0",
+			Member: &messages.MemberChange{Op: messages.MemberAdd, ID: "s2", Gen: "g2"}}),
+		messages.MustEncode(&messages.Order{Epoch: 1, Seq: 3, Kind: messages.OrderSnapshot, Timestamp: 6, Leader: "s0", SnapshotBy: "s1"}),
+		order(4, 1),
+	}
+	var acts []ReplicaAction
+	for i, e := range entries {
+		_, a := r.Deliver(uint64(i+1), e, uint64(len(entries)-i-1), now)
+		acts = append(acts, a...)
+	}
+	run := only[ApplyRun](t, acts)
+	if len(run.Steps) != 1 {
+		t.Fatalf("first run %d steps", len(run.Steps))
+	}
+	run = only[ApplyRun](t, r.Stored(okOutcomes(run.Orders), nil, now))
+	if last := run.Steps[len(run.Steps)-1]; last.Seq != 3 || last.Kind != StepSnapshot || len(run.Orders) != 1 || run.Orders[0].Kind != messages.OrderMember {
+		t.Fatalf("second run %+v: want it to end at the snapshot request, storing the member change", run.Steps)
+	}
+	acts = r.Stored(okOutcomes(run.Orders), nil, now)
+	snap := only[TakeSnapshot](t, acts)
+	if snap.Seq != 3 || snap.Timestamp != 6 || len(snap.Members) != 1 || snap.Members[0].ID != "s2" {
+		t.Fatalf("take %+v", snap)
+	}
+	for _, a := range acts {
+		if _, ok := a.(ApplyRun); ok {
+			t.Fatal("applied past the snapshot before it was taken")
+		}
+	}
+	if len(r.Tick(now.Add(time.Minute))) != 0 || r.Applied() != 3 {
+		t.Fatal("moved while snapshotting")
+	}
+	run = only[ApplyRun](t, r.SnapshotDone(3, nil, now))
+	if run.Steps[0].Seq != 4 {
+		t.Fatalf("resumed at %d", run.Steps[0].Seq)
+	}
+}
+
+func TestReplicaStopsAtItsOwnRemoval(t *testing.T) {
+	cfg := DefaultReplicaConfig("s1")
+	cfg.Gen = "g1"
+	r := NewReplica(cfg, 0, 0, t0())
+	rm := func(seq uint64, gen string) []byte {
+		return messages.MustEncode(&messages.Order{Epoch: 1, Seq: seq, Kind: messages.OrderMember, Timestamp: int64(seq), Leader: "s0",
+			Member: &messages.MemberChange{Op: messages.MemberRemove, ID: "s1", Gen: gen}})
+	}
+	_, acts := r.Deliver(1, rm(1, "g0"), 1, t0()) // an earlier life of this id
+	run := only[ApplyRun](t, acts)
+	acts = r.Stored(okOutcomes(run.Orders), nil, t0())
+	for _, a := range acts {
+		if _, ok := a.(Removed); ok {
+			t.Fatal("stopped at the removal of another generation")
+		}
+	}
+	_, acts = r.Deliver(2, rm(2, "g1"), 0, t0())
+	run = only[ApplyRun](t, acts)
+	got := only[Removed](t, r.Stored(okOutcomes(run.Orders), nil, t0()))
+	if got.Seq != 2 || !strings.Contains(got.Reason, "drop its keyspace") {
+		t.Fatalf("removed %+v", got)
+	}
+}
