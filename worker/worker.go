@@ -74,7 +74,7 @@ type Worker struct {
 	inflight budget // bytes of the requests in w.requests or being served
 	wg       sync.WaitGroup
 
-	connStats connStats // NATS's asynchronous errors (natsconn.go)
+	connStats connStats   // NATS's asynchronous errors (natsconn.go)
 	stopping  atomic.Bool // past the shutdown grace: forwards give up
 }
 
