@@ -141,6 +141,12 @@ type snapColumn struct {
 	Type   string   `msgpack:"type"` // as in system_schema.columns
 	Shape  int      `msgpack:"shape"`
 	Fields []string `msgpack:"fields,omitempty"` // shapeUDT: field names
+	// Bind is how a value is bound in a statement: "" for a plain bind
+	// marker, the tuple's shape for a tuple ("(?, (?, ?))"), since the
+	// driver binds a tuple element by element; FieldBinds the same for
+	// each field of a UDT.
+	Bind       string   `msgpack:"bind,omitempty"`
+	FieldBinds []string `msgpack:"field_binds,omitempty"`
 }
 
 // snapTable starts a table's rows.
@@ -434,6 +440,92 @@ func appendElems(out []byte, elems [][]byte) []byte {
 		out = append(out, e...)
 	}
 	return out
+}
+
+// tupleBind is the bind expression of a value of type info: "" for a
+// plain bind marker, else the tuple's shape, element by element.
+func tupleBind(info gocql.TypeInfo) string {
+	tu, ok := info.(gocql.TupleTypeInfo)
+	if !ok {
+		return ""
+	}
+	elems := make([]string, len(tu.Elems))
+	for i, e := range tu.Elems {
+		if elems[i] = tupleBind(e); elems[i] == "" {
+			elems[i] = "?"
+		}
+	}
+	return "(" + strings.Join(elems, ", ") + ")"
+}
+
+// bindExpr is the expression standing for a value bound as bind says.
+func bindExpr(bind string) string {
+	if bind == "" {
+		return "?"
+	}
+	return bind
+}
+
+// appendBind appends to args the values that bind v as bind says: v
+// itself, or a tuple's elements (a null tuple binds null elements, which
+// Cassandra stores as a tuple of nulls).
+func appendBind(args []any, bind string, v []byte) ([]any, error) {
+	if bind == "" || bind == "?" {
+		return append(args, rawValue(v)), nil
+	}
+	subs, err := tupleElems(bind)
+	if err != nil {
+		return nil, err
+	}
+	elems := make([][]byte, len(subs))
+	if v != nil {
+		for i := range elems {
+			if len(v) == 0 {
+				break // a tuple may end early: the rest is null
+			}
+			if len(v) < 4 {
+				return nil, fmt.Errorf("store: a tuple element of %d bytes has no length", len(v))
+			}
+			size := int(int32(binary.BigEndian.Uint32(v)))
+			v = v[4:]
+			if size < 0 {
+				continue
+			}
+			if size > len(v) {
+				return nil, fmt.Errorf("store: tuple element %d claims %d bytes; %d remain", i, size, len(v))
+			}
+			elems[i], v = v[:size:size], v[size:]
+		}
+	}
+	for i, sub := range subs {
+		if args, err = appendBind(args, sub, elems[i]); err != nil {
+			return nil, err
+		}
+	}
+	return args, nil
+}
+
+// tupleElems splits a tuple's bind shape "(a, b)" into "a" and "b".
+func tupleElems(bind string) ([]string, error) {
+	if len(bind) < 2 || bind[0] != '(' || bind[len(bind)-1] != ')' {
+		return nil, fmt.Errorf("%w: bind shape %q", ErrSnapshotCorrupt, bind)
+	}
+	var out []string
+	depth, from := 0, 1
+	for i := 1; i < len(bind)-1; i++ {
+		switch bind[i] {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, strings.TrimSpace(bind[from:i]))
+				from = i + 1
+			}
+		}
+	}
+	return append(out, strings.TrimSpace(bind[from:len(bind)-1])), nil
 }
 
 // quoteName quotes a CQL name, so any name (mixed case, reserved words)
