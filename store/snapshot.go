@@ -458,50 +458,64 @@ func tupleBind(info gocql.TypeInfo) string {
 	return "(" + strings.Join(elems, ", ") + ")"
 }
 
-// bindExpr is the expression standing for a value bound as bind says.
-func bindExpr(bind string) string {
-	if bind == "" {
-		return "?"
-	}
-	return bind
+// bindValue is how to bind v, a value bound as bind says: the expression
+// to write in the statement and the values it binds. A plain value is "?"
+// bound to v. A tuple is written element by element, "(?, (?, ?))", as
+// the driver binds no tuple whole, and a null tuple inside one as the
+// literal null (binding its elements null would make a tuple of nulls,
+// another value). A top-level null tuple binds its elements null, which
+// is not the same as null: it is used only for values that are never
+// null (keys, cells).
+func bindValue(bind string, v []byte) (string, []any, error) {
+	var b strings.Builder
+	args, err := appendBindValue(&b, nil, bind, v, true)
+	return b.String(), args, err
 }
 
-// appendBind appends to args the values that bind v as bind says: v
-// itself, or a tuple's elements (a null tuple binds null elements, which
-// Cassandra stores as a tuple of nulls).
-func appendBind(args []any, bind string, v []byte) ([]any, error) {
+func appendBindValue(b *strings.Builder, args []any, bind string, v []byte, top bool) ([]any, error) {
 	if bind == "" || bind == "?" {
+		b.WriteByte('?')
 		return append(args, rawValue(v)), nil
+	}
+	if v == nil && !top {
+		b.WriteString("null")
+		return args, nil
 	}
 	subs, err := tupleElems(bind)
 	if err != nil {
 		return nil, err
 	}
 	elems := make([][]byte, len(subs))
-	if v != nil {
-		for i := range elems {
-			if len(v) == 0 {
-				break // a tuple may end early: the rest is null
-			}
-			if len(v) < 4 {
-				return nil, fmt.Errorf("store: a tuple element of %d bytes has no length", len(v))
-			}
-			size := int(int32(binary.BigEndian.Uint32(v)))
-			v = v[4:]
-			if size < 0 {
-				continue
-			}
-			if size > len(v) {
-				return nil, fmt.Errorf("store: tuple element %d claims %d bytes; %d remain", i, size, len(v))
-			}
-			elems[i], v = v[:size:size], v[size:]
+	for i := range elems {
+		if len(v) == 0 {
+			break // a tuple may end early: the rest is null
 		}
+		if len(v) < 4 {
+			return nil, fmt.Errorf("store: a tuple element of %d bytes has no length", len(v))
+		}
+		size := int(int32(binary.BigEndian.Uint32(v)))
+		v = v[4:]
+		if size < 0 {
+			continue
+		}
+		if size > len(v) {
+			return nil, fmt.Errorf("store: tuple element %d claims %d bytes; %d remain", i, size, len(v))
+		}
+		elems[i], v = v[:size:size], v[size:]
 	}
+	if len(v) != 0 {
+		return nil, fmt.Errorf("store: %d bytes after the last of %d tuple elements", len(v), len(subs))
+	}
+	b.WriteByte('(')
 	for i, sub := range subs {
-		if args, err = appendBind(args, sub, elems[i]); err != nil {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if args, err = appendBindValue(b, args, sub, elems[i], false); err != nil {
 			return nil, err
 		}
 	}
+	b.WriteByte(')')
 	return args, nil
 }
 

@@ -853,45 +853,18 @@ func (im *importer) run(fr *frameReader, progress func(RestoreProgress)) (State,
 	}
 }
 
-// importTable is a table being imported, with its statements.
+// importTable is a table being imported.
 type importTable struct {
-	t                    *snapTable
-	nPart                int
-	where, wherePart     string
-	set, add, counterAdd []string // per column
-	marker               string
+	t     *snapTable
+	nPart int
 }
 
 func newImportTable(t *snapTable) *importTable {
 	it := &importTable{t: t}
-	var keys, marks, part []string
 	for _, k := range t.Key {
-		cond := quoteName(k.Name) + " = " + bindExpr(k.Bind)
 		if k.Kind == "partition_key" {
 			it.nPart++
-			part = append(part, cond)
 		}
-		keys = append(keys, cond)
-		marks = append(marks, bindExpr(k.Bind))
-	}
-	it.where = " WHERE " + strings.Join(keys, " AND ")
-	it.wherePart = " WHERE " + strings.Join(part, " AND ")
-	table := quoteName(t.Name)
-	cols := make([]string, len(t.Key))
-	for i, k := range t.Key {
-		cols[i] = quoteName(k.Name)
-	}
-	it.marker = `INSERT INTO ` + table + ` (` + strings.Join(cols, ", ") + `) VALUES (` + strings.Join(marks, ", ") + `) USING TIMESTAMP ?`
-	for _, col := range t.Columns {
-		name := quoteName(col.Name)
-		w := it.where
-		if col.Kind == "static" {
-			w = it.wherePart
-		}
-		head := `UPDATE ` + table + ` USING TIMESTAMP ? AND TTL ? SET `
-		it.set = append(it.set, head+name+` = `+bindExpr(col.Bind)+w)
-		it.add = append(it.add, head+name+` = `+name+` + ?`+w)
-		it.counterAdd = append(it.counterAdd, `UPDATE `+table+` SET `+name+` = `+name+` + ?`+w)
 	}
 	return it
 }
@@ -925,27 +898,37 @@ type stmt struct {
 // so the list keeps it). Cells expired since the export are skipped.
 func (c *Cassandra) restoreRow(ctx context.Context, it *importTable, row *snapRow) error {
 	now := time.Now().Unix()
-	var key, part []any // the values binding the key, and the partition key
+	table := quoteName(it.t.Name)
+	// The conditions on the key, and on the partition key alone (static
+	// cells), with their values.
+	var conds, names, exprs []string
+	var key, part []any
+	var where, wherePart string
 	for i, k := range row.Key {
 		if i == it.nPart {
-			part = slices.Clone(key)
+			wherePart, part = " WHERE "+strings.Join(conds, " AND "), slices.Clone(key)
 		}
-		var err error
-		if key, err = appendBind(key, it.t.Key[i].Bind, k); err != nil {
-			return err
+		expr, args, err := bindValue(it.t.Key[i].Bind, k)
+		if err != nil {
+			return fmt.Errorf("%s key %s: %w", it.t.Name, it.t.Key[i].Name, err)
 		}
+		names, exprs = append(names, quoteName(it.t.Key[i].Name)), append(exprs, expr)
+		conds = append(conds, quoteName(it.t.Key[i].Name)+" = "+expr)
+		key = append(key, args...)
 	}
+	where = " WHERE " + strings.Join(conds, " AND ")
 	if part == nil {
-		part = key
+		wherePart, part = where, key
 	}
 	var stmts []stmt
 	counter := false
 	for i := 0; i < len(row.Cells); {
 		cell := row.Cells[i]
 		col := &it.t.Columns[cell.Col]
-		k := key
+		name := quoteName(col.Name)
+		w, k := where, key
 		if col.Kind == "static" {
-			k = part
+			w, k = wherePart, part
 		}
 		ttl := 0
 		if cell.Expires != 0 {
@@ -954,10 +937,11 @@ func (c *Cassandra) restoreRow(ctx context.Context, it *importTable, row *snapRo
 				continue // expired since the export
 			}
 		}
+		head := `UPDATE ` + table + ` USING TIMESTAMP ? AND TTL ? SET `
 		switch col.Shape {
 		case shapeCounter:
 			counter = true
-			stmts = append(stmts, stmt{text: it.counterAdd[cell.Col], args: append([]any{rawValue(cell.Value)}, k...), size: len(cell.Value)})
+			stmts = append(stmts, stmt{text: `UPDATE ` + table + ` SET ` + name + ` = ` + name + ` + ?` + w, args: append([]any{rawValue(cell.Value)}, k...), size: len(cell.Value)})
 			i++
 		case shapeUDT:
 			f := slices.Index(col.Fields, string(cell.Path))
@@ -968,17 +952,12 @@ func (c *Cassandra) restoreRow(ctx context.Context, it *importTable, row *snapRo
 			if f < len(col.FieldBinds) {
 				fb = col.FieldBinds[f]
 			}
-			text := `UPDATE ` + quoteName(it.t.Name) + ` USING TIMESTAMP ? AND TTL ? SET ` + quoteName(col.Name) + `.` + quoteName(col.Fields[f]) + ` = ` + bindExpr(fb)
-			if col.Kind == "static" {
-				text += it.wherePart
-			} else {
-				text += it.where
-			}
-			args, err := appendBind([]any{cell.TS, ttl}, fb, cell.Value)
+			expr, args, err := bindValue(fb, cell.Value)
 			if err != nil {
-				return err
+				return fmt.Errorf("%s.%s.%s: %w", it.t.Name, col.Name, col.Fields[f], err)
 			}
-			stmts = append(stmts, stmt{text: text, args: append(args, k...), size: len(cell.Value)})
+			text := head + name + `.` + quoteName(col.Fields[f]) + ` = ` + expr + w
+			stmts = append(stmts, stmt{text: text, args: append(append([]any{cell.TS, ttl}, args...), k...), size: len(cell.Value)})
 			i++
 		case shapeList, shapeSet, shapeMap:
 			var elems [][]byte
@@ -998,19 +977,21 @@ func (c *Cassandra) restoreRow(ctx context.Context, it *importTable, row *snapRo
 				}
 				size += len(e.Path) + len(e.Value)
 			}
-			stmts = append(stmts, stmt{text: it.add[cell.Col], args: append([]any{cell.TS, ttl, rawValue(joinCollection(j-i, elems))}, k...), size: size})
+			text := head + name + ` = ` + name + ` + ?` + w
+			stmts = append(stmts, stmt{text: text, args: append([]any{cell.TS, ttl, rawValue(joinCollection(j-i, elems))}, k...), size: size})
 			i = j
 		default:
-			args, err := appendBind([]any{cell.TS, ttl}, col.Bind, cell.Value)
+			expr, args, err := bindValue(col.Bind, cell.Value)
 			if err != nil {
-				return err
+				return fmt.Errorf("%s.%s: %w", it.t.Name, col.Name, err)
 			}
-			stmts = append(stmts, stmt{text: it.set[cell.Col], args: append(args, k...), size: len(cell.Value)})
+			stmts = append(stmts, stmt{text: head + name + ` = ` + expr + w, args: append(append([]any{cell.TS, ttl}, args...), k...), size: len(cell.Value)})
 			i++
 		}
 	}
 	if row.Marker > 0 {
-		stmts = append(stmts, stmt{text: it.marker, args: append(slices.Clone(key), row.Marker)})
+		text := `INSERT INTO ` + table + ` (` + strings.Join(names, ", ") + `) VALUES (` + strings.Join(exprs, ", ") + `) USING TIMESTAMP ?`
+		stmts = append(stmts, stmt{text: text, args: append(slices.Clone(key), row.Marker)})
 	}
 	typ := gocql.UnloggedBatch
 	if counter {

@@ -77,7 +77,9 @@ var snapshotChecks = map[string]string{
 		l, WRITETIME(l), TTL(l), s, WRITETIME(s), TTL(s), m, WRITETIME(m), TTL(m), fa, WRITETIME(fa), TTL(fa),
 		na, na.street, WRITETIME(na.street), TTL(na.street), na."Zip", WRITETIME(na."Zip"), TTL(na."Zip"),
 		tup, WRITETIME(tup), fl, WRITETIME(fl), "Quoted col", WRITETIME("Quoted col") FROM "Every"`,
-	"counts":          `SELECT id, n, k FROM counts`,
+	"counts": `SELECT id, n, k FROM counts`,
+	"tuples": `SELECT k, c, sset, WRITETIME(sset), TTL(sset), v, WRITETIME(v), TTL(v), u.p, WRITETIME(u.p), TTL(u.p),
+		u.q, WRITETIME(u.q), TTL(u.q) FROM tuples`,
 	"keyonly":         `SELECT a, b FROM keyonly`,
 	"many":            `SELECT id, v, WRITETIME(v), TTL(v), l, WRITETIME(l), TTL(l) FROM many`,
 	"chorus_requests": `SELECT id, seq, idx, code, error, WRITETIME(seq), TTL(seq), WRITETIME(error), TTL(error) FROM chorus_requests`,
@@ -175,6 +177,9 @@ func TestCassandraSnapshotRoundTrip(t *testing.T) {
 		`CREATE INDEX every_t ON "Every" (t)`,
 		`CREATE INDEX ON "Every" (values(m))`,
 		`CREATE TABLE counts (id int PRIMARY KEY, n counter, k counter)`,
+		`CREATE TYPE pair (p frozen<tuple<int, frozen<tuple<text, int>>>>, q int)`,
+		`CREATE TABLE tuples (k frozen<tuple<int, text>>, c frozen<tuple<int, frozen<tuple<text, int>>>>, sset set<int> static,
+			v frozen<tuple<int, frozen<tuple<int, int>>>>, u pair, PRIMARY KEY (k, c))`,
 		`CREATE TABLE keyonly (a int, b int, PRIMARY KEY (a, b))`,
 		`CREATE TABLE many (id int PRIMARY KEY, v text, l list<int>) WITH default_time_to_live = 0`,
 	)
@@ -202,6 +207,11 @@ func TestCassandraSnapshotRoundTrip(t *testing.T) {
 		`UPDATE counts SET n = n + 1 WHERE id = 2`,
 		`INSERT INTO keyonly (a, b) VALUES (1, 1)`,
 		`INSERT INTO keyonly (a, b) VALUES (1, 2)`,
+		`INSERT INTO tuples (k, c, v) VALUES ((1, 'one'), (2, ('two', 2)), (3, (4, 5))) USING TIMESTAMP 9000000 AND TTL 4000`,
+		`INSERT INTO tuples (k, c, v) VALUES ((1, 'one'), (3, (null, 3)), (null, null)) USING TIMESTAMP 9000001`,
+		`INSERT INTO tuples (k, c) VALUES ((null, ''), (4, null))`,
+		`UPDATE tuples USING TIMESTAMP 9000002 SET u.p = (5, ('five', 5)), sset = sset + {1, 2} WHERE k = (1, 'one') AND c = (2, ('two', 2))`,
+		`UPDATE tuples USING TIMESTAMP 9000003 AND TTL 600 SET u.q = 6, sset = sset + {3} WHERE k = (1, 'one') AND c = (3, (null, 3))`,
 	)
 	// List elements appended one by one, each at its own timestamp (and a
 	// prepend), so that order and per-element write times matter.
@@ -249,8 +259,8 @@ func TestCassandraSnapshotRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("export: %+v in %s", stats, time.Since(start))
-	if stats.Tables != 4 || stats.Requests != 2 || stats.Bytes != int64(snap.Len()) {
-		t.Fatalf("export stats %+v (%d bytes); want 4 tables, 2 request records", stats, snap.Len())
+	if stats.Tables != 5 || stats.Requests != 2 || stats.Bytes != int64(snap.Len()) {
+		t.Fatalf("export stats %+v (%d bytes); want 5 tables, 2 request records", stats, snap.Len())
 	}
 
 	b := newTestKeyspace(t, ctx, hosts)
