@@ -183,6 +183,7 @@ func TestCassandraSnapshotRoundTrip(t *testing.T) {
 			v frozen<tuple<int, frozen<tuple<int, int>>>>, u pair, PRIMARY KEY (k, c))`,
 		`CREATE TABLE keyonly (a int, b int, PRIMARY KEY (a, b))`,
 		`CREATE TABLE deflt (id int PRIMARY KEY, v int, w int) WITH default_time_to_live = 1000`,
+		`CREATE TABLE vecs (id int PRIMARY KEY, v vector<float, 3>)`,
 		`CREATE TABLE many (id int PRIMARY KEY, v text, l list<int>) WITH default_time_to_live = 0`,
 	)
 	a.exec(t,
@@ -210,6 +211,7 @@ func TestCassandraSnapshotRoundTrip(t *testing.T) {
 		`INSERT INTO keyonly (a, b) VALUES (1, 1)`,
 		`INSERT INTO keyonly (a, b) VALUES (1, 2)`,
 		`INSERT INTO deflt (id, v) VALUES (1, 1)`,
+		`INSERT INTO vecs (id, v) VALUES (1, [1.5, -2, 3.25]) USING TIMESTAMP 12345`,
 		`UPDATE deflt USING TTL 0 SET w = 2 WHERE id = 1`,
 		`INSERT INTO tuples (k, c, v) VALUES ((1, 'one'), (2, ('two', 2)), (3, (4, 5))) USING TIMESTAMP 9000000 AND TTL 4000`,
 		`INSERT INTO tuples (k, c, v) VALUES ((1, 'one'), (3, (null, 3)), (null, null)) USING TIMESTAMP 9000001`,
@@ -263,8 +265,8 @@ func TestCassandraSnapshotRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("export: %+v in %s", stats, time.Since(start))
-	if stats.Tables != 6 || stats.Requests != 2 || stats.Bytes != int64(snap.Len()) {
-		t.Fatalf("export stats %+v (%d bytes); want 6 tables, 2 request records", stats, snap.Len())
+	if stats.Tables != 7 || stats.Requests != 2 || stats.Bytes != int64(snap.Len()) {
+		t.Fatalf("export stats %+v (%d bytes); want 7 tables, 2 request records", stats, snap.Len())
 	}
 
 	b := newTestKeyspace(t, ctx, hosts)
@@ -283,6 +285,17 @@ func TestCassandraSnapshotRoundTrip(t *testing.T) {
 	}
 	for table, q := range snapshotChecks {
 		sameRows(t, table, rowsOf(t, b.session, q), rowsOf(t, a.session, q))
+	}
+	// A vector (which the driver does not decode) as bytes.
+	for _, k := range []*testKeyspace{a, b} {
+		var v rawBytes
+		var wt int64
+		if err := k.session.Query(`SELECT v, WRITETIME(v) FROM vecs WHERE id = 1`).Scan(&v, &wt); err != nil {
+			t.Fatal(err)
+		}
+		if want := "3fc00000c000000040500000"; hex.EncodeToString(v) != want || wt != 12345 {
+			t.Fatalf("vector in %s = %x at %d; want %s at 12345", k.name, []byte(v), wt, want)
+		}
 	}
 	// The list order and write times, explicitly.
 	var l []int
@@ -482,4 +495,12 @@ func TestCassandraSnapshotMeasure(t *testing.T) {
 	t.Logf("%d rows (text + list of 10 ints): loaded by 16 writers in %s; export %s (%.0f rows/s), %d bytes (%.0f bytes/row), %d cells; import %s (%.0f rows/s)",
 		rows, load.Round(time.Millisecond), export.Round(time.Millisecond), rows/export.Seconds(), stats.Bytes, float64(stats.Bytes)/rows, stats.Cells,
 		imp.Round(time.Millisecond), rows/imp.Seconds())
+}
+
+// rawBytes scans any value as its bytes.
+type rawBytes []byte
+
+func (r *rawBytes) UnmarshalCQL(_ gocql.TypeInfo, data []byte) error {
+	*r = append((*r)[:0], data...)
+	return nil
 }
