@@ -358,11 +358,21 @@ func (c *Cassandra) exportRows(ctx context.Context, fw *frameWriter, t *snapTabl
 		dest = append(dest, &raws[i])
 	}
 	vals := make([][]byte, len(infos))
+	null := make([]bool, len(infos)) // every element nil: null, or a tuple of nulls
+	counters, statics := false, false
+	for _, col := range t.Columns {
+		counters = counters || col.Shape == shapeCounter
+		statics = statics || col.Kind == "static"
+	}
 	var prevPart []byte
 	for iter.Scan(dest...) {
 		now := time.Now().Unix()
 		p := 0
 		for i, w := range width {
+			null[i] = true
+			for _, r := range raws[p : p+w] {
+				null[i] = null[i] && r == nil
+			}
 			if infos[i].TypeInfo.Type() == gocql.TypeTuple {
 				elems := make([][]byte, w)
 				for j := range elems {
@@ -378,7 +388,6 @@ func (c *Cassandra) exportRows(ctx context.Context, fw *frameWriter, t *snapTabl
 		part := joinTuple(vals[:nPart])
 		newPartition := prevPart == nil || string(part) != string(prevPart)
 		prevPart = part
-		staticOnly := nKey > nPart && vals[nPart] == nil
 		regular := 0
 		v := vals[nKey:]
 		// cell adds the cell of value value with writetime wt and ttl ttl
@@ -439,7 +448,12 @@ func (c *Cassandra) exportRows(ctx context.Context, fw *frameWriter, t *snapTabl
 				regular += len(row.Cells) - n
 			}
 		}
-		if regular == 0 && !staticOnly && !isCounterTable(t) {
+		// A partition's static cells alone come with null clustering
+		// values (a key-only row whose clustering values are all tuples of
+		// nulls cannot be told from them: the driver scans tuples element
+		// by element; such a row is taken for static cells alone).
+		staticOnly := statics && regular == 0 && nKey > nPart && !slices.Contains(null[nPart:nKey], false)
+		if regular == 0 && !staticOnly && !counters {
 			row.Marker = marker
 		}
 		if len(row.Cells) == 0 && row.Marker == 0 {
@@ -456,15 +470,6 @@ func (c *Cassandra) exportRows(ctx context.Context, fw *frameWriter, t *snapTabl
 		return fmt.Errorf("reading table %s: %w", t.Name, classify(err))
 	}
 	return nil
-}
-
-func isCounterTable(t *snapTable) bool {
-	for _, col := range t.Columns {
-		if col.Shape == shapeCounter {
-			return true
-		}
-	}
-	return false
 }
 
 // collectionCells adds one cell per element of a non-frozen collection,
