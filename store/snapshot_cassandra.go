@@ -178,8 +178,8 @@ func (c *Cassandra) describe(ctx context.Context) ([]snapSchema, error) {
 
 // UserTables lists the keyspace's tables other than Chorus's own, sorted.
 // A keyspace with user tables but no progress record (OpenCassandra's
-// State is zero, or Import failed) is a restore that did not finish: drop
-// and recreate it before importing again.
+// State is zero, or Import failed) is a restore that did not finish:
+// empty it (Reset) before importing again.
 func (c *Cassandra) UserTables(ctx context.Context) ([]string, error) {
 	return c.schemaNames(ctx, `SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?`, "tables")
 }
@@ -581,12 +581,13 @@ const maxGroupBytes = 256 << 10
 // ErrNotEmpty, naming what it holds). It creates the schema, writes the
 // rows (several at once, each row's cells in order), then the request
 // records and, last, the progress record: the snapshot's applied sequence
-// and epoch, returned, so the worker continues the log from Applied+1. A
-// failed Import (a truncated or corrupt stream, ErrSnapshotTruncated or
-// ErrSnapshotCorrupt, or a Cassandra failure) leaves a keyspace without
-// progress record, whose tables (UserTables) say it is half restored:
-// drop and recreate it, then import again. progress, if not nil, is called
-// about every 1000 rows and at the end, from Import's goroutine.
+// and epoch, returned (with this keyspace's generation), so the worker
+// continues the log from Applied+1. A failed Import (a truncated or
+// corrupt stream, ErrSnapshotTruncated or ErrSnapshotCorrupt, or a
+// Cassandra failure) leaves a keyspace without progress record, whose
+// tables (UserTables) say it is half restored: empty it (Reset) and import
+// again. progress, if not nil, is called about every 1000 rows and at the
+// end, from Import's goroutine.
 func (c *Cassandra) Import(ctx context.Context, r io.Reader, progress func(RestoreProgress)) (State, error) {
 	if err := c.checkEmpty(ctx); err != nil {
 		return State{}, err
@@ -606,6 +607,7 @@ func (c *Cassandra) Import(ctx context.Context, r io.Reader, progress func(Resto
 	if err != nil {
 		return State{}, fmt.Errorf("importing a snapshot into %s: %w", c.keyspace, err)
 	}
+	st.Gen = c.st.Gen // the keyspace's own life, not the source's
 	c.st, c.unsure = st, false
 	if progress != nil {
 		progress(RestoreProgress{Bytes: fr.n, Rows: im.rows.Load()})
@@ -647,7 +649,7 @@ func (c *Cassandra) checkEmpty(ctx context.Context) error {
 		return fmt.Errorf("reading %s of %s: %w", requestsTable, c.keyspace, classify(err))
 	}
 	if len(what) > 0 {
-		return fmt.Errorf("%w: %s holds %s; import into an empty keyspace (drop and recreate it)", ErrNotEmpty, c.keyspace, strings.Join(what, "; "))
+		return fmt.Errorf("%w: %s holds %s; import into an empty keyspace (Reset it)", ErrNotEmpty, c.keyspace, strings.Join(what, "; "))
 	}
 	return nil
 }

@@ -277,7 +277,7 @@ func TestCassandraSnapshotRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("import: %s, progress %+v", time.Since(start), reports)
-	if st != (store.State{Applied: 1, Epoch: 3}) {
+	if st.Applied != 1 || st.Epoch != 3 || st.Partial != 0 {
 		t.Fatalf("Import = %+v; want applied 1, epoch 3", st)
 	}
 	if len(reports) < 2 || reports[len(reports)-1] != (store.RestoreProgress{Bytes: int64(snap.Len()), Rows: stats.Rows}) {
@@ -426,6 +426,13 @@ func TestCassandraImportRefusals(t *testing.T) {
 		}
 		if _, err := b.store.Import(ctx, bytes.NewReader(snap.Bytes()), nil); !errors.Is(err, store.ErrNotEmpty) {
 			t.Fatalf("Import into a half-restored keyspace: %v; want ErrNotEmpty", err)
+		}
+		// Emptied, it takes the snapshot.
+		if _, err := b.store.Reset(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := b.store.Import(ctx, bytes.NewReader(snap.Bytes()), nil); err != nil || st.Applied != 1 || st.Epoch != 1 {
+			t.Fatalf("Import after Reset = %+v, %v; want applied 1, epoch 1", st, err)
 		}
 	}
 
