@@ -31,6 +31,7 @@ import (
 //	'R'   row       snapRow: primary key, cells with timestamps and expiry
 //	'W' write       snapWrite: Memory only, one applied write of its history
 //	'Q' request     snapRequest: an exactly-once request record with its expiry
+//	'M' member      snapMember: a member as the replica applied it (chorus_members)
 //	'E' end         snapTrailer: the counts of everything before it
 //
 // A stream without its trailer, or whose trailer's counts differ from what
@@ -72,6 +73,7 @@ type SnapshotStats struct {
 	Rows     int64 // row records (a partition's static cells alone count as one; Memory: its history writes)
 	Cells    int64 // cells, one per collection element, UDT field and counter
 	Requests int64 // exactly-once request records
+	Members  int64 // member records
 	Bytes    int64 // length of the stream
 }
 
@@ -90,6 +92,7 @@ const (
 	recRow     = 'R'
 	recWrite   = 'W'
 	recRequest = 'Q'
+	recMember  = 'M'
 	recEnd     = 'E'
 )
 
@@ -191,6 +194,16 @@ type snapRequest struct {
 	Expires  int64 // unix seconds; 0: no TTL
 }
 
+// snapMember is a record of chorus_members.
+type snapMember struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	ID       string
+	Gen      string
+	Removed  bool
+	Seq      uint64
+	TS       int64
+}
+
 // snapWrite is one write of a Memory's history.
 type snapWrite struct {
 	_msgpack  struct{} `msgpack:",as_array"`
@@ -209,6 +222,7 @@ type snapTrailer struct {
 	Cells    int64         `msgpack:"cells"`
 	Writes   int64         `msgpack:"writes"`
 	Requests int64         `msgpack:"requests"`
+	Members  int64         `msgpack:"members"`
 	Elapsed  time.Duration `msgpack:"elapsed"` // how long Export took
 }
 
@@ -337,12 +351,13 @@ func checkHeader(h snapHeader, store string) error {
 // recordFollows reports whether a record of kind may follow one of prev.
 func recordFollows(prev, kind byte) bool {
 	order := map[byte][]byte{
-		recHeader:  {recSchema, recTable, recWrite, recRequest, recEnd},
-		recSchema:  {recSchema, recTable, recRequest, recEnd},
-		recTable:   {recRow, recTable, recRequest, recEnd},
-		recRow:     {recRow, recTable, recRequest, recEnd},
-		recWrite:   {recWrite, recRequest, recEnd},
-		recRequest: {recRequest, recEnd},
+		recHeader:  {recSchema, recTable, recWrite, recRequest, recMember, recEnd},
+		recSchema:  {recSchema, recTable, recRequest, recMember, recEnd},
+		recTable:   {recRow, recTable, recRequest, recMember, recEnd},
+		recRow:     {recRow, recTable, recRequest, recMember, recEnd},
+		recWrite:   {recWrite, recRequest, recMember, recEnd},
+		recRequest: {recRequest, recMember, recEnd},
+		recMember:  {recMember, recEnd},
 	}
 	return slices.Contains(order[prev], kind)
 }
@@ -351,9 +366,9 @@ func recordFollows(prev, kind byte) bool {
 func checkTrailer(got, want snapTrailer) error {
 	got.Elapsed = want.Elapsed
 	if got != want {
-		return fmt.Errorf("%w: read %d schema, %d tables, %d rows, %d cells, %d writes, %d requests; the trailer says %d, %d, %d, %d, %d, %d",
-			ErrSnapshotTruncated, got.Schema, got.Tables, got.Rows, got.Cells, got.Writes, got.Requests,
-			want.Schema, want.Tables, want.Rows, want.Cells, want.Writes, want.Requests)
+		return fmt.Errorf("%w: read %d schema, %d tables, %d rows, %d cells, %d writes, %d requests, %d members; the trailer says %d, %d, %d, %d, %d, %d, %d",
+			ErrSnapshotTruncated, got.Schema, got.Tables, got.Rows, got.Cells, got.Writes, got.Requests, got.Members,
+			want.Schema, want.Tables, want.Rows, want.Cells, want.Writes, want.Requests, want.Members)
 	}
 	return nil
 }

@@ -43,7 +43,8 @@ import (
 //     (the last write applied before the snapshot): no later write of the
 //     log has a lower one, so a later DELETE removes it as in the source.
 //   - The request records of chorus_requests with their timestamps and
-//     expiry, then the progress record (chorus_state), written last.
+//     expiry, the member records of chorus_members with their timestamps,
+//     then the progress record (chorus_state), written last.
 
 // Export writes the keyspace as of its current state to w. The caller
 // pauses applying while it runs: Export reads the tables one after the
@@ -104,7 +105,10 @@ func (c *Cassandra) Export(ctx context.Context, w io.Writer) (SnapshotStats, err
 	if err := c.exportRequests(ctx, fw, &stats); err != nil {
 		return fail(err)
 	}
-	trailer.Tables, trailer.Rows, trailer.Cells, trailer.Requests = stats.Tables, stats.Rows, stats.Cells, stats.Requests
+	if err := c.exportMembers(ctx, fw, &stats); err != nil {
+		return fail(err)
+	}
+	trailer.Tables, trailer.Rows, trailer.Cells, trailer.Requests, trailer.Members = stats.Tables, stats.Rows, stats.Cells, stats.Requests, stats.Members
 	trailer.Elapsed = time.Since(start)
 	if err := fw.write(recEnd, trailer); err != nil {
 		return fail(err)
@@ -565,6 +569,25 @@ func (c *Cassandra) exportRequests(ctx context.Context, fw *frameWriter, stats *
 	return nil
 }
 
+// exportMembers writes the member records.
+func (c *Cassandra) exportMembers(ctx context.Context, fw *frameWriter, stats *SnapshotStats) error {
+	iter := c.session.Query(`SELECT id, gen, removed, seq, WRITETIME(gen) FROM ` + membersTable).WithContext(ctx).Iter()
+	var m snapMember
+	var seq int64
+	for iter.Scan(&m.ID, &m.Gen, &m.Removed, &seq, &m.TS) {
+		m.Seq = uint64(seq)
+		if err := fw.write(recMember, &m); err != nil {
+			iter.Close()
+			return err
+		}
+		stats.Members++
+	}
+	if err := iter.Close(); err != nil {
+		return fmt.Errorf("reading %s: %w", membersTable, classify(err))
+	}
+	return nil
+}
+
 // importWorkers is how many rows Import writes at once.
 const importWorkers = 16
 
@@ -577,12 +600,12 @@ const maxBatchBytes = 32 << 10
 const maxGroupBytes = 256 << 10
 
 // Import loads a snapshot into this store's keyspace, which must be empty:
-// no user table or type, no progress record, no request record (else
+// no user table or type, no progress, request or member record (else
 // ErrNotEmpty, naming what it holds). It creates the schema, writes the
-// rows (several at once, each row's cells in order), then the request
-// records and, last, the progress record: the snapshot's applied sequence
-// and epoch, returned (with this keyspace's generation), so the worker
-// continues the log from Applied+1. A failed Import (a truncated or
+// rows (several at once, each row's cells in order), then the request and
+// member records and, last, the progress record: the snapshot's applied
+// sequence and epoch, returned (with this keyspace's generation), so the
+// worker continues the log from Applied+1. A failed Import (a truncated or
 // corrupt stream, ErrSnapshotTruncated or ErrSnapshotCorrupt, or a
 // Cassandra failure) leaves a keyspace without progress record, whose
 // tables (UserTables) say it is half restored: empty it (Reset) and import
@@ -640,13 +663,15 @@ func (c *Cassandra) checkEmpty(ctx context.Context) error {
 	if ts != 0 || st != (State{}) {
 		what = append(what, fmt.Sprintf("a progress record (applied %d)", st.Applied))
 	}
-	var id string
-	err = c.session.Query(`SELECT id FROM ` + requestsTable + ` LIMIT 1`).WithContext(ctx).Scan(&id)
-	switch {
-	case err == nil:
-		what = append(what, "request records")
-	case !errors.Is(err, gocql.ErrNotFound):
-		return fmt.Errorf("reading %s of %s: %w", requestsTable, c.keyspace, classify(err))
+	for _, rec := range []struct{ table, what string }{{requestsTable, "request records"}, {membersTable, "member records"}} {
+		var id string
+		err = c.session.Query(`SELECT id FROM ` + rec.table + ` LIMIT 1`).WithContext(ctx).Scan(&id)
+		switch {
+		case err == nil:
+			what = append(what, rec.what)
+		case !errors.Is(err, gocql.ErrNotFound):
+			return fmt.Errorf("reading %s of %s: %w", rec.table, c.keyspace, classify(err))
+		}
 	}
 	if len(what) > 0 {
 		return fmt.Errorf("%w: %s holds %s; import into an empty keyspace (Reset it)", ErrNotEmpty, c.keyspace, strings.Join(what, "; "))
@@ -831,6 +856,15 @@ func (im *importer) run(fr *frameReader, progress func(RestoreProgress)) (State,
 				return State{}, err
 			}
 			got.Requests++
+		case recMember:
+			var m snapMember
+			if err := decodeRecord(kind, body, &m); err != nil {
+				return State{}, err
+			}
+			if err := c.session.Query(recordMember, m.ID, m.Gen, m.Removed, int64(m.Seq), m.TS).WithContext(im.ctx).Exec(); err != nil {
+				return State{}, fmt.Errorf("writing member record %s: %w", m.ID, classify(err))
+			}
+			got.Members++
 		case recEnd:
 			var want snapTrailer
 			if err := decodeRecord(kind, body, &want); err != nil {

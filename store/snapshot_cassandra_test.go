@@ -85,6 +85,7 @@ var snapshotChecks = map[string]string{
 	"many":            `SELECT id, v, WRITETIME(v), TTL(v), l, WRITETIME(l), TTL(l) FROM many`,
 	"chorus_requests": `SELECT id, seq, idx, code, error, WRITETIME(seq), TTL(seq), WRITETIME(error), TTL(error) FROM chorus_requests`,
 	"chorus_state":    `SELECT id, applied, epoch, partial, WRITETIME(applied) FROM chorus_state`,
+	"chorus_members":  `SELECT id, gen, removed, seq, WRITETIME(gen) FROM chorus_members`,
 }
 
 // rowsOf reads a check query's rows as the driver decodes them, sorted.
@@ -254,7 +255,9 @@ func TestCassandraSnapshotRoundTrip(t *testing.T) {
 		{RequestID: "r1", Stmt: `INSERT INTO keyonly (a, b) VALUES (2, 1)`},
 		{RequestID: "r2", Stmt: `INSERT INTO keyonly (a, nope) VALUES (2, 1)`},
 	}}
-	if _, err := a.store.Apply(ctx, []messages.Order{o}); err != nil {
+	member := messages.Order{Epoch: 3, Seq: 2, Kind: messages.OrderMember, Timestamp: o.Timestamp + 10,
+		Member: &messages.MemberChange{Op: messages.MemberAdd, ID: "server1", Gen: "g1"}}
+	if _, err := a.store.Apply(ctx, []messages.Order{o, member}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -265,7 +268,7 @@ func TestCassandraSnapshotRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("export: %+v in %s", stats, time.Since(start))
-	if stats.Tables != 7 || stats.Requests != 2 || stats.Bytes != int64(snap.Len()) {
+	if stats.Tables != 7 || stats.Requests != 2 || stats.Members != 1 || stats.Bytes != int64(snap.Len()) {
 		t.Fatalf("export stats %+v (%d bytes); want 7 tables, 2 request records", stats, snap.Len())
 	}
 
@@ -277,8 +280,8 @@ func TestCassandraSnapshotRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("import: %s, progress %+v", time.Since(start), reports)
-	if st.Applied != 1 || st.Epoch != 3 || st.Partial != 0 {
-		t.Fatalf("Import = %+v; want applied 1, epoch 3", st)
+	if st.Applied != 2 || st.Epoch != 3 || st.Partial != 0 {
+		t.Fatalf("Import = %+v; want applied 2, epoch 3", st)
 	}
 	if len(reports) < 2 || reports[len(reports)-1] != (store.RestoreProgress{Bytes: int64(snap.Len()), Rows: stats.Rows}) {
 		t.Fatalf("progress reports %+v; want some, and the totals (%d bytes, %d rows) last", reports, snap.Len(), stats.Rows)
@@ -354,7 +357,7 @@ func TestCassandraSnapshotRoundTrip(t *testing.T) {
 	if err != nil || outs[0][0].Code != messages.CodeOK || outs[0][1].Code != messages.CodeCQL {
 		t.Fatalf("seq 1 applied again after Import: %+v, %v; want the recorded outcomes (OK, CQL error)", outs, err)
 	}
-	next := messages.Order{Epoch: 3, Seq: 2, Timestamp: time.Now().UnixMicro(), Writes: []messages.Write{{RequestID: "r3", Stmt: `DELETE FROM keyonly WHERE a = 1 AND b = 1`}}}
+	next := messages.Order{Epoch: 3, Seq: 3, Timestamp: time.Now().UnixMicro(), Writes: []messages.Write{{RequestID: "r3", Stmt: `DELETE FROM keyonly WHERE a = 1 AND b = 1`}}}
 	if _, err := reopened.Apply(ctx, []messages.Order{next}); err != nil {
 		t.Fatal(err)
 	}
