@@ -31,6 +31,7 @@ import (
 //	'R'   row       snapRow: primary key, cells with timestamps and expiry
 //	'W' write       snapWrite: Memory only, one applied write of its history
 //	'Q' request     snapRequest: an exactly-once request record with its expiry
+//	'M' member      snapMember: a member as the replica applied it (chorus_members)
 //	'E' end         snapTrailer: the counts of everything before it
 //
 // A stream without its trailer, or whose trailer's counts differ from what
@@ -72,6 +73,7 @@ type SnapshotStats struct {
 	Rows     int64 // row records (a partition's static cells alone count as one; Memory: its history writes)
 	Cells    int64 // cells, one per collection element, UDT field and counter
 	Requests int64 // exactly-once request records
+	Members  int64 // member records
 	Bytes    int64 // length of the stream
 }
 
@@ -90,6 +92,7 @@ const (
 	recRow     = 'R'
 	recWrite   = 'W'
 	recRequest = 'Q'
+	recMember  = 'M'
 	recEnd     = 'E'
 )
 
@@ -141,6 +144,12 @@ type snapColumn struct {
 	Type   string   `msgpack:"type"` // as in system_schema.columns
 	Shape  int      `msgpack:"shape"`
 	Fields []string `msgpack:"fields,omitempty"` // shapeUDT: field names
+	// Bind is how a value is bound in a statement: "" for a plain bind
+	// marker, the tuple's shape for a tuple ("(?, (?, ?))"), since the
+	// driver binds a tuple element by element; FieldBinds the same for
+	// each field of a UDT.
+	Bind       string   `msgpack:"bind,omitempty"`
+	FieldBinds []string `msgpack:"field_binds,omitempty"`
 }
 
 // snapTable starts a table's rows.
@@ -185,6 +194,16 @@ type snapRequest struct {
 	Expires  int64 // unix seconds; 0: no TTL
 }
 
+// snapMember is a record of chorus_members.
+type snapMember struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	ID       string
+	Gen      string
+	Removed  bool
+	Seq      uint64
+	TS       int64
+}
+
 // snapWrite is one write of a Memory's history.
 type snapWrite struct {
 	_msgpack  struct{} `msgpack:",as_array"`
@@ -203,6 +222,7 @@ type snapTrailer struct {
 	Cells    int64         `msgpack:"cells"`
 	Writes   int64         `msgpack:"writes"`
 	Requests int64         `msgpack:"requests"`
+	Members  int64         `msgpack:"members"`
 	Elapsed  time.Duration `msgpack:"elapsed"` // how long Export took
 }
 
@@ -331,12 +351,13 @@ func checkHeader(h snapHeader, store string) error {
 // recordFollows reports whether a record of kind may follow one of prev.
 func recordFollows(prev, kind byte) bool {
 	order := map[byte][]byte{
-		recHeader:  {recSchema, recTable, recWrite, recRequest, recEnd},
-		recSchema:  {recSchema, recTable, recRequest, recEnd},
-		recTable:   {recRow, recTable, recRequest, recEnd},
-		recRow:     {recRow, recTable, recRequest, recEnd},
-		recWrite:   {recWrite, recRequest, recEnd},
-		recRequest: {recRequest, recEnd},
+		recHeader:  {recSchema, recTable, recWrite, recRequest, recMember, recEnd},
+		recSchema:  {recSchema, recTable, recRequest, recMember, recEnd},
+		recTable:   {recRow, recTable, recRequest, recMember, recEnd},
+		recRow:     {recRow, recTable, recRequest, recMember, recEnd},
+		recWrite:   {recWrite, recRequest, recMember, recEnd},
+		recRequest: {recRequest, recMember, recEnd},
+		recMember:  {recMember, recEnd},
 	}
 	return slices.Contains(order[prev], kind)
 }
@@ -345,9 +366,9 @@ func recordFollows(prev, kind byte) bool {
 func checkTrailer(got, want snapTrailer) error {
 	got.Elapsed = want.Elapsed
 	if got != want {
-		return fmt.Errorf("%w: read %d schema, %d tables, %d rows, %d cells, %d writes, %d requests; the trailer says %d, %d, %d, %d, %d, %d",
-			ErrSnapshotTruncated, got.Schema, got.Tables, got.Rows, got.Cells, got.Writes, got.Requests,
-			want.Schema, want.Tables, want.Rows, want.Cells, want.Writes, want.Requests)
+		return fmt.Errorf("%w: read %d schema, %d tables, %d rows, %d cells, %d writes, %d requests, %d members; the trailer says %d, %d, %d, %d, %d, %d, %d",
+			ErrSnapshotTruncated, got.Schema, got.Tables, got.Rows, got.Cells, got.Writes, got.Requests, got.Members,
+			want.Schema, want.Tables, want.Rows, want.Cells, want.Writes, want.Requests, want.Members)
 	}
 	return nil
 }
@@ -434,6 +455,106 @@ func appendElems(out []byte, elems [][]byte) []byte {
 		out = append(out, e...)
 	}
 	return out
+}
+
+// tupleBind is the bind expression of a value of type info: "" for a
+// plain bind marker, else the tuple's shape, element by element.
+func tupleBind(info gocql.TypeInfo) string {
+	tu, ok := info.(gocql.TupleTypeInfo)
+	if !ok {
+		return ""
+	}
+	elems := make([]string, len(tu.Elems))
+	for i, e := range tu.Elems {
+		if elems[i] = tupleBind(e); elems[i] == "" {
+			elems[i] = "?"
+		}
+	}
+	return "(" + strings.Join(elems, ", ") + ")"
+}
+
+// bindValue is how to bind v, a value bound as bind says: the expression
+// to write in the statement and the values it binds. A plain value is "?"
+// bound to v. A tuple is written element by element, "(?, (?, ?))", as
+// the driver binds no tuple whole, and a null tuple inside one as the
+// literal null (binding its elements null would make a tuple of nulls,
+// another value). A top-level null tuple binds its elements null, which
+// is not the same as null: it is used only for values that are never
+// null (keys, cells).
+func bindValue(bind string, v []byte) (string, []any, error) {
+	var b strings.Builder
+	args, err := appendBindValue(&b, nil, bind, v, true)
+	return b.String(), args, err
+}
+
+func appendBindValue(b *strings.Builder, args []any, bind string, v []byte, top bool) ([]any, error) {
+	if bind == "" || bind == "?" {
+		b.WriteByte('?')
+		return append(args, rawValue(v)), nil
+	}
+	if v == nil && !top {
+		b.WriteString("null")
+		return args, nil
+	}
+	subs, err := tupleElems(bind)
+	if err != nil {
+		return nil, err
+	}
+	elems := make([][]byte, len(subs))
+	for i := range elems {
+		if len(v) == 0 {
+			break // a tuple may end early: the rest is null
+		}
+		if len(v) < 4 {
+			return nil, fmt.Errorf("store: a tuple element of %d bytes has no length", len(v))
+		}
+		size := int(int32(binary.BigEndian.Uint32(v)))
+		v = v[4:]
+		if size < 0 {
+			continue
+		}
+		if size > len(v) {
+			return nil, fmt.Errorf("store: tuple element %d claims %d bytes; %d remain", i, size, len(v))
+		}
+		elems[i], v = v[:size:size], v[size:]
+	}
+	if len(v) != 0 {
+		return nil, fmt.Errorf("store: %d bytes after the last of %d tuple elements", len(v), len(subs))
+	}
+	b.WriteByte('(')
+	for i, sub := range subs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if args, err = appendBindValue(b, args, sub, elems[i], false); err != nil {
+			return nil, err
+		}
+	}
+	b.WriteByte(')')
+	return args, nil
+}
+
+// tupleElems splits a tuple's bind shape "(a, b)" into "a" and "b".
+func tupleElems(bind string) ([]string, error) {
+	if len(bind) < 2 || bind[0] != '(' || bind[len(bind)-1] != ')' {
+		return nil, fmt.Errorf("%w: bind shape %q", ErrSnapshotCorrupt, bind)
+	}
+	var out []string
+	depth, from := 0, 1
+	for i := 1; i < len(bind)-1; i++ {
+		switch bind[i] {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, strings.TrimSpace(bind[from:i]))
+				from = i + 1
+			}
+		}
+	}
+	return append(out, strings.TrimSpace(bind[from:len(bind)-1])), nil
 }
 
 // quoteName quotes a CQL name, so any name (mixed case, reserved words)

@@ -11,8 +11,8 @@ import (
 
 // Export writes the Memory as a snapshot stream (the same framing as
 // Cassandra's, of store kind "memory"): its State, its history of applied
-// writes (records 'W', in the order applied) and its request records (in
-// log order, without expiry: Memory keeps them for ever). It copies them
+// writes (records 'W', in the order applied), its request records (in
+// log order, without expiry: Memory keeps them for ever) and its members. It copies them
 // under its lock, so the stream is of one applied sequence even if the
 // caller did not pause applying.
 func (m *Memory) Export(ctx context.Context, w io.Writer) (SnapshotStats, error) {
@@ -26,6 +26,10 @@ func (m *Memory) Export(ctx context.Context, w io.Writer) (SnapshotStats, error)
 	st := m.st
 	history := m.historyLocked()
 	m.mu.Unlock()
+	members, err := m.Members(ctx)
+	if err != nil {
+		return stats, err
+	}
 	if st.Partial != 0 {
 		return stats, fmt.Errorf("%w: Memory has applied %d writes of seq %d", ErrSnapshotPartial, st.Partial, st.Applied+1)
 	}
@@ -61,7 +65,13 @@ func (m *Memory) Export(ctx context.Context, w io.Writer) (SnapshotStats, error)
 		}
 		stats.Requests++
 	}
-	if err := fw.write(recEnd, snapTrailer{Writes: stats.Rows, Requests: stats.Requests, Elapsed: time.Since(start)}); err != nil {
+	for _, mb := range members {
+		if err := fw.write(recMember, &snapMember{ID: mb.ID, Gen: mb.Gen, Removed: mb.Removed, Seq: mb.Seq}); err != nil {
+			return fail(err)
+		}
+		stats.Members++
+	}
+	if err := fw.write(recEnd, snapTrailer{Writes: stats.Rows, Requests: stats.Requests, Members: stats.Members, Elapsed: time.Since(start)}); err != nil {
 		return fail(err)
 	}
 	if err := fw.flush(); err != nil {
@@ -75,10 +85,10 @@ func (m *Memory) Export(ctx context.Context, w io.Writer) (SnapshotStats, error)
 // write applied, no request record: else ErrNotEmpty). It reads the whole
 // stream first and changes the Memory only once the trailer checked out,
 // so a truncated stream leaves it empty. Afterwards History, Query,
-// Requests and State equal the source's.
+// Requests, Members and State (but its generation) equal the source's.
 func (m *Memory) Import(ctx context.Context, r io.Reader, progress func(RestoreProgress)) (State, error) {
 	m.mu.Lock()
-	closed, empty := m.closed, m.st == (State{Gen: m.st.Gen}) && len(m.history) == 0 && len(m.requests) == 0
+	closed, empty := m.closed, m.st == (State{Gen: m.st.Gen}) && len(m.history) == 0 && len(m.requests) == 0 && len(m.members) == 0
 	m.mu.Unlock()
 	switch {
 	case closed:
@@ -109,6 +119,7 @@ func (m *Memory) Import(ctx context.Context, r io.Reader, progress func(RestoreP
 	}
 	var history []MemoryWrite
 	requests := map[string]messages.Outcome{}
+	members := map[string]messages.Member{}
 	var got snapTrailer
 	stage := byte(recHeader)
 	for {
@@ -141,6 +152,13 @@ func (m *Memory) Import(ctx context.Context, r io.Reader, progress func(RestoreP
 			}
 			requests[q.ID] = messages.Outcome{Seq: q.Seq, Index: q.Idx, Code: messages.Code(q.Code), Error: q.Error}
 			got.Requests++
+		case recMember:
+			var mb snapMember
+			if err := decodeRecord(kind, body, &mb); err != nil {
+				return State{}, err
+			}
+			members[mb.ID] = messages.Member{ID: mb.ID, Gen: mb.Gen, Removed: mb.Removed, Seq: mb.Seq}
+			got.Members++
 		case recEnd:
 			var want snapTrailer
 			if err := decodeRecord(kind, body, &want); err != nil {
@@ -157,12 +175,12 @@ func (m *Memory) Import(ctx context.Context, r io.Reader, progress func(RestoreP
 			}
 			st := State{Applied: h.Applied, Epoch: h.Epoch}
 			m.mu.Lock()
-			if m.closed || m.st != (State{Gen: m.st.Gen}) || len(m.history) > 0 || len(m.requests) > 0 {
+			if m.closed || m.st != (State{Gen: m.st.Gen}) || len(m.history) > 0 || len(m.requests) > 0 || len(m.members) > 0 {
 				m.mu.Unlock()
 				return State{}, fmt.Errorf("%w: the Memory changed during the import", ErrNotEmpty)
 			}
 			st.Gen = m.st.Gen
-			m.st, m.history, m.requests = st, history, requests
+			m.st, m.history, m.requests, m.members = st, history, requests, members
 			m.mu.Unlock()
 			if progress != nil {
 				progress(RestoreProgress{Bytes: fr.n, Rows: got.Writes})

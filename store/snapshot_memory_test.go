@@ -26,13 +26,17 @@ func TestMemorySnapshotRoundTrip(t *testing.T) {
 		mustApply(t, src, o)
 		orders = append(orders, o)
 	}
+	// Two members, one removed.
+	for i, ch := range []messages.MemberChange{{Op: messages.MemberAdd, ID: "w1", Gen: "g1"}, {Op: messages.MemberRemove, ID: "w2", Gen: "g2"}} {
+		mustApply(t, src, messages.Order{Epoch: 3, Seq: 2501 + uint64(i), Kind: messages.OrderMember, Timestamp: 1, Member: &ch})
+	}
 	var buf bytes.Buffer
 	stats, err := src.Export(ctx, &buf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stats.Rows != 5000 || stats.Requests != 5000 || stats.Bytes != int64(buf.Len()) {
-		t.Fatalf("stats %+v for %d bytes; want 5000 writes and request records", stats, buf.Len())
+	if stats.Rows != 5000 || stats.Requests != 5000 || stats.Members != 2 || stats.Bytes != int64(buf.Len()) {
+		t.Fatalf("stats %+v for %d bytes; want 5000 writes and request records, 2 members", stats, buf.Len())
 	}
 	dst := store.NewMemory()
 	var reports []store.RestoreProgress
@@ -57,17 +61,27 @@ func TestMemorySnapshotRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(gotReq, wantReq) {
 		t.Fatal("Requests after Import differ from the source's")
 	}
+	gotMem, _ := dst.Members(ctx)
+	wantMem, _ := src.Members(ctx)
+	if len(wantMem) != 2 || !reflect.DeepEqual(gotMem, wantMem) {
+		t.Fatalf("Members after Import = %+v; the source's %+v", gotMem, wantMem)
+	}
 	if len(reports) < 5 || reports[len(reports)-1] != (store.RestoreProgress{Bytes: int64(buf.Len()), Rows: 5000}) {
 		t.Fatalf("progress reports %+v; want one per 1000 writes and the totals last", reports)
 	}
 	// It continues the log; a retried request gets its recorded outcome.
 	next := order(st.Applied+1, "c")
+	next.Epoch = 3
 	mustApply(t, dst, next)
-	checkState(t, dst, store.State{Applied: 2501, Epoch: 3})
+	if st := dst.State(); st.Applied != 2503 || st.Epoch != 3 {
+		t.Fatalf("state after the next ORDER = %+v; want applied 2503, epoch 3", st)
+	}
 	if outs := mustApply(t, dst, orders[0]); !reflect.DeepEqual(outs, successes(orders[0])) {
 		t.Fatalf("seq 1 applied again after Import: %+v; want its recorded outcomes", outs)
 	}
-	checkState(t, dst, store.State{Applied: 2501, Epoch: 3})
+	if st := dst.State(); st.Applied != 2503 || st.Epoch != 3 {
+		t.Fatalf("state after the next ORDER = %+v; want applied 2503, epoch 3", st)
+	}
 
 	// Import into a Memory that holds data fails and changes nothing.
 	if _, err := src.Import(ctx, bytes.NewReader(buf.Bytes()), nil); !errors.Is(err, store.ErrNotEmpty) {

@@ -192,3 +192,32 @@ func TestFraming(t *testing.T) {
 		t.Fatalf("Import of format 2: %v; want ErrSnapshotCorrupt", err)
 	}
 }
+
+func TestBindValue(t *testing.T) {
+	one, two := []byte{0, 0, 0, 1}, []byte{0, 0, 0, 2}
+	inner := joinTuple([][]byte{[]byte("a"), two})
+	for _, tc := range []struct {
+		bind  string
+		v     []byte
+		expr  string
+		nargs int
+	}{
+		{"", one, "?", 1},
+		{"(?, ?)", joinTuple([][]byte{one, nil}), "(?, ?)", 2},
+		{"(?, (?, ?))", joinTuple([][]byte{one, inner}), "(?, (?, ?))", 3},
+		{"(?, (?, ?))", joinTuple([][]byte{one, nil}), "(?, null)", 1},
+		{"(?, (?, ?))", joinTuple([][]byte{one}), "(?, null)", 1}, // ends early
+		{"(?, (?, ?))", nil, "(?, null)", 1},
+	} {
+		expr, args, err := bindValue(tc.bind, tc.v)
+		if err != nil || expr != tc.expr || len(args) != tc.nargs {
+			t.Errorf("bindValue(%q, %x) = %q, %d args, %v; want %q, %d args", tc.bind, tc.v, expr, len(args), err, tc.expr, tc.nargs)
+		}
+	}
+	if _, _, err := bindValue("(?, ?)", []byte{0, 0, 0, 9, 1}); err == nil {
+		t.Error("bindValue of a short tuple element succeeded")
+	}
+	if got, _ := tupleElems("(?, (?, (?, ?)), ?)"); !slices.Equal(got, []string{"?", "(?, (?, ?))", "?"}) {
+		t.Errorf("tupleElems = %q", got)
+	}
+}

@@ -1,0 +1,68 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+)
+
+// SnapshotDump decodes a snapshot stream for tests: its header, one line
+// per record after it (the trailer's elapsed time and every cell's expiry
+// left out of the lines) and every expiry in stream order, so two streams
+// of equal data compare equal line by line, and their expiries within a
+// tolerance.
+func SnapshotDump(b []byte) (map[string]any, []string, []int64, error) {
+	fr, err := newFrameReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var header map[string]any
+	var lines []string
+	var exps []int64
+	for {
+		kind, body, err := fr.next()
+		if err == io.EOF {
+			return header, lines, exps, nil
+		}
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		switch kind {
+		case recHeader:
+			header = map[string]any{}
+			err = decodeRecord(kind, body, &header)
+		case recSchema:
+			var s snapSchema
+			err = decodeRecord(kind, body, &s)
+			lines = append(lines, fmt.Sprintf("S %+v", s))
+		case recTable:
+			var t snapTable
+			err = decodeRecord(kind, body, &t)
+			lines = append(lines, fmt.Sprintf("T %+v", t))
+		case recRow:
+			var r snapRow
+			err = decodeRecord(kind, body, &r)
+			for i := range r.Cells {
+				exps = append(exps, r.Cells[i].Expires)
+				r.Cells[i].Expires = min(r.Cells[i].Expires, 1)
+			}
+			lines = append(lines, fmt.Sprintf("R %x %+v %d", r.Key, r.Cells, r.Marker))
+		case recRequest:
+			var q snapRequest
+			err = decodeRecord(kind, body, &q)
+			exps = append(exps, q.Expires)
+			q.Expires = min(q.Expires, 1)
+			lines = append(lines, fmt.Sprintf("Q %+v", q))
+		case recEnd:
+			var e snapTrailer
+			err = decodeRecord(kind, body, &e)
+			e.Elapsed = 0
+			lines = append(lines, fmt.Sprintf("E %+v", e))
+		default:
+			lines = append(lines, fmt.Sprintf("%c %x", kind, body))
+		}
+		if err != nil {
+			return nil, nil, nil, err
+		}
+	}
+}
