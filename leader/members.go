@@ -22,6 +22,10 @@ type Policy struct {
 	// Roster returns the members this worker's replica has applied; the
 	// leader loads it once its replica has applied its epoch marker.
 	Roster func() []messages.Member
+	// TimestampFloor returns the highest write timestamp this worker's
+	// replica has applied; once it has applied the epoch marker, the
+	// leader's timestamps go above it.
+	TimestampFloor func() int64
 }
 
 // Trim asks the Node to delete the log's entries below KeepFrom and to
@@ -77,6 +81,11 @@ func (s *Sequencer) removedGen(id, gen string) bool {
 // loadRoster takes the members from the leader's own replica, once it has
 // applied everything before this term.
 func (s *Sequencer) loadRoster() {
+	if s.policy.TimestampFloor != nil {
+		// The log's last entry may be a deposed leader's, skipped by every
+		// replica, with a lower timestamp than the writes before it.
+		s.lastTS = max(s.lastTS, s.policy.TimestampFloor())
+	}
 	s.roster = map[string]messages.Member{}
 	if s.policy.Roster != nil {
 		for _, m := range s.policy.Roster() {

@@ -505,11 +505,28 @@ func (s *Sequencer) Tick(now time.Time) []Action {
 		}
 		return acts
 	}
+	oldest := s.oldestUnapplied()
+	if self := s.members[s.id]; s.IsReady() && oldest != nil && (self == nil || self.applied < oldest.seq) && now.Sub(oldest.appendedAt) > s.timing.AckTimeout {
+		// Nothing commits before the leader's own replica applies it: a
+		// leader whose replica is stuck gives the lease to one that is not.
+		var applied uint64
+		if self != nil {
+			applied = self.applied
+		}
+		acts := s.StepDown(fmt.Sprintf("own replica has not applied seq %d within %s (applied %d, stalled %q): giving the lease to a worker that can commit",
+			oldest.seq, s.timing.AckTimeout, applied, s.stalledOf(s.id)))
+		for i, a := range acts {
+			if sd, ok := a.(StepDown); ok {
+				sd.HoldFor = oldest.seq
+				acts[i] = sd
+			}
+		}
+		return acts
+	}
 	var acts []Action
 	if s.IsReady() {
 		acts = s.housekeeping(now)
 	}
-	oldest := s.oldestUnapplied()
 	for _, id := range s.memberIDs() {
 		m := s.members[id]
 		if !m.live || id == s.id {
@@ -525,6 +542,13 @@ func (s *Sequencer) Tick(now time.Time) []Action {
 		}
 	}
 	return append(acts, s.advance(now)...)
+}
+
+func (s *Sequencer) stalledOf(id string) string {
+	if m := s.members[id]; m != nil {
+		return m.stalled
+	}
+	return ""
 }
 
 // memberIDs lists the known workers in order, so that what the sequencer

@@ -79,6 +79,7 @@ type pendingAppend struct {
 // after a restart they are processed again.
 type keyspace struct {
 	gen     string
+	ts      int64 // the write timestamp of its progress record
 	applied uint64
 	epoch   uint64
 	record  map[string]messages.Outcome // the exactly-once record (Lookup)
@@ -105,12 +106,13 @@ func (k *keyspace) membersList() []messages.Member {
 // seq (store.Cassandra.Export, snapshot.Store.Put).
 type snapshot struct {
 	seq, epoch uint64
+	ts         int64 // of the snapshot's ORDER
 	by         string
 	ks         *keyspace
 }
 
 func (k *keyspace) clone() *keyspace {
-	c := &keyspace{gen: k.gen, applied: k.applied, epoch: k.epoch, record: maps.Clone(k.record),
+	c := &keyspace{gen: k.gen, ts: k.ts, applied: k.applied, epoch: k.epoch, record: maps.Clone(k.record),
 		history: slices.Clone(k.history), members: maps.Clone(k.members)}
 	return c
 }
@@ -165,8 +167,10 @@ func (n *node) start() {
 				s.after(s.jitter(100*time.Millisecond, time.Second), n.start)
 				return
 			}
+			// Import, then Adopt: the keyspace continues after the snapshot's
+			// seq, at its ORDER's timestamp.
 			n.ks = snap.ks.clone()
-			n.ks.gen = gen
+			n.ks.gen, n.ks.applied, n.ks.epoch, n.ks.ts = gen, snap.seq, snap.epoch, snap.ts
 			s.count("restore")
 			n.boot()
 		})
@@ -185,7 +189,7 @@ func (n *node) boot() {
 		Timing: leader.Timing{HeartbeatTimeout: heartbeatTimeout, AckTimeout: ackTimeout, CatchUpTimeout: catchUpTimeout},
 		Lookup: n.lookup, EpochFloor: func() uint64 { return n.rep.Epoch() }, Rand: rngReader{s.rng},
 		Policy: leader.Policy{SnapshotEvery: s.cfg.SnapshotEvery, Retain: s.cfg.Retain, SnapshotTimeout: snapshotTimeout,
-			Roster: func() []messages.Member { return n.rep.Members() }},
+			Roster: func() []messages.Member { return n.rep.Members() }, TimestampFloor: func() int64 { return n.rep.MaxTimestamp() }},
 	}, n.clock())
 	n.lease = leader.NewLease(nodeKV{n}, fmt.Sprintf("%s/%d", n.id, n.inc))
 	n.subscribed = false
@@ -196,6 +200,7 @@ func (n *node) boot() {
 	rc.MaxHeld, rc.MaxWrites, rc.StallAfter, rc.Gen = s.cfg.MaxHeld, maxApplyWrites, stallAfter, n.ks.gen
 	n.rep = worker.NewReplica(rc, n.ks.applied, n.ks.epoch, n.clock())
 	n.rep.SetMembers(n.ks.membersList())
+	n.rep.SetTimestampFloor(n.ks.ts)
 	n.snapshotSeq = 0
 	n.cursor, n.pumping, n.held = n.rep.Next(), false, 0
 	s.tracef("%s starts: keyspace at seq %d epoch %d", n.id, n.ks.applied, n.ks.epoch)
@@ -241,7 +246,9 @@ func (n *node) lookup(id string) (messages.Outcome, bool) {
 func (n *node) crash() {
 	s := n.s
 	s.tracef("FAULT %s crashes", n.id)
-	n.flushSome()
+	if !n.paused { // a paused process sends nothing more: pause flushed already
+		n.flushSome()
+	}
 	for _, pa := range n.appends {
 		if !pa.wire {
 			pa.lost = true
@@ -419,12 +426,13 @@ func (n *node) Lease(op leader.LeaseOp) {
 // not applied, or that the newest complete snapshot does not cover.
 func (n *node) Trim(keepFrom uint64) {
 	s := n.s
+	decidedAt := uint64(len(s.log)) // what the leader could know of when it decided
 	s.on(n, s.delay(), func() {
 		var err error
 		if n.partitioned {
 			err = errUnreachable
 		} else {
-			s.checkTrim(n, keepFrom)
+			s.checkTrim(n, keepFrom, decidedAt)
 			if keepFrom > s.first {
 				s.first = keepFrom
 				s.tracef("%s trims the log: it now starts at seq %d", n.id, s.first)
@@ -559,7 +567,7 @@ func (n *node) replicaTick() {
 	s := n.s
 	s.on(n, replicaTick, n.replicaTick)
 	if !n.partitioned { // worker.readBounds: the stream's info
-		if n.doReplica(n.rep.LogBounds(s.first, uint64(len(s.log)))); n.down {
+		if n.doReplica(n.rep.LogBounds(s.first, uint64(len(s.log)), n.clock())); n.down {
 			return
 		}
 	}
@@ -698,7 +706,7 @@ func (n *node) apply(run worker.ApplyRun) {
 		d += n.slowBy
 	}
 	s.on(n, d, func() {
-		if len(run.Orders) > 0 && s.now.Before(n.failUntil) {
+		if len(run.Orders) > 0 && (s.now.Before(n.failUntil) || n == s.broken) {
 			s.debugf("%s's store fails seq %d", n.id, run.Steps[0].Seq)
 			n.stored(nil, errors.New("store: cassandra unavailable: timeout"))
 			return
@@ -732,7 +740,7 @@ func (k *keyspace) apply(s *Sim, id string, o messages.Order) []messages.Outcome
 		if o.Seq > k.applied {
 			ch := o.Member
 			k.members[ch.ID] = messages.Member{ID: ch.ID, Gen: ch.Gen, Removed: ch.Op == messages.MemberRemove, Seq: o.Seq}
-			k.applied, k.epoch = o.Seq, o.Epoch
+			k.applied, k.epoch, k.ts = o.Seq, o.Epoch, o.Timestamp
 		}
 		return outs
 	}
@@ -750,7 +758,7 @@ func (k *keyspace) apply(s *Sim, id string, o messages.Order) []messages.Outcome
 		outs[i] = out
 	}
 	if o.Seq > k.applied {
-		k.applied, k.epoch = o.Seq, o.Epoch
+		k.applied, k.epoch, k.ts = o.Seq, o.Epoch, o.LastTimestamp()
 	}
 	s.debugf("%s applies seq %d %s", id, o.Seq, kindOf(o))
 	return outs
@@ -768,7 +776,7 @@ func (n *node) takeSnapshot(a worker.TakeSnapshot) {
 		n.doReplica(n.rep.SnapshotDone(a.Seq, nil, n.clock()))
 		n.wake()
 		s.on(n, s.jitter(time.Millisecond, time.Second), func() {
-			s.bucket = append(s.bucket, snapshot{seq: a.Seq, epoch: a.Epoch, by: n.id, ks: copy})
+			s.bucket = append(s.bucket, snapshot{seq: a.Seq, epoch: a.Epoch, ts: a.Timestamp, by: n.id, ks: copy})
 			slices.SortFunc(s.bucket, func(x, y snapshot) int { return int(x.seq) - int(y.seq) })
 			if len(s.bucket) > snapshotKeep {
 				s.bucket = s.bucket[len(s.bucket)-snapshotKeep:]

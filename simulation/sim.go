@@ -61,6 +61,9 @@ type Config struct {
 	// trimming keeps behind the newest snapshot, small so that both
 	// happen in short runs.
 	SnapshotEvery, Retain uint64
+	// Broken: from healing on, one node's store fails every apply for
+	// good (a worker that heartbeats and campaigns but cannot apply).
+	Broken bool
 	// LeaseResets adds a fault beyond crashes, pauses and the network: the
 	// lease bucket is deleted and recreated, so revisions start again
 	// behind the log's epochs (SIM_LEASE_RESETS=1).
@@ -86,6 +89,7 @@ func ConfigFor(seed uint64) Config {
 	c.AppendErr = []float64{0, 0, 0.02}[r.IntN(3)]
 	c.MaxHeld = 1 + r.IntN(8)
 	c.SnapshotEvery = []uint64{0, 4, 10, 25}[r.IntN(4)]
+	c.Broken = r.IntN(6) == 0
 	c.Retain = 1 + uint64(r.IntN(6))
 	for range c.Nodes {
 		// Mostly NTP-close clocks; sometimes one far off.
@@ -99,8 +103,8 @@ func ConfigFor(seed uint64) Config {
 }
 
 func (c Config) String() string {
-	return fmt.Sprintf("nodes=%d clients=%d writes/client=%d faults=%s drop=%.2f dup=%.2f append-err=%.2f skew=%v max-held=%d snapshot-every=%d retain=%d lease-resets=%v",
-		c.Nodes, c.Clients, c.Writes, c.FaultPhase, c.Drop, c.Dup, c.AppendErr, c.Skew, c.MaxHeld, c.SnapshotEvery, c.Retain, c.LeaseResets)
+	return fmt.Sprintf("nodes=%d clients=%d writes/client=%d faults=%s drop=%.2f dup=%.2f append-err=%.2f skew=%v max-held=%d snapshot-every=%d retain=%d broken=%v lease-resets=%v",
+		c.Nodes, c.Clients, c.Writes, c.FaultPhase, c.Drop, c.Dup, c.AppendErr, c.Skew, c.MaxHeld, c.SnapshotEvery, c.Retain, c.Broken, c.LeaseResets)
 }
 
 // maxSteps bounds a run that neither ends nor fails (a bug of the model).
@@ -141,6 +145,10 @@ type Sim struct {
 	violation   string
 	clientsDone int
 	counts      map[string]int
+	// broken is a node whose store fails from healing on, for good: the
+	// others must go on without it, even when it leads or campaigns
+	// (Config.Broken).
+	broken *node
 }
 
 // logEntry is one entry of the ORDER log (a JetStream stream message).
@@ -231,6 +239,9 @@ func (s *Sim) quiescent() bool {
 		return false
 	}
 	for _, n := range s.nodes {
+		if n == s.broken {
+			continue
+		}
 		if n.down || n.paused || n.rep.Applied() != uint64(len(s.log)) {
 			return false
 		}
@@ -254,8 +265,8 @@ func (s *Sim) stuck() string {
 		}
 		seq := n.core.Sequencer()
 		st := seq.Status(s.now)
-		fmt.Fprintf(&b, "%s applied %d (stalled %q) leading=%v ready=%v epoch %d committed %d lease=%v; ",
-			n.id, n.rep.Applied(), n.rep.Stalled(), seq.Leading(), seq.IsReady(), st.Epoch, st.Committed, n.core.HoldsLease())
+		fmt.Fprintf(&b, "%s applied %d (stalled %q) leading=%v ready=%v epoch %d committed %d lease=%v appends in flight %d; ",
+			n.id, n.rep.Applied(), n.rep.Stalled(), seq.Leading(), seq.IsReady(), st.Epoch, st.Committed, n.core.HoldsLease(), len(n.appends))
 	}
 	return b.String()
 }
@@ -639,6 +650,17 @@ func (s *Sim) count(what string) {
 func (s *Sim) heal() {
 	s.healed, s.healAt = true, s.now
 	s.tracef("HEAL")
+	if s.cfg.Broken {
+		// Preferably the node that believes it leads: the hardest case.
+		s.broken = s.nodes[s.rng.IntN(len(s.nodes))]
+		for _, n := range s.nodes {
+			if !n.down && n.subscribed {
+				s.broken = n
+			}
+		}
+		s.tracef("FAULT %s's store fails from now on, for good", s.broken.id)
+		s.count("broken store")
+	}
 	for _, n := range s.nodes {
 		if n.removed { // the operator brings it back with a new keyspace
 			n.ks = s.newKeyspace()

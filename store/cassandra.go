@@ -56,6 +56,9 @@ type State struct {
 	// (created, rebuilt or about to be restored), so a removed member can
 	// rejoin only with a new keyspace (messages.MemberChange).
 	Gen string
+	// TS is the write timestamp of the progress record: that of the last
+	// write recorded (reading it is only done at open).
+	TS int64
 }
 
 // newGen makes a keyspace generation.
@@ -224,14 +227,14 @@ func (c *Cassandra) Adopt(ctx context.Context, applied, epoch uint64, ts int64, 
 	if err := c.session.Query(recordState, ts, int64(applied), int64(epoch), 0).WithContext(ctx).Exec(); err != nil {
 		return fmt.Errorf("restoring the progress of %s: %w", c.keyspace, classify(err))
 	}
-	c.st = State{Applied: applied, Epoch: epoch, Gen: c.st.Gen}
+	c.st = State{Applied: applied, Epoch: epoch, Gen: c.st.Gen, TS: ts}
 	return nil
 }
 
 func (c *Cassandra) state(ctx context.Context) (State, error) {
-	var applied, epoch int64
+	var applied, epoch, ts int64
 	var partial int
-	err := c.session.Query(`SELECT applied, epoch, partial FROM `+stateTable+` WHERE id = 0`).WithContext(ctx).Scan(&applied, &epoch, &partial)
+	err := c.session.Query(`SELECT applied, epoch, partial, WRITETIME(applied) FROM `+stateTable+` WHERE id = 0`).WithContext(ctx).Scan(&applied, &epoch, &partial, &ts)
 	if errors.Is(err, gocql.ErrNotFound) {
 		return State{}, nil
 	}
@@ -241,7 +244,7 @@ func (c *Cassandra) state(ctx context.Context) (State, error) {
 		}
 		return State{}, fmt.Errorf("reading applied state of %s: %w", c.keyspace, classify(err))
 	}
-	return State{Applied: uint64(applied), Epoch: uint64(epoch), Partial: uint32(partial)}, nil
+	return State{Applied: uint64(applied), Epoch: uint64(epoch), Partial: uint32(partial), TS: ts}, nil
 }
 
 // Close ends the session.

@@ -82,7 +82,7 @@ func (m *Memory) Members(context.Context) ([]messages.Member, error) {
 }
 
 // Adopt is Cassandra.Adopt.
-func (m *Memory) Adopt(_ context.Context, applied, epoch uint64, _ int64, members []messages.Member) error {
+func (m *Memory) Adopt(_ context.Context, applied, epoch uint64, ts int64, members []messages.Member) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -91,7 +91,7 @@ func (m *Memory) Adopt(_ context.Context, applied, epoch uint64, _ int64, member
 	for _, mb := range members {
 		m.members[mb.ID] = mb
 	}
-	m.st = State{Applied: applied, Epoch: epoch, Gen: m.st.Gen}
+	m.st = State{Applied: applied, Epoch: epoch, Gen: m.st.Gen, TS: ts}
 	return nil
 }
 
@@ -123,7 +123,7 @@ func (m *Memory) Apply(ctx context.Context, orders []messages.Order) ([][]messag
 			if o.Seq > m.st.Applied {
 				ch := o.Member
 				m.members[ch.ID] = messages.Member{ID: ch.ID, Gen: ch.Gen, Removed: ch.Op == messages.MemberRemove, Seq: o.Seq}
-				m.st = State{Applied: o.Seq, Epoch: max(m.st.Epoch, o.Epoch), Gen: m.st.Gen}
+				m.st = State{Applied: o.Seq, Epoch: max(m.st.Epoch, o.Epoch), Gen: m.st.Gen, TS: o.Timestamp}
 			}
 			continue
 		}
@@ -152,7 +152,7 @@ func (m *Memory) Apply(ctx context.Context, orders []messages.Order) ([][]messag
 			m.history = append(m.history, MemoryWrite{Seq: o.Seq, Index: uint32(k), RequestID: w.RequestID, Stmt: w.Stmt, Timestamp: o.WriteTimestamp(k)})
 			m.requests[w.RequestID] = out
 			applied, partial := progress(o, k+1)
-			m.st = State{Applied: applied, Epoch: max(m.st.Epoch, o.Epoch), Partial: uint32(partial), Gen: m.st.Gen}
+			m.st = State{Applied: applied, Epoch: max(m.st.Epoch, o.Epoch), Partial: uint32(partial), Gen: m.st.Gen, TS: o.WriteTimestamp(k)}
 			outs[n][k] = out
 		}
 	}

@@ -56,7 +56,7 @@ func checkState(t *testing.T, m *store.Memory, want store.State) {
 	if got.Gen == "" {
 		t.Fatal("a Memory without a generation")
 	}
-	if got.Gen = ""; got != want {
+	if got.Gen, got.TS = "", 0; got != want {
 		t.Fatalf("State() = %+v; want %+v", got, want)
 	}
 }

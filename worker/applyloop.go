@@ -31,6 +31,7 @@ func (w *Worker) applyLoop(ctx context.Context) error {
 	cfg.Gen = w.gen
 	r := NewReplica(cfg, w.applied.Load(), w.epoch.Load(), time.Now())
 	r.SetMembers(w.members)
+	r.SetTimestampFloor(w.maxTS.Load())
 	w.publishRoster(r)
 	snapped := make(chan snapshotResult, 1)
 	feed := &logFeed{js: w.js, stream: w.subjects.StreamName(), log: w.log}
@@ -82,7 +83,7 @@ func (w *Worker) applyLoop(ctx context.Context) error {
 		case <-boundsTick.C:
 			go w.readBounds(ctx, bounds)
 		case b := <-bounds:
-			acts = r.LogBounds(b[0], b[1])
+			acts = r.LogBounds(b[0], b[1], now)
 		case res := <-snapped:
 			acts = r.SnapshotDone(res.seq, res.err, now)
 		}
@@ -125,6 +126,7 @@ func (w *Worker) applyLoop(ctx context.Context) error {
 		}
 		w.applied.Store(r.Applied())
 		w.epoch.Store(r.Epoch())
+		w.maxTS.Store(r.MaxTimestamp())
 		w.replicaStats.Store(new(r.Stats()))
 		if s := r.Stalled(); s != "" {
 			w.stalled.Store(&s)

@@ -111,6 +111,7 @@ type Replica struct {
 
 	skipped uint64
 
+	maxTS        int64                      // the highest write timestamp applied
 	members      map[string]messages.Member // as applied
 	snapshotting bool                       // TakeSnapshot out: apply nothing
 	lastSnapshot uint64                     // seq of the newest snapshot taken
@@ -126,6 +127,15 @@ func NewReplica(cfg ReplicaConfig, applied, epoch uint64, now time.Time) *Replic
 	return &Replica{cfg: cfg, ap: NewApplier(applied, epoch, cfg.MaxHeld), next: applied + 1, known: applied,
 		backoff: cfg.RetryMin, lastMove: now, members: map[string]messages.Member{}}
 }
+
+// SetTimestampFloor sets the highest write timestamp the keyspace holds
+// (at start: that of its progress record).
+func (r *Replica) SetTimestampFloor(ts int64) { r.maxTS = max(r.maxTS, ts) }
+
+// MaxTimestamp is the highest write timestamp this replica has applied: a
+// new leader hands out timestamps above it, whatever the log's last entry
+// says (a deposed leader's skipped entry can end the log with a lower one).
+func (r *Replica) MaxTimestamp() int64 { return r.maxTS }
 
 // SetMembers loads the members the keyspace holds (at start).
 func (r *Replica) SetMembers(ms []messages.Member) {
@@ -195,6 +205,9 @@ func (r *Replica) Stats() ReplicaStats {
 // may: the caller keeps the entry, stops reading, and delivers it again
 // after the next Stored (the consumer waits meanwhile).
 func (r *Replica) Deliver(seq uint64, data []byte, pending uint64, now time.Time) (bool, []ReplicaAction) {
+	if seq+pending > r.known && r.ap.Applied() >= r.known {
+		r.lastMove = now
+	}
 	r.known = max(r.known, seq+pending)
 	switch {
 	case seq < r.next:
@@ -219,7 +232,10 @@ func (r *Replica) Deliver(seq uint64, data []byte, pending uint64, now time.Time
 // LogBounds tells the replica what the log holds (read from the stream):
 // it then knows when it is behind with nothing delivered, and when the
 // log no longer holds the entry it needs.
-func (r *Replica) LogBounds(first, last uint64) []ReplicaAction {
+func (r *Replica) LogBounds(first, last uint64, now time.Time) []ReplicaAction {
+	if last > r.known && r.ap.Applied() >= r.known {
+		r.lastMove = now // caught up until now: the stall clock starts here
+	}
 	r.known = max(r.known, last)
 	if need := r.ap.Applied() + 1; first > need && last >= first && r.ap.Held() == 0 && r.run == nil {
 		r.stalled = fmt.Sprintf("the log starts at seq %d but this replica needs seq %d (applied %d): restoring from the newest snapshot",
@@ -273,6 +289,7 @@ func (r *Replica) Stored(outs [][]messages.Outcome, err error, now time.Time) []
 		}
 		if st.Kind != StepSkip {
 			ack.Epoch = max(ack.Epoch, st.Order.Epoch)
+			r.maxTS = max(r.maxTS, st.Order.LastTimestamp())
 		}
 		r.ap.Done(st)
 	}

@@ -154,7 +154,7 @@ func TestReplicaRetriesAFailedApplyAndSaysItIsStalled(t *testing.T) {
 func TestReplicaBehindWithNothingDeliveredReadsAgain(t *testing.T) {
 	r := testReplica(16)
 	now := t0()
-	r.LogBounds(1, 50)
+	r.LogBounds(1, 50, now)
 	if len(r.Tick(now.Add(time.Second))) != 0 {
 		t.Fatal("restarted before StallAfter")
 	}
@@ -163,17 +163,22 @@ func TestReplicaBehindWithNothingDeliveredReadsAgain(t *testing.T) {
 	if rc.From != 1 || !strings.Contains(r.Stalled(), "applied 0, log at 50") {
 		t.Fatalf("restart %+v, stalled %q", rc, r.Stalled())
 	}
-	// Caught up, it is quiet.
+	// Caught up, it is quiet; idle an hour and then behind, its stall
+	// clock starts when it learns it is behind, not at its last apply.
 	r2 := testReplica(16)
-	r2.LogBounds(1, 0)
+	r2.LogBounds(1, 0, now)
 	if len(r2.Tick(now.Add(time.Hour))) != 0 || r2.Stalled() != "" {
 		t.Fatal("an idle replica that is caught up reported a stall")
+	}
+	r2.LogBounds(1, 1, now.Add(time.Hour))
+	if len(r2.Tick(now.Add(time.Hour+time.Second))) != 0 || r2.Stalled() != "" {
+		t.Fatalf("a replica behind for a second reported a stall: %q", r2.Stalled())
 	}
 }
 
 func TestReplicaSaysWhenTheLogNoLongerHoldsWhatItNeeds(t *testing.T) {
 	r := testReplica(16)
-	b := only[Behind](t, r.LogBounds(1000, 2000))
+	b := only[Behind](t, r.LogBounds(1000, 2000, t0()))
 	if b.First != 1000 || !strings.Contains(r.Stalled(), "the log starts at seq 1000 but this replica needs seq 1") {
 		t.Fatalf("behind %+v, stalled %q", b, r.Stalled())
 	}

@@ -115,6 +115,7 @@ func (w *Worker) restore(ctx context.Context, m snapshot.Manifest, applied uint6
 	}
 	w.applied.Store(m.Seq)
 	w.durable.Store(m.Seq)
+	w.maxTS.Store(m.Timestamp)
 	w.epoch.Store(m.Epoch)
 	w.members = m.Members
 	reqs, err := w.store.Requests(ctx)
@@ -192,3 +193,4 @@ func (w *Worker) exportSnapshot(ctx context.Context, a TakeSnapshot, done chan<-
 }
 
 var _ Snapshotter = (*store.Memory)(nil)
+var _ Snapshotter = (*store.Cassandra)(nil)

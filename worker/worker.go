@@ -64,6 +64,7 @@ type Worker struct {
 	snapshotSeq atomic.Uint64
 	rosterNow   atomic.Pointer[[]messages.Member]
 	durable     atomic.Uint64 // the keyspace's recorded progress
+	maxTS       atomic.Int64  // the highest write timestamp applied
 
 	applied      atomic.Uint64
 	epoch        atomic.Uint64
@@ -118,6 +119,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(conte
 	}
 	w.applied.Store(st.Applied)
 	w.durable.Store(st.Applied)
+	w.maxTS.Store(st.TS)
 	w.epoch.Store(st.Epoch)
 	w.gen = st.Gen
 	fail := func(err error) (*Worker, error) {
@@ -148,7 +150,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(conte
 		Timing: leader.Timing{HeartbeatTimeout: cfg.HeartbeatTimeout, AckTimeout: cfg.AckTimeout, CatchUpTimeout: cfg.CatchUpTimeout},
 		Lookup: w.recent.Lookup, EpochFloor: w.epoch.Load, Log: log.With("role", "leader"),
 		Policy: leader.Policy{SnapshotEvery: cfg.SnapshotEvery, Retain: cfg.LogRetain, SnapshotTimeout: cfg.SnapshotTimeout,
-			Roster: w.roster},
+			Roster: w.roster, TimestampFloor: w.maxTS.Load},
 		Snapshots: latestSeq{w.snapshots},
 	})
 	return w, nil
