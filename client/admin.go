@@ -135,7 +135,7 @@ func (c *Client) admin(ctx context.Context, o options, op string, body []byte) (
 	if err := c.nc.FlushWithContext(ctx); err != nil && ctx.Err() == nil {
 		return messages.Reply{}, newError([]error{err}, "chorus: request on %s: %v", subject, err)
 	}
-	if err := c.nc.LastError(); err != before {
+	if err := c.nc.LastError(); !same(err, before) {
 		if perr := refused(err, subject, inbox); perr != nil {
 			return messages.Reply{}, c.notAllowed(subject, inbox, perr)
 		}
@@ -145,9 +145,10 @@ func (c *Client) admin(ctx context.Context, o options, op string, body []byte) (
 	switch {
 	case err == nil:
 	case errors.Is(err, nats.ErrNoResponders):
+		// NATS checks permissions before interest: the publish was allowed.
 		return messages.Reply{}, newError([]error{ErrNoLeader, err},
-			"chorus: %s; no leader answered on %s: nothing subscribes to it (a leader may be being elected, or no chorus-worker runs with prefix %q)",
-			adminHint, subject, o.prefix)
+			"chorus: no leader answered on %s: nothing subscribes to it (a leader may be being elected, or no chorus-worker runs with prefix %q); %s",
+			subject, o.prefix, adminHint)
 	default:
 		if perr := refused(c.nc.LastError(), subject, inbox); perr != nil {
 			return messages.Reply{}, c.notAllowed(subject, inbox, perr)
@@ -168,6 +169,17 @@ func (c *Client) admin(ctx context.Context, o options, op string, body []byte) (
 		return r, replyError(r, "")
 	}
 	return r, nil
+}
+
+// same reports whether a and b are the same error value; errors of a type
+// that cannot be compared count as different.
+func same(a, b error) (eq bool) {
+	defer func() {
+		if recover() != nil {
+			eq = false
+		}
+	}()
+	return a == b
 }
 
 // refused returns err if it is the server's permissions violation for
@@ -210,6 +222,6 @@ func adminTimeout(ctx context.Context, op, subject string, elapsed time.Duration
 	case adminSnapshot:
 		outcome = "; a snapshot under way goes on: chorus status shows the newest snapshot's seq"
 	}
-	return newError(errs, "chorus: %s: no reply on %s after %v (if NATS refused the request, %s; else no leader answered in time)%s",
+	return newError(errs, "chorus: %s: no reply on %s after %v: no leader answered in time, or NATS refused the request: %s%s",
 		what, subject, elapsed.Round(time.Millisecond), adminHint, outcome)
 }
