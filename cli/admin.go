@@ -76,8 +76,9 @@ var removeCommand = &command{
 Asks the leader to remove member <id>: it stops waiting for its ACKs, stops
 keeping log for it and refuses its ACKs and heartbeats. The removal goes
 through the log; once every live replica has applied it, prints
-"removed <id> at seq <n>". The worker can come back only with a new keyspace:
-started again under that id after a restore, it joins as a new member.
+"removed <id> at seq <n>"; the removed worker stops. To bring it back under
+that id, drop its keyspace and start it again: it restores from the newest
+snapshot and joins as a new member.
 
 The leader refuses an unknown id, a member already removed and the last live
 member: the refusal is printed as "ERROR BAD_REQUEST: <message> (<leader>)",
