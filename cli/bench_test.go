@@ -185,7 +185,7 @@ func TestBenchUsageErrors(t *testing.T) {
 func TestBenchHelp(t *testing.T) {
 	r := chorus(t, nil, "", "help")
 	r.want(t, 0)
-	if !strings.Contains(r.stdout, "  bench    measure throughput and latency") {
+	if !strings.Contains(r.stdout, "  bench     measure throughput and latency") {
 		t.Fatalf("usage lacks bench:\n%s", r.stdout)
 	}
 	r = chorus(t, nil, "", "help", "bench")

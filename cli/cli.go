@@ -1,5 +1,6 @@
 // Package cli is the chorus command: it sends CQL statements to a Chorus
-// cluster over NATS and shows the replies, and shows the cluster's status.
+// cluster over NATS and shows the replies, shows the cluster's status and
+// members, and runs the admin operations (remove a member, take a snapshot).
 //
 // cmd/chorus only calls Main; everything else lives here so it can be tested
 // without building a binary.
@@ -72,7 +73,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{execCommand, queryCommand, statusCommand, benchCommand, helpCommand}
+	commands = []*command{execCommand, queryCommand, statusCommand, membersCommand, removeCommand, snapshotCommand, benchCommand, helpCommand}
 }
 
 func lookup(name string) *command {
@@ -211,7 +212,7 @@ usage:
 commands:
 `)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, `
 global flags (also accepted after the command):
@@ -220,7 +221,9 @@ global flags (also accepted after the command):
   --context NAME use a nats CLI context (~/.config/nats/context/NAME.json)
   --creds FILE, --nkey FILE, --user NAME --password PW, --token T
                  NATS credentials (env CHORUS_NATS_CREDS, _NKEY, _USER, _PASSWORD,
-                 _TOKEN); none is needed to send statements (see SECURITY.md)
+                 _TOKEN); none is needed to send statements; remove and snapshot
+                 need the admin role's (locally --nkey .data/creds/admin.nk;
+                 see SECURITY.md)
   --tls-ca FILE, --tls-cert FILE --tls-key FILE
                  TLS to NATS (env CHORUS_NATS_TLS_CA, _CERT, _KEY)
 
@@ -235,6 +238,9 @@ examples:
   chorus query --server server2 --json "SELECT * FROM grade"
   echo "SELECT * FROM grade" | chorus query -
   chorus --nats nats://nats.internal:4222 --prefix prod status
+  chorus members
+  chorus --nkey .data/creds/admin.nk remove server3
+  chorus --nkey .data/creds/admin.nk snapshot
 
 Run "chorus help <command>" for a command's flags.
 Exit status: 0 success, 1 error reply or failure, 2 usage error.

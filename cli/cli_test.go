@@ -30,7 +30,14 @@ func respond(t *testing.T, url, subject string, answer func(request) []byte) <-c
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
+	return respondOn(t, nc, subject, answer)
+}
+
+// respondOn is respond on an open connection (one with credentials).
+func respondOn(t *testing.T, nc *nats.Conn, subject string, answer func(request) []byte) <-chan request {
+	t.Helper()
 	seen := make(chan request, 100)
+	var err error
 	_, err = nc.QueueSubscribe(subject, messages.QueueGroup, func(m *nats.Msg) {
 		r := request{m.Subject, string(m.Data), m.Header.Get(messages.HeaderRequestID), m.Header.Get(messages.HeaderConsistency)}
 		seen <- r
@@ -247,10 +254,12 @@ func TestStatus(t *testing.T) {
 	r := chorus(t, nil, "", "--nats", url, "status")
 	r.want(t, 0)
 	want := "" +
-		"leader:     server0\n" +
-		"epoch:      3\n" +
-		"last seq:   42\n" +
-		"committed:  41\n" +
+		"leader:        server0\n" +
+		"epoch:         3\n" +
+		"first seq:     0\n" +
+		"last seq:      42\n" +
+		"committed:     41\n" +
+		"snapshot seq:  none\n" +
 		"\n" +
 		"WORKER    STATE  APPLIED  LAG  LAST SEEN             STALLED\n" +
 		"server0   live   42       0    2026-01-02T03:04:05Z\n" +

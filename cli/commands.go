@@ -131,10 +131,16 @@ var statusCommand = &command{
 	args:    "",
 	summary: "show the leader's view of the cluster",
 	detail: `
-Prints the leader, its epoch, the last sequence in the order and the last
-committed one, then one line per worker: whether the leader counts it as live
-(it waits for its ACKs) or out, how far it has applied, its lag, when the
-leader last heard from it, and why it is stalled, if it is.`,
+Prints the leader, its epoch, the first and last sequence of the log (the
+leader trims entries every member has applied and a snapshot covers), the last
+committed one and the newest snapshot's, then one line per worker: its state
+(joining, live, out or removed; see "chorus help members"), how far it has
+applied, its lag, when the leader last heard from it, and why it is stalled,
+if it is. While a worker is joining or restoring a snapshot, the ETA and
+RESTORE columns show its progress.
+
+example:
+  chorus status --json | jq .snapshot_seq`,
 	flags: func(fs *flag.FlagSet) func(*env, *globals, []string) int {
 		timeout := fs.Duration("timeout", 10*time.Second, "give up after this `duration`")
 		jsonOut := fs.Bool("json", false, "print the status JSON as received")
@@ -202,9 +208,16 @@ func dial(e *env, g *globals) (*client.Client, int) {
 		fmt.Fprintf(e.stderr, "chorus: %v\n", err)
 		return nil, exitUsage
 	}
+	// A refused publish (an admin operation without the admin role) is
+	// reported by the command itself, not by nats.go's default handler.
+	quiet := nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		if !errors.Is(err, nats.ErrPermissionViolation) {
+			fmt.Fprintf(e.stderr, "chorus: %v\n", err)
+		}
+	})
 	c, err := client.Connect(url,
 		client.WithPrefix(g.prefix),
-		client.WithNATSOptions(append([]nats.Option{nats.Name("chorus-cli")}, auth...)...))
+		client.WithNATSOptions(append([]nats.Option{nats.Name("chorus-cli"), quiet}, auth...)...))
 	if err != nil {
 		fmt.Fprintln(e.stderr, err)
 		return nil, exitFail

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/chorusdb/chorus/client"
@@ -100,34 +101,105 @@ func writeTable(w io.Writer, lines [][]string) {
 	}
 }
 
-// writeStatus prints the leader's view of the cluster.
+// writeStatus prints the leader's view of the cluster: the log's first and
+// last seq, the committed seq and the newest snapshot's, then the members
+// (with ETA and RESTORE columns only while some member is joining or
+// restoring).
 func writeStatus(w io.Writer, st messages.Status) {
+	snap := "none"
+	if st.SnapshotSeq > 0 {
+		snap = strconv.FormatUint(st.SnapshotSeq, 10)
+	}
 	writeTable(w, [][]string{
 		{"leader:", st.Leader},
 		{"epoch:", strconv.FormatUint(st.Epoch, 10)},
+		{"first seq:", strconv.FormatUint(st.FirstSeq, 10)},
 		{"last seq:", strconv.FormatUint(st.LastSeq, 10)},
 		{"committed:", strconv.FormatUint(st.Committed, 10)},
+		{"snapshot seq:", snap},
 	})
 	fmt.Fprintln(w)
-	if len(st.Workers) == 0 {
+	progress := false
+	for _, wk := range st.Workers {
+		progress = progress || etaCell(wk) != "-" || wk.Restoring != nil
+	}
+	writeMembers(w, st.Workers, progress)
+}
+
+// writeMembers prints one line per member; with progress, also the ETA of
+// joining members and the progress of restores.
+func writeMembers(w io.Writer, ws []messages.StatusWorker, progress bool) {
+	if len(ws) == 0 {
 		fmt.Fprintln(w, "no workers registered")
 		return
 	}
-	lines := [][]string{{"WORKER", "STATE", "APPLIED", "LAG", "LAST SEEN", "STALLED"}}
-	for _, wk := range st.Workers {
-		state := "out"
-		if wk.Live {
-			state = "live"
-		}
-		seen := wk.LastSeen
-		if seen == "" {
-			seen = "-"
-		}
-		lines = append(lines, []string{
-			wk.ID, state,
+	head := []string{"WORKER", "STATE", "APPLIED", "LAG", "LAST SEEN"}
+	if progress {
+		head = append(head, "ETA", "RESTORE")
+	}
+	lines := [][]string{append(head, "STALLED")}
+	for _, wk := range ws {
+		line := []string{
+			wk.ID, client.MemberState(wk),
 			strconv.FormatUint(wk.Applied, 10), strconv.FormatUint(wk.Lag, 10),
-			seen, wk.Stalled,
-		})
+			lastSeen(wk.LastSeen),
+		}
+		if progress {
+			line = append(line, etaCell(wk), restoreCell(wk.Restoring))
+		}
+		lines = append(lines, append(line, wk.Stalled))
 	}
 	writeTable(w, lines)
+}
+
+// lastSeen renders the leader's "how long ago" (a Go duration) as "1.5s
+// ago"; anything else as it is.
+func lastSeen(s string) string {
+	if s == "" {
+		return "-"
+	}
+	if _, err := time.ParseDuration(s); err == nil {
+		return s + " ago"
+	}
+	return s
+}
+
+// etaCell is the time a joining member needs to catch up, "-" otherwise.
+func etaCell(wk messages.StatusWorker) string {
+	if client.MemberState(wk) != messages.StateJoining || wk.ETA == "" {
+		return "-"
+	}
+	return wk.ETA
+}
+
+// restoreCell renders a restore in progress as "snapshot 120: 1.5 MiB of
+// 4.0 MiB (37%), 5000 rows", or "-".
+func restoreCell(r *messages.RestoreProgress) string {
+	if r == nil {
+		return "-"
+	}
+	s := fmt.Sprintf("snapshot %d: %s", r.Seq, byteSize(r.Bytes))
+	if r.Total > 0 {
+		s += fmt.Sprintf(" of %s (%d%%)", byteSize(r.Total), min(100, r.Bytes*100/r.Total))
+	}
+	noun := "rows"
+	if r.Rows == 1 {
+		noun = "row"
+	}
+	return s + fmt.Sprintf(", %d %s", r.Rows, noun)
+}
+
+// byteSize renders n bytes in binary units: "512 B", "1.5 KiB", "4.0 MiB".
+func byteSize(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, unit := float64(n)/1024, "KiB"
+	for _, u := range []string{"MiB", "GiB", "TiB"} {
+		if v < 1024 {
+			break
+		}
+		v, unit = v/1024, u
+	}
+	return fmt.Sprintf("%.1f %s", v, unit)
 }

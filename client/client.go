@@ -13,6 +13,10 @@
 //	res, err := c.Exec(ctx, "INSERT INTO grade (id, events) VALUES (7, [1])")
 //	rows, err := c.Query(ctx, "SELECT id, events FROM grade WHERE id = 7")
 //
+// Status and Members show the leader's view of the cluster; Remove and
+// Snapshot are admin operations (they need the admin role's credentials on
+// a broker with roles, see SECURITY.md).
+//
 // Options (WithPrefix, WithTimeout, ...) given to Connect or New are the
 // defaults of every call; given to a call they override those for that call.
 // A Client is safe for concurrent use.

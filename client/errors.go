@@ -20,9 +20,14 @@ var (
 	// named by WithServer is down. A timeout after only such attempts wraps
 	// both ErrTimeout and ErrNoWorkers.
 	ErrNoWorkers = errors.New("chorus: no workers")
-	// ErrNoLeader means nothing answered on the status subject: the cluster
-	// has no leader right now (it may be electing one) or no worker runs.
+	// ErrNoLeader means nothing answered on the status subject or an admin
+	// subject: the cluster has no leader right now (it may be electing one)
+	// or no worker runs.
 	ErrNoLeader = errors.New("chorus: no leader")
+	// ErrPermission means NATS refused an admin request (Remove, Snapshot):
+	// the connection's credentials lack the admin role. The error also
+	// wraps nats.ErrPermissionViolation.
+	ErrPermission = errors.New("chorus: permission denied")
 	// ErrEmptyStatement means Exec or Query got a blank statement; nothing
 	// was sent.
 	ErrEmptyStatement = errors.New("chorus: empty statement")

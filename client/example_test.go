@@ -7,6 +7,8 @@ import (
 	"log"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/chorusdb/chorus/client"
 	"github.com/chorusdb/chorus/messages"
 )
@@ -146,4 +148,66 @@ func ExampleClient_Status() {
 	for _, w := range st.Workers {
 		fmt.Printf("%s live=%v applied=%d lag=%d\n", w.ID, w.Live, w.Applied, w.Lag)
 	}
+}
+
+// Every member with its state (joining, live, out, removed) and progress.
+func ExampleClient_Members() {
+	c, err := client.Connect("nats://127.0.0.1:4222")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	members, err := c.Members(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, m := range members {
+		fmt.Printf("%s %s applied=%d lag=%d\n", m.ID, m.State, m.Applied, m.Lag)
+		if r := m.Restoring; r != nil {
+			fmt.Printf("  restoring snapshot %d: %d of %d bytes, %d rows\n", r.Seq, r.Bytes, r.Total, r.Rows)
+		}
+	}
+}
+
+// Take a member out for good, with the admin role's credentials.
+func ExampleClient_Remove() {
+	c, err := client.Connect("nats://127.0.0.1:4222",
+		client.WithNATSOptions(nats.UserInfo("admin", "secret"))) // or nats.NkeyOptionFromSeed, nats.UserCredentials
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	seq, err := c.Remove(context.Background(), "server3")
+	var ce *client.Error
+	switch {
+	case err == nil:
+		fmt.Printf("removed server3 at seq %d\n", seq)
+	case errors.As(err, &ce):
+		// Refused by the leader: an unknown id, or the last live member.
+		fmt.Println("refused:", ce.Message)
+	case errors.Is(err, client.ErrPermission):
+		fmt.Println("these credentials are not the admin role's")
+	default:
+		log.Fatal(err)
+	}
+}
+
+// Take a snapshot now and wait until it is stored.
+func ExampleClient_Snapshot() {
+	c, err := client.Connect("nats://127.0.0.1:4222",
+		client.WithNATSOptions(nats.UserInfo("admin", "secret")))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	seq, by, err := c.Snapshot(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("snapshot at seq %d stored by %s\n", seq, by)
 }

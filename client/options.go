@@ -37,6 +37,7 @@ type options struct {
 	prefix         string
 	server         string
 	timeout        time.Duration
+	timeoutSet     bool
 	attemptTimeout time.Duration
 	requestID      string
 	consistency    messages.Consistency
@@ -80,9 +81,10 @@ func WithServer(id string) Option {
 }
 
 // WithTimeout sets the overall deadline of a call, all attempts included,
-// used when the call's context has no deadline of its own (default 30s).
+// used when the call's context has no deadline of its own (default 30s;
+// for Snapshot, DefaultSnapshotTimeout).
 func WithTimeout(d time.Duration) Option {
-	return func(o *options) { o.timeout = d }
+	return func(o *options) { o.timeout, o.timeoutSet = d, true }
 }
 
 // WithAttemptTimeout sets how long one NATS request waits for its reply
