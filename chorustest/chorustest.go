@@ -122,6 +122,8 @@ type Cluster struct {
 	Hosts    []string
 	Session  *gocql.Session // direct access to Cassandra, for checks
 	IDs      []string
+	tag      string
+	opts     []Option
 	configs  map[string]worker.Config
 	mu       sync.Mutex
 	running  map[string]*running
@@ -148,8 +150,9 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	c.NATS = StartNATS(t, c.natsDir, 0)
 	c.natsPort = c.NATS.Addr().(*net.TCPAddr).Port
 	c.URL = c.NATS.ClientURL()
-	tag := randomTag()
-	c.Prefix = "t" + tag
+	c.tag = randomTag()
+	c.opts = opts
+	c.Prefix = "t" + c.tag
 	cluster := gocql.NewCluster(hosts...)
 	cluster.Timeout = 30 * time.Second
 	var err error
@@ -157,22 +160,7 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 		t.Fatalf("connecting to Cassandra: %v", err)
 	}
 	for i := range n {
-		id := fmt.Sprintf("server%d", i)
-		cfg := worker.Config{
-			ID: id, Keyspace: "t" + tag + "_" + id, NATSURL: c.URL, CassandraHosts: hosts,
-			ReplicationFactor: 1, SubjectPrefix: c.Prefix,
-			LeaseTTL: time.Second, HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 600 * time.Millisecond,
-			AckTimeout: 5 * time.Second, ForwardTimeout: 15 * time.Second, CassandraTimeout: 10 * time.Second,
-			MaxStatementBytes: 256 << 10, MaxRows: 10000, DedupWindow: time.Hour, DedupMax: 100000, LogLevel: "info",
-		}
-		for _, o := range opts {
-			o(&cfg)
-		}
-		if err := cfg.Validate(); err != nil {
-			t.Fatalf("worker config: %v", err)
-		}
-		c.IDs = append(c.IDs, id)
-		c.configs[id] = cfg
+		c.configure(fmt.Sprintf("server%d", i))
 	}
 	t.Cleanup(c.close)
 	for _, id := range c.IDs {
@@ -180,6 +168,38 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	}
 	c.WaitLeader(30 * time.Second)
 	return c
+}
+
+// configure adds worker id, with a keyspace of its own, to the cluster.
+func (c *Cluster) configure(id string) {
+	c.t.Helper()
+	cfg := worker.Config{
+		ID: id, Keyspace: "t" + c.tag + "_" + id, NATSURL: c.URL, CassandraHosts: c.Hosts,
+		ReplicationFactor: 1, SubjectPrefix: c.Prefix,
+		LeaseTTL: time.Second, HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 600 * time.Millisecond,
+		AckTimeout: 5 * time.Second, ForwardTimeout: 15 * time.Second, CassandraTimeout: 10 * time.Second,
+		MaxStatementBytes: 256 << 10, MaxRows: 10000, DedupWindow: time.Hour, DedupMax: 100000, LogLevel: "info",
+	}
+	for _, o := range c.opts {
+		o(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		c.t.Fatalf("worker config: %v", err)
+	}
+	c.IDs = append(c.IDs, id)
+	c.configs[id] = cfg
+}
+
+// AddWorker configures one more worker, id, with the options of the
+// others and an empty keyspace, and starts it: a replica joining a running
+// cluster. Its keyspace is dropped at cleanup like the others.
+func (c *Cluster) AddWorker(id string) {
+	c.t.Helper()
+	if _, ok := c.configs[id]; ok {
+		c.t.Fatalf("AddWorker(%q): the cluster already has a worker %s", id, id)
+	}
+	c.configure(id)
+	c.Start(id)
 }
 
 func randomTag() string {
