@@ -122,6 +122,8 @@ type Cluster struct {
 	Hosts    []string
 	Session  *gocql.Session // direct access to Cassandra, for checks
 	IDs      []string
+	tag      string
+	opts     []Option
 	configs  map[string]worker.Config
 	mu       sync.Mutex
 	running  map[string]*running
@@ -151,14 +153,15 @@ func startCluster(t testing.TB, n int, secure *SecureNATS, opts []Option) *Clust
 	RequireIntegration(t)
 	hosts := CassandraHosts(t)
 	c := &Cluster{t: t, Hosts: hosts, configs: map[string]worker.Config{}, running: map[string]*running{}, natsDir: t.TempDir(), secure: secure}
-	tag := randomTag()
-	c.Prefix = "t" + tag
+	c.tag = randomTag()
+	c.Prefix = "t" + c.tag
 	if secure != nil {
 		c.NATS, c.Prefix = secure.Server, SecurePrefix
 		opts = append([]Option{secure.WorkerOption()}, opts...)
 	} else {
 		c.NATS = StartNATS(t, c.natsDir, 0)
 	}
+	c.opts = opts
 	c.natsPort = c.NATS.Addr().(*net.TCPAddr).Port
 	c.URL = c.NATS.ClientURL()
 	cluster := gocql.NewCluster(hosts...)
@@ -168,21 +171,7 @@ func startCluster(t testing.TB, n int, secure *SecureNATS, opts []Option) *Clust
 		t.Fatalf("connecting to Cassandra: %v", err)
 	}
 	for i := range n {
-		id := fmt.Sprintf("server%d", i)
-		cfg := worker.DefaultConfig()
-		cfg.ID, cfg.Keyspace, cfg.NATSURL, cfg.CassandraHosts = id, "t"+tag+"_"+id, c.URL, hosts
-		cfg.ReplicationFactor, cfg.SubjectPrefix = 1, c.Prefix
-		cfg.LeaseTTL, cfg.HeartbeatInterval, cfg.HeartbeatTimeout = time.Second, 100*time.Millisecond, 600*time.Millisecond
-		cfg.AckTimeout, cfg.ForwardTimeout, cfg.CassandraTimeout = 5*time.Second, 15*time.Second, 10*time.Second
-		cfg.DedupWindow, cfg.DedupMax = time.Hour, 100000
-		for _, o := range opts {
-			o(&cfg)
-		}
-		if err := cfg.Validate(); err != nil {
-			t.Fatalf("worker config: %v", err)
-		}
-		c.IDs = append(c.IDs, id)
-		c.configs[id] = cfg
+		c.configure(fmt.Sprintf("server%d", i))
 	}
 	t.Cleanup(c.close)
 	for _, id := range c.IDs {
@@ -190,6 +179,37 @@ func startCluster(t testing.TB, n int, secure *SecureNATS, opts []Option) *Clust
 	}
 	c.WaitLeader(30 * time.Second)
 	return c
+}
+
+// configure adds worker id, with a keyspace of its own, to the cluster.
+func (c *Cluster) configure(id string) {
+	c.t.Helper()
+	cfg := worker.DefaultConfig()
+	cfg.ID, cfg.Keyspace, cfg.NATSURL, cfg.CassandraHosts = id, "t"+c.tag+"_"+id, c.URL, c.Hosts
+	cfg.ReplicationFactor, cfg.SubjectPrefix = 1, c.Prefix
+	cfg.LeaseTTL, cfg.HeartbeatInterval, cfg.HeartbeatTimeout = time.Second, 100*time.Millisecond, 600*time.Millisecond
+	cfg.AckTimeout, cfg.ForwardTimeout, cfg.CassandraTimeout = 5*time.Second, 15*time.Second, 10*time.Second
+	cfg.DedupWindow, cfg.DedupMax = time.Hour, 100000
+	for _, o := range c.opts {
+		o(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		c.t.Fatalf("worker config: %v", err)
+	}
+	c.IDs = append(c.IDs, id)
+	c.configs[id] = cfg
+}
+
+// AddWorker configures one more worker, id, with the options of the
+// others and an empty keyspace, and starts it: a replica joining a running
+// cluster. Its keyspace is dropped at cleanup like the others.
+func (c *Cluster) AddWorker(id string) {
+	c.t.Helper()
+	if _, ok := c.configs[id]; ok {
+		c.t.Fatalf("AddWorker(%q): the cluster already has a worker %s", id, id)
+	}
+	c.configure(id)
+	c.Start(id)
 }
 
 func randomTag() string {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -92,16 +93,58 @@ func (e *env) events(id string, k int) ([]int64, error) {
 
 // requireConverged polls until every worker's list for k is identical and
 // holds exactly the values in want (each once). If ordered, the lists must
-// also be in want's order.
+// also be in want's order. It is for eventual claims (consistency ONE, no
+// reply awaited, a replica that was out).
 func (e *env) requireConverged(k int, want []int64, ordered bool) {
 	e.t.Helper()
-	chorustest.Eventually(e.t, converge, func() error {
-		got, err := e.agreed(k)
+	chorustest.Eventually(e.t, converge, func() error { return e.holds(k, want, ordered) })
+}
+
+// requireHolds is requireConverged without polling: every worker's list
+// for k, read once, must be want already. It is for when nothing is left
+// to wait for: right after SUCCESS replies at consistency ALL with every
+// worker live, or once every worker has applied the whole log.
+func (e *env) requireHolds(k int, want []int64, ordered bool) {
+	e.t.Helper()
+	if err := e.holds(k, want, ordered); err != nil {
+		e.t.Fatalf("read once, with nothing left to wait for: %v", err)
+	}
+}
+
+func (e *env) holds(k int, want []int64, ordered bool) error {
+	got, err := e.agreed(k)
+	if err != nil {
+		return err
+	}
+	return sameValues(got, want, ordered)
+}
+
+// appliedEverywhere reads key k in every keyspace once, directly in
+// Cassandra, and reports a worker whose list lacks s. Call it right after
+// the SUCCESS of the append of s at consistency ALL with every worker
+// live: invariant 2 says each applied it before the reply was sent, so
+// polling here would hide the very bug it looks for.
+func (e *env) appliedEverywhere(k int, s int64) error {
+	for _, id := range e.c.IDs {
+		got, err := e.events(id, k)
 		if err != nil {
-			return err
+			return fmt.Errorf("reading key %d on %s: %w", k, id, err)
 		}
-		return sameValues(got, want, ordered)
-	})
+		if !slices.Contains(got, s) {
+			return fmt.Errorf("SUCCESS for the append of %d to key %d, but %s does not have it yet: %v", s, k, id, got)
+		}
+	}
+	return nil
+}
+
+// updateApplied is update, then appliedEverywhere.
+func (e *env) updateApplied(server string, k int) int64 {
+	e.t.Helper()
+	s := e.update(server, k)
+	if err := e.appliedEverywhere(k, s); err != nil {
+		e.t.Fatal(err)
+	}
+	return s
 }
 
 // agreed returns key k's list if every worker holds the same one.
@@ -116,6 +159,33 @@ func (e *env) agreed(k int) ([]int64, error) {
 			first = got
 		} else if !slices.Equal(got, first) {
 			return nil, fmt.Errorf("key %d: %s has %d values %v, %s has %d values %v", k, e.c.IDs[0], len(first), first, id, len(got), got)
+		}
+	}
+	return first, nil
+}
+
+// rowsAgreed returns table's rows if every worker holds the same ones,
+// compared row by row, every column (lists in order). Rows come in token
+// order, the same in every keyspace for the same keys.
+func (e *env) rowsAgreed(table string) ([]map[string]any, error) {
+	var first []map[string]any
+	for i, id := range e.c.IDs {
+		rows, err := e.c.Session.Query(fmt.Sprintf(`SELECT * FROM "%s".%s`, e.c.Keyspace(id), table)).
+			Consistency(gocql.One).PageSize(5000).Iter().SliceMap()
+		if err != nil {
+			return nil, fmt.Errorf("reading %s.%s: %w", e.c.Keyspace(id), table, err)
+		}
+		if i == 0 {
+			first = rows
+			continue
+		}
+		if len(rows) != len(first) {
+			return nil, fmt.Errorf("table %s: %s has %d rows, %s has %d", table, e.c.IDs[0], len(first), id, len(rows))
+		}
+		for r := range rows {
+			if !reflect.DeepEqual(rows[r], first[r]) {
+				return nil, fmt.Errorf("table %s, row %d: %s has %v, %s has %v", table, r, e.c.IDs[0], first[r], id, rows[r])
+			}
 		}
 	}
 	return first, nil
@@ -167,12 +237,12 @@ func TestReplication(t *testing.T) {
 		e.exec(pick(0), fmt.Sprintf("INSERT INTO grade (id, events) VALUES (%d, [])", k))
 		var want []int64
 		for i := range n {
-			want = append(want, e.update(pick(i), k))
+			want = append(want, e.updateApplied(pick(i), k))
 			if pause > 0 {
 				time.Sleep(pause) // the pacing of the scenario, not a wait
 			}
 		}
-		e.requireConverged(k, want, true)
+		e.requireHolds(k, want, true)
 	}
 	t.Run("updates to one worker", func(t *testing.T) {
 		sequential(t, 2, func(int) string { return "server0" }, 0)
@@ -230,6 +300,9 @@ func TestReplication(t *testing.T) {
 					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 					_, err := e.cl.Exec(ctx, stmt, client.WithServer(e.c.IDs[(c+i)%3]))
 					cancel()
+					if err == nil {
+						err = e.appliedEverywhere(k, s)
+					}
 					if err != nil {
 						errs <- fmt.Errorf("client %d: %v", c, err)
 						return
@@ -246,7 +319,7 @@ func TestReplication(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, k := range keys {
-			e.requireConverged(k, want[k], false)
+			e.requireHolds(k, want[k], false)
 		}
 	})
 
@@ -261,15 +334,8 @@ func TestReplication(t *testing.T) {
 			if d := time.Since(start); d > time.Second {
 				t.Errorf("SUCCESS took %s (want within 1s)", d)
 			}
-			// Read every keyspace at once: no polling allowed here.
-			for _, id := range e.c.IDs {
-				got, err := e.events(id, k)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !slices.Contains(got, s) {
-					t.Fatalf("SUCCESS for %d but %s has %v", s, id, got)
-				}
+			if err := e.appliedEverywhere(k, s); err != nil {
+				t.Fatal(err)
 			}
 		}
 	})
@@ -384,8 +450,8 @@ func TestBadInput(t *testing.T) {
 			}
 			e.requireSameOutcome(r.Seq)
 		}
-		s := e.update("", 1)
-		e.requireConverged(1, []int64{s}, true)
+		s := e.updateApplied("", 1)
+		e.requireHolds(1, []int64{s}, true)
 	})
 
 	t.Run("non-deterministic functions are made literal", func(t *testing.T) {
@@ -421,26 +487,15 @@ func TestBadInput(t *testing.T) {
 		}
 		e.exec("", "ALTER TABLE kv ADD w int")
 		e.exec("", "UPDATE kv SET w = 7 WHERE k = 1")
-		chorustest.Eventually(t, converge, func() error {
-			var first string
-			for i, id := range e.c.IDs {
-				iter := e.c.Session.Query(fmt.Sprintf(`SELECT k, v, w FROM "%s".kv`, e.c.Keyspace(id))).Iter()
-				rows, err := iter.SliceMap()
-				if err != nil {
-					return err
-				}
-				got := fmt.Sprint(len(rows), rows)
-				if i == 0 {
-					first = got
-				} else if got != first {
-					return fmt.Errorf("%s has %s, %s has %s", e.c.IDs[0], first, id, got)
-				}
-			}
-			if !strings.HasPrefix(first, "3 ") {
-				return fmt.Errorf("rows: %s", first)
-			}
-			return nil
-		})
+		// Every write above got SUCCESS at consistency ALL: read each
+		// keyspace once, no polling.
+		rows, err := e.rowsAgreed("kv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 3 {
+			t.Fatalf("kv rows: %v, want keys 1, 2 and 3", rows)
+		}
 	})
 
 	t.Run("garbage on internal subjects", func(t *testing.T) {
@@ -461,7 +516,7 @@ func TestBadInput(t *testing.T) {
 		e.nc.Flush()
 		// Every worker keeps running, skips the junk in the log alike, and
 		// writes keep committing.
-		s := e.update("", 1)
+		e.updateApplied("", 1)
 		for _, id := range e.c.IDs {
 			if e.c.Worker(id) == nil {
 				t.Fatalf("%s stopped", id)
@@ -475,17 +530,21 @@ func TestBadInput(t *testing.T) {
 			}
 			return nil
 		})
-		got, _ := e.events("server0", 1)
-		if slices.Contains(got, 999999) || !slices.Contains(got, s) {
-			t.Fatalf("list %v", got)
+		for _, id := range e.c.IDs {
+			if got, _ := e.events(id, 1); slices.Contains(got, 999999) {
+				t.Fatalf("%s applied the stale ORDER: key 1 holds %v", id, got)
+			}
 		}
 	})
 }
 
-// requireSameOutcome checks every replica recorded the same outcome for seq.
+// requireSameOutcome checks every replica recorded the same outcome for
+// seq. It reads once, without polling: it is for right after the reply to
+// that write at consistency ALL, which is sent only once every live
+// replica has applied (and recorded) it.
 func (e *env) requireSameOutcome(seq uint64) {
 	e.t.Helper()
-	chorustest.Eventually(e.t, converge, func() error {
+	err := func() error {
 		var first string
 		for i, id := range e.c.IDs {
 			var code int
@@ -506,7 +565,10 @@ func (e *env) requireSameOutcome(seq uint64) {
 			}
 		}
 		return nil
-	})
+	}()
+	if err != nil {
+		e.t.Fatalf("right after the reply at consistency ALL: %v", err)
+	}
 }
 
 // A burst of writes is committed in groups: one ORDER holds several writes

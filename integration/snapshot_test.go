@@ -13,7 +13,6 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/chorusdb/chorus/chorustest"
-	"github.com/chorusdb/chorus/client"
 	"github.com/chorusdb/chorus/messages"
 	"github.com/chorusdb/chorus/worker"
 )
@@ -64,19 +63,6 @@ func workerOf(st messages.Status, id string) (messages.StatusWorker, bool) {
 		}
 	}
 	return messages.StatusWorker{}, false
-}
-
-// waitLive waits until worker id is live at the log's end.
-func (e *env) waitLive(id string, timeout time.Duration) {
-	e.t.Helper()
-	chorustest.Eventually(e.t, timeout, func() error {
-		st := e.status()
-		w, ok := workerOf(st, id)
-		if !ok || w.State != messages.StateLive || w.Applied < st.Committed {
-			return fmt.Errorf("%s: %+v (committed %d)", id, w, st.Committed)
-		}
-		return nil
-	})
 }
 
 // dump is a keyspace's user tables, cell by cell: every row's values with
@@ -241,4 +227,3 @@ func (e *env) admin(subject, body string) messages.Reply {
 	return r
 }
 
-var _ = client.WithPrefix
