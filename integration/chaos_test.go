@@ -60,7 +60,8 @@ func TestChaos(t *testing.T) {
 			t.Logf("chaos failed with seed %d; replay it with:\n  %s", seed, replay)
 		}
 	})
-	e, p := newProcEnv(t, nil)
+	// Snapshots and trims go on under the kills and freezes too.
+	e, p := newProcEnv(t, map[string]string{"CHORUS_SNAPSHOT_EVERY": "150", "CHORUS_LOG_RETAIN": "50"})
 	keys := []int{1, 2, 3}
 	for _, k := range keys[1:] {
 		e.exec("", fmt.Sprintf("INSERT INTO grade (id, events) VALUES (%d, [])", k))
@@ -168,6 +169,14 @@ func TestChaos(t *testing.T) {
 		t.Error(pr)
 	}
 	t.Logf("history: %d appends, %d acknowledged and checked, %d without an answer", len(history), acked, unknown)
+	st, err := p.Status(e.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("log %d..%d, newest snapshot at %d", st.FirstSeq, st.LastSeq, st.SnapshotSeq)
+	if st.LastSeq > 400 && (st.SnapshotSeq == 0 || st.FirstSeq <= 1) {
+		t.Errorf("a log of %d entries with snapshots every 150 was never snapshotted or trimmed (snapshot %d, first %d)", st.LastSeq, st.SnapshotSeq, st.FirstSeq)
+	}
 	checkLog(t, e, p)
 }
 
