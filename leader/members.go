@@ -252,6 +252,18 @@ func (s *Sequencer) snapshotReported(seq uint64, by string) []Action {
 // timed-out snapshot request given up, and the log trimmed.
 func (s *Sequencer) housekeeping(now time.Time) []Action {
 	var acts []Action
+	if r := s.snap; r != nil && r.by != s.id {
+		if m := s.members[r.by]; m == nil || !m.live {
+			// The worker asked went out of the ACK set (down, stuck): ask
+			// another one now rather than wait out the timeout.
+			s.snap = nil
+			acts = append(acts, Notice{Warn: true, Msg: fmt.Sprintf("%s, asked for the snapshot at seq %d, is out; asking another worker", r.by, r.seq)})
+			acts = append(acts, s.Snapshot("", now)...)
+			if s.snap != nil {
+				s.snap.inboxes = append(s.snap.inboxes, r.inboxes...)
+			}
+		}
+	}
 	if r := s.snap; r != nil && s.policy.SnapshotTimeout > 0 && now.Sub(r.at) > s.policy.SnapshotTimeout {
 		for _, to := range r.inboxes {
 			acts = append(acts, Respond{To: to, Reply: messages.Failure(messages.CodeUnavailable,

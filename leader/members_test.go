@@ -136,6 +136,9 @@ func TestSnapshotRequestIsGivenUpAfterItsTimeout(t *testing.T) {
 	ap := one[Append](t, h.s.Snapshot("admin", h.now))
 	h.s.Appended(7, ap.Order.Seq, nil, h.now)
 	h.now = h.now.Add(2 * time.Second)
+	for _, w := range []string{"s0", "s1", "s2"} { // all live: the taker just never reports
+		h.hb(w, ap.Order.Seq)
+	}
 	r := one[Respond](t, h.s.Tick(h.now))
 	if r.Reply.Status != messages.StatusError || !strings.Contains(r.Reply.Error, "did not report the snapshot") {
 		t.Fatalf("reply %+v", r.Reply)
@@ -176,4 +179,31 @@ func TestTrimKeepsWhatMembersNeed(t *testing.T) {
 	h2.s.roster["s9"] = messages.Member{ID: "s9", Gen: "g9"}
 	h2.s.SetLog(1, 40)
 	none[Trim](t, h2.s.Tick(h2.now))
+}
+
+// TestSnapshotIsAskedAgainWhenItsTakerGoesOut: the worker asked for a
+// snapshot goes down; another one is asked at once, not after the timeout.
+func TestSnapshotIsAskedAgainWhenItsTakerGoesOut(t *testing.T) {
+	h := memberHarness(t, Policy{SnapshotTimeout: time.Hour})
+	h.hb("s1", h.s.lastSeq)
+	ap := one[Append](t, h.s.Snapshot("admin", h.now))
+	if ap.Order.SnapshotBy != "s1" && ap.Order.SnapshotBy != "s2" {
+		t.Fatalf("asked %s", ap.Order.SnapshotBy)
+	}
+	taker := ap.Order.SnapshotBy
+	h.s.Appended(7, ap.Order.Seq, nil, h.now)
+	h.now = h.now.Add(2 * timing.HeartbeatTimeout)
+	for _, w := range []string{"s0", "s1", "s2"} {
+		if w != taker {
+			h.hb(w, ap.Order.Seq)
+		}
+	}
+	again := one[Append](t, h.s.Tick(h.now))
+	if again.Order.Kind != messages.OrderSnapshot || again.Order.SnapshotBy == taker {
+		t.Fatalf("after %s went out: %+v", taker, again.Order)
+	}
+	r := one[Respond](t, h.s.Heartbeat(messages.Heartbeat{Worker: again.Order.SnapshotBy, Applied: again.Order.Seq, Gen: "g" + again.Order.SnapshotBy[1:], Snapshot: again.Order.Seq}, h.now))
+	if r.To != "admin" || r.Reply.Seq != again.Order.Seq {
+		t.Fatalf("the admin's wait was not carried over: %+v", r)
+	}
 }

@@ -524,9 +524,6 @@ func (s *Sequencer) Tick(now time.Time) []Action {
 		return acts
 	}
 	var acts []Action
-	if s.IsReady() {
-		acts = s.housekeeping(now)
-	}
 	for _, id := range s.memberIDs() {
 		m := s.members[id]
 		if !m.live || id == s.id {
@@ -540,6 +537,9 @@ func (s *Sequencer) Tick(now time.Time) []Action {
 			m.live = false
 			acts = append(acts, Notice{Warn: true, Msg: fmt.Sprintf("worker %s is out: seq %d not applied after %s (applied %d)", id, oldest.seq, s.timing.AckTimeout, m.applied)})
 		}
+	}
+	if s.IsReady() { // after the liveness above: a snapshot taker just out is replaced
+		acts = append(acts, s.housekeeping(now)...)
 	}
 	return append(acts, s.advance(now)...)
 }
