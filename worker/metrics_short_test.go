@@ -181,6 +181,10 @@ func TestMetricsAndHealth(t *testing.T) {
 					return fmt.Errorf("leader %s: %s%v = %v, want at least %v", id, ch.name, ch.labels, got, ch.min)
 				}
 			}
+			// Each write counted once: the retry is an exactly-once hit.
+			if got, _ := s.value("chorus_writes_committed_total"); got != writes+1 {
+				return fmt.Errorf("leader %s: %v writes committed, want exactly %d", id, got, writes+1)
+			}
 			if got, _ := s.value("chorus_members", "state", "out"); got != 0 {
 				return fmt.Errorf("leader %s: %v members out, want 0", id, got)
 			}
