@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chorusdb/chorus/messages"
+	"github.com/chorusdb/chorus/metrics"
 )
 
 // Config configures a Node.
@@ -30,6 +31,8 @@ type Config struct {
 	Policy     Policy
 	Snapshots  Snapshots
 	Log        *slog.Logger
+	// Metrics counts what the node does (nil: nothing is counted).
+	Metrics *metrics.Metrics
 }
 
 // Node runs a Core on NATS: one goroutine owns the Core and carries out
@@ -51,10 +54,40 @@ type Node struct {
 
 	garbage  atomic.Uint64
 	rejected atomic.Uint64
+
+	// received holds when each write FORWARDed to this leader arrived,
+	// until its reply goes out (the commit latency); owned by Run.
+	received map[string]time.Time
+	forgotAt time.Time
+	view     atomic.Pointer[View]
+}
+
+// View is the node's state as of its last tick, for metrics and health.
+type View struct {
+	Leading, Ready bool
+	Epoch          uint64
+	// Status is the cluster as this worker's sequencer sees it (the
+	// members' states are the ACK set's only on the leader).
+	Status    messages.Status
+	Sequencer SequencerStats
+}
+
+// View returns the node's state as of its last tick (zero before Run).
+func (n *Node) View() View {
+	if v := n.view.Load(); v != nil {
+		return *v
+	}
+	return View{}
+}
+
+func (n *Node) publish(core *Core, now time.Time) {
+	s := core.Sequencer()
+	n.view.Store(&View{Leading: s.Leading(), Ready: s.IsReady(), Epoch: s.Epoch(), Status: s.Status(now), Sequencer: s.Stats()})
 }
 
 type event struct {
 	fwd      *messages.Forward
+	at       time.Time // when fwd arrived
 	accept   string
 	ack      *messages.Ack
 	hb       *messages.Heartbeat
@@ -82,6 +115,8 @@ type appendResult struct {
 
 type pendingAppend struct {
 	epoch, seq uint64
+	kind       messages.OrderKind
+	writes     int
 	fut        jetstream.PubAckFuture
 }
 
@@ -101,6 +136,7 @@ func NewNode(nc *nats.Conn, js jetstream.JetStream, stream jetstream.Stream, cfg
 		events:   make(chan event, 1<<16),
 		appends:  make(chan pendingAppend, 1<<14),
 		leaseOps: make(chan LeaseOp, 1),
+		received: map[string]time.Time{},
 	}
 }
 
@@ -132,6 +168,7 @@ func (n *Node) Run(ctx context.Context) error {
 	defer tick.Stop()
 	defer n.unsubscribe()
 	Execute(n, core.Tick(time.Now()))
+	n.publish(core, time.Now())
 	for {
 		var ev event
 		if len(n.local) > 0 {
@@ -141,12 +178,23 @@ func (n *Node) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				return nil
 			case <-tick.C:
-				Execute(n, core.Tick(time.Now()))
+				now := time.Now()
+				Execute(n, core.Tick(now))
+				n.publish(core, now)
+				n.forget(now)
 				continue
 			case ev = <-n.events:
 			}
 		}
-		Execute(n, n.step(core, ev, time.Now()))
+		now := time.Now()
+		acts := n.step(core, ev, now)
+		Execute(n, acts)
+		for _, a := range acts {
+			switch a.(type) {
+			case Ready, StepDown: // health follows the role at once
+				n.publish(core, now)
+			}
+		}
 	}
 }
 
@@ -154,6 +202,7 @@ func (n *Node) Run(ctx context.Context) error {
 func (n *Node) step(core *Core, ev event, now time.Time) []Action {
 	switch {
 	case ev.fwd != nil:
+		n.forwarded(core, ev)
 		return core.Forward(*ev.fwd, ev.accept, now)
 	case ev.ack != nil:
 		return core.Ack(*ev.ack, now)
@@ -240,7 +289,9 @@ func (n *Node) awaitAppends(ctx context.Context) {
 			var err error
 			select {
 			case <-p.fut.Ok():
+				n.cfg.Metrics.Appended(p.kind, p.writes)
 			case err = <-p.fut.Err():
+				n.cfg.Metrics.AppendFailed()
 			case <-ctx.Done():
 				return
 			}
@@ -259,10 +310,11 @@ func (n *Node) Append(o messages.Order) {
 	msg.Data = messages.MustEncode(&o)
 	fut, err := n.js.PublishMsgAsync(msg, jetstream.WithExpectLastSequence(o.Seq-1), jetstream.WithExpectStream(n.cfg.Subjects.StreamName()))
 	if err != nil {
+		n.cfg.Metrics.AppendFailed()
 		n.local = append(n.local, event{appended: &appendResult{epoch: o.Epoch, seq: o.Seq, err: err}})
 		return
 	}
-	n.appends <- pendingAppend{epoch: o.Epoch, seq: o.Seq, fut: fut}
+	n.appends <- pendingAppend{epoch: o.Epoch, seq: o.Seq, kind: o.Kind, writes: len(o.Writes), fut: fut}
 }
 
 // Lease hands a lease operation to the lease loop (Env). The core has at
@@ -278,7 +330,71 @@ func (n *Node) Lease(op LeaseOp) {
 func (n *Node) Accept(to string, a messages.Accepted) { _ = n.nc.Publish(to, messages.MustEncode(&a)) }
 
 // Respond answers a client (Env).
-func (n *Node) Respond(to string, r messages.Reply) { _ = n.nc.Publish(to, r.Encode()) }
+func (n *Node) Respond(to string, r messages.Reply) {
+	_ = n.nc.Publish(to, r.Encode())
+	n.answered(r)
+}
+
+// Bounds of the FORWARD arrival times kept for the commit latency: a
+// write whose reply never goes out (fire-and-forget, or lost in a
+// step-down) is forgotten after receivedTTL.
+const (
+	receivedMax = 1 << 20
+	receivedTTL = 10 * time.Minute
+)
+
+// forwarded notes the arrival of a FORWARD for the metrics: a request id
+// already in this replica's exactly-once record is a retry answered from
+// it; a new one starts its commit clock.
+func (n *Node) forwarded(core *Core, ev event) {
+	if n.cfg.Metrics == nil || !core.Sequencer().Leading() || ev.fwd.Reply == "" {
+		return
+	}
+	id := ev.fwd.RequestID
+	if _, ok := n.received[id]; ok {
+		return // a retry of a write in flight: answered once
+	}
+	if n.cfg.Lookup != nil {
+		if _, ok := n.cfg.Lookup(id); ok {
+			n.cfg.Metrics.ExactlyOnceHit()
+			return
+		}
+	}
+	if len(n.received) < receivedMax {
+		n.received[id] = ev.at
+	}
+}
+
+// answered counts the reply to a write (client replies to writes carry
+// the request id; admin and snapshot replies do not).
+func (n *Node) answered(r messages.Reply) {
+	if r.RequestID == "" || n.cfg.Metrics == nil {
+		return
+	}
+	at, ok := n.received[r.RequestID]
+	if !ok {
+		return
+	}
+	delete(n.received, r.RequestID)
+	code := messages.CodeOK
+	if r.Status != messages.StatusSuccess {
+		code = messages.ParseCode(r.Code)
+	}
+	n.cfg.Metrics.WriteAnswered(code, at, time.Now())
+}
+
+// forget drops arrival times kept too long (see receivedTTL), once a minute.
+func (n *Node) forget(now time.Time) {
+	if now.Sub(n.forgotAt) < time.Minute {
+		return
+	}
+	n.forgotAt = now
+	for id, at := range n.received {
+		if now.Sub(at) > receivedTTL {
+			delete(n.received, id)
+		}
+	}
+}
 
 // Status answers a status request (Env).
 func (n *Node) Status(to string, st messages.Status) {
@@ -292,6 +408,7 @@ func (n *Node) Log(a Action) {
 	case Ready:
 		n.log.Info("leader ready", "epoch", a.Epoch, "marker_seq", a.Seq)
 	case StepDown:
+		n.cfg.Metrics.SteppedDown()
 		n.log.Warn("stepping down", "reason", a.Reason)
 	case Notice:
 		if a.Warn {
@@ -311,8 +428,12 @@ func (n *Node) Subscribe() {
 	}
 }
 
-// Unsubscribe leaves the leader's subjects (Env).
-func (n *Node) Unsubscribe() { n.unsubscribe() }
+// Unsubscribe leaves the leader's subjects (Env). The writes in flight
+// are the next leader's now: their commit clocks stop here.
+func (n *Node) Unsubscribe() {
+	n.unsubscribe()
+	clear(n.received)
+}
 
 func (n *Node) subscribe() error {
 	n.unsubscribe()
@@ -327,7 +448,7 @@ func (n *Node) subscribe() error {
 	if err := add(subj.Forward(), func(m *nats.Msg) {
 		var f messages.Forward
 		if n.decode(m, &f) && n.admitForward(m, &f) {
-			n.events <- event{fwd: &f, accept: m.Reply}
+			n.events <- event{fwd: &f, accept: m.Reply, at: time.Now()}
 		}
 	}); err != nil {
 		return err

@@ -30,6 +30,9 @@ func (w *Worker) applyLoop(ctx context.Context) error {
 	}
 	cfg.Gen = w.gen
 	r := NewReplica(cfg, w.applied.Load(), w.epoch.Load(), time.Now())
+	if p := w.replicaStats.Load(); p != nil { // counters never go back
+		w.replicaBase = ReplicaStats{Duplicates: p.Duplicates, Skipped: p.Skipped}
+	}
 	r.SetMembers(w.members)
 	r.SetTimestampFloor(w.maxTS.Load())
 	w.publishRoster(r)
@@ -127,7 +130,11 @@ func (w *Worker) applyLoop(ctx context.Context) error {
 		w.applied.Store(r.Applied())
 		w.epoch.Store(r.Epoch())
 		w.maxTS.Store(r.MaxTimestamp())
-		w.replicaStats.Store(new(r.Stats()))
+		st := r.Stats()
+		st.Duplicates += w.replicaBase.Duplicates
+		st.Skipped += w.replicaBase.Skipped
+		w.replicaStats.Store(&st)
+		w.known.Store(r.Known())
 		if s := r.Stalled(); s != "" {
 			w.stalled.Store(&s)
 		} else {
@@ -171,8 +178,17 @@ type applyResult struct {
 // that entries keep arriving meanwhile (they make the next run).
 func (w *Worker) apply(ctx context.Context, orders []messages.Order, done chan<- applyResult) {
 	actx, cancel := context.WithTimeout(ctx, w.cfg.CassandraTimeout)
+	start := time.Now()
 	outs, err := w.store.Apply(actx, orders)
+	took := time.Since(start)
 	cancel()
+	if ctx.Err() == nil { // not the worker stopping
+		writes := 0
+		for _, o := range orders {
+			writes += len(o.Writes)
+		}
+		w.metrics.Applied(len(orders), writes, took, err)
+	}
 	select {
 	case done <- applyResult{orders: orders, outs: outs, err: err}:
 	case <-ctx.Done():
@@ -187,6 +203,7 @@ func (w *Worker) readBounds(ctx context.Context, out chan<- [2]uint64) {
 	if err != nil {
 		return
 	}
+	w.logBounds.Store(&logInfo{first: info.State.FirstSeq, last: info.State.LastSeq, bytes: info.State.Bytes})
 	select {
 	case out <- [2]uint64{info.State.FirstSeq, info.State.LastSeq}:
 	default: // the loop has one already

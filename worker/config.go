@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -48,6 +50,7 @@ type Config struct {
 	DedupMax          int           `envconfig:"DEDUP_MAX" default:"1000000" desc:"most request ids remembered in memory (oldest forgotten first)"`
 	LogLevel          string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	DebugAddr         string        `envconfig:"DEBUG_ADDR" desc:"if set (e.g. 127.0.0.1:6060), serve Go's /debug/pprof profiles there"`
+	MetricsAddr       string        `envconfig:"METRICS_ADDR" desc:"if set (e.g. :9464), serve Prometheus /metrics, /healthz (up, NATS connected) and /readyz (caught up and in the ACK set, or leading) there over HTTP"`
 	NoopStore         bool          `envconfig:"NOOP_STORE" default:"false" desc:"benchmarks only: acknowledge writes without applying them, to measure the ordering layer alone (the worker then holds no data)"`
 
 	// NATS credentials (at most one kind) and TLS; see natsconn.go.
@@ -136,6 +139,11 @@ func (c *Config) Validate() error {
 	if c.SnapshotEvery > 0 && c.LogRetain < 1 {
 		bad("LOG_RETAIN", "must be at least 1 when snapshots are taken (CHORUS_SNAPSHOT_EVERY=%d)", c.SnapshotEvery)
 	}
+	if c.MetricsAddr != "" {
+		if err := checkListenAddr(c.MetricsAddr); err != nil {
+			bad("METRICS_ADDR", "%q: %v (use host:port or :port, e.g. :9464)", c.MetricsAddr, err)
+		}
+	}
 	if c.DedupMax < 1 {
 		bad("DEDUP_MAX", "must be positive")
 	}
@@ -147,6 +155,18 @@ func (c *Config) Validate() error {
 		bad("LOG_LEVEL", "%q: use debug, info, warn or error", c.LogLevel)
 	}
 	return errors.Join(errs...)
+}
+
+// checkListenAddr checks a host:port to listen on.
+func checkListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
 }
 
 func sortedKeys(m map[string]time.Duration) []string {

@@ -84,3 +84,22 @@ func TestRecentForgetsOldest(t *testing.T) {
 		t.Fatalf("age bound: %d left", r.Len())
 	}
 }
+
+func TestMetricsAddrIsValidated(t *testing.T) {
+	for addr, ok := range map[string]bool{"": true, ":9464": true, "127.0.0.1:0": true, "[::1]:9464": true,
+		"9464": false, "localhost:http-ish": false, ":70000": false} {
+		c := DefaultConfig()
+		c.ID, c.MetricsAddr = "server0", addr
+		err := c.Validate()
+		if ok && err != nil {
+			t.Errorf("%q refused: %v", addr, err)
+		}
+		if !ok && (err == nil || !strings.Contains(err.Error(), "CHORUS_METRICS_ADDR")) {
+			t.Errorf("%q: got %v, want an error naming CHORUS_METRICS_ADDR", addr, err)
+		}
+	}
+	var out bytes.Buffer
+	if code := Main([]string{"--help"}, &out); code != 0 || !strings.Contains(out.String(), "CHORUS_METRICS_ADDR") {
+		t.Fatalf("--help (exit %d) does not list CHORUS_METRICS_ADDR:\n%s", code, out.String())
+	}
+}

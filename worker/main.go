@@ -2,14 +2,18 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	_ "net/http/pprof" // CHORUS_DEBUG_ADDR
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/chorusdb/chorus/store"
 )
@@ -48,6 +52,22 @@ func Main(args []string, stderr io.Writer) int {
 			}
 		}()
 	}
+	var serving atomic.Pointer[Worker]
+	if cfg.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			log.Error("cannot serve metrics (CHORUS_METRICS_ADDR)", "addr", cfg.MetricsAddr, "err", err)
+			return 1
+		}
+		srv := &http.Server{Handler: metricsHandler(&serving), ReadHeaderTimeout: 10 * time.Second}
+		defer srv.Close()
+		go func() {
+			log.Info("serving /metrics, /healthz and /readyz", "addr", ln.Addr().String())
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Warn("cannot serve metrics", "err", err)
+			}
+		}()
+	}
 	if cfg.NoopStore {
 		log.Warn("CHORUS_NOOP_STORE is set: writes are acknowledged without being applied (benchmarks only)")
 	}
@@ -56,12 +76,27 @@ func Main(args []string, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
+	serving.Store(w)
 	if err := w.Run(ctx); err != nil {
 		log.Error("stopped", "err", err)
 		return 1
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// metricsHandler serves the worker's metrics and health once it exists;
+// until then (connecting to NATS, waiting for Cassandra) it says so.
+func metricsHandler(w *atomic.Pointer[Worker]) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if wk := w.Load(); wk != nil {
+			wk.Handler().ServeHTTP(rw, r)
+			return
+		}
+		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		rw.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(rw, "not ready: starting (connecting to NATS, opening the keyspace in Cassandra)")
+	})
 }
 
 // CassandraOpener opens the worker's keyspace as configured (or the no-op

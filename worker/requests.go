@@ -12,6 +12,7 @@ import (
 
 	"github.com/chorusdb/chorus/check"
 	"github.com/chorusdb/chorus/messages"
+	"github.com/chorusdb/chorus/metrics"
 	"github.com/chorusdb/chorus/store"
 )
 
@@ -20,6 +21,7 @@ import (
 func (w *Worker) handle(ctx context.Context, m *nats.Msg) {
 	reqID := m.Header.Get(messages.HeaderRequestID)
 	fail := func(code messages.Code, format string, args ...any) {
+		w.metrics.Request(metrics.RequestInvalid)
 		w.respond(m, messages.Failure(code, fmt.Sprintf(format, args...), w.cfg.ID, reqID))
 	}
 	if err := check.RequestID(reqID); err != nil {
@@ -38,6 +40,7 @@ func (w *Worker) handle(ctx context.Context, m *nats.Msg) {
 		return
 	}
 	if !stmt.Kind.IsWrite() {
+		w.metrics.Request(metrics.RequestRead)
 		w.read(ctx, m, stmt.Text)
 		return
 	}
@@ -49,6 +52,7 @@ func (w *Worker) handle(ctx context.Context, m *nats.Msg) {
 	if reqID == "" {
 		reqID = nuid.Next()
 	}
+	w.metrics.Request(metrics.RequestWrite)
 	w.forward(ctx, m, messages.Forward{RequestID: reqID, Reply: m.Reply, Stmt: stmt.Text, Origin: w.cfg.ID, Consistency: consistency})
 }
 
@@ -58,6 +62,7 @@ func (w *Worker) read(ctx context.Context, m *nats.Msg, stmt string) {
 	cols, rows, err := w.store.Query(qctx, stmt)
 	switch {
 	case errors.Is(err, store.ErrUnavailable):
+		w.metrics.QueryFailed()
 		w.respond(m, messages.Failure(messages.CodeUnavailable, err.Error(), w.cfg.ID, ""))
 	case errors.Is(err, store.ErrTooManyRows):
 		w.respond(m, messages.Failure(messages.CodeBadRequest, err.Error(), w.cfg.ID, ""))
@@ -73,9 +78,10 @@ func (w *Worker) forward(ctx context.Context, m *nats.Msg, f messages.Forward) {
 	data := messages.MustEncode(&f)
 	policy := NewForwardRetry(time.Now(), w.cfg.ForwardTimeout)
 	var err error
-	for {
+	for attempt := 0; ; attempt++ {
 		d, ok := policy.Attempt(time.Now())
 		if !ok || w.stopping.Load() || ctx.Err() != nil {
+			w.metrics.ForwardFailed()
 			why := fmt.Sprintf("no leader accepted the write within %s (%v)", w.cfg.ForwardTimeout, err)
 			if ok {
 				why = "worker " + w.cfg.ID + " is stopping"
@@ -83,6 +89,9 @@ func (w *Worker) forward(ctx context.Context, m *nats.Msg, f messages.Forward) {
 			w.respond(m, messages.Failure(messages.CodeUnavailable, fmt.Sprintf(
 				"%s; it may or may not be applied: retry with %s: %s", why, messages.HeaderRequestID, f.RequestID), w.cfg.ID, f.RequestID))
 			return
+		}
+		if attempt > 0 {
+			w.metrics.ForwardRetried()
 		}
 		actx, cancel := context.WithTimeout(ctx, d)
 		var resp *nats.Msg

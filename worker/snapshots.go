@@ -187,6 +187,7 @@ func (w *Worker) exportSnapshot(ctx context.Context, a TakeSnapshot, done chan<-
 			return
 		}
 		w.snapshotSeq.Store(a.Seq)
+		w.noteSnapshot(m)
 		w.log.Info("snapshot stored", "seq", a.Seq, "bytes", m.Bytes, "rows", m.Rows, "read_for", exported.Round(time.Millisecond),
 			"total", time.Since(start).Round(time.Millisecond))
 	}()

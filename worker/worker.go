@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/chorusdb/chorus/leader"
 	"github.com/chorusdb/chorus/messages"
+	"github.com/chorusdb/chorus/metrics"
 	"github.com/chorusdb/chorus/snapshot"
 	"github.com/chorusdb/chorus/store"
 )
@@ -77,6 +79,15 @@ type Worker struct {
 
 	connStats connStats   // NATS's asynchronous errors (natsconn.go)
 	stopping  atomic.Bool // past the shutdown grace: forwards give up
+
+	// For metrics and health (health.go).
+	metrics     *metrics.Metrics
+	handler     http.Handler
+	known       atomic.Uint64 // the highest log seq the replica knows of
+	logBounds   atomic.Pointer[logInfo]
+	latestSnap  atomic.Pointer[snapshotInfo]
+	cluster     atomic.Pointer[clusterView]
+	replicaBase ReplicaStats // counters of earlier apply loops (owned by replicate)
 }
 
 // Stats are a worker's counters, for operators and tests.
@@ -145,6 +156,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(conte
 	for _, r := range reqs {
 		w.recent.Add(r.ID, r.Outcome, now)
 	}
+	w.metrics = metrics.New(cfg.ID, w.metricsState)
+	w.handler = metrics.Handler(w.metrics, w.healthy, w.readiness)
 	w.node = leader.NewNode(nc, w.js, w.stream, leader.Config{
 		ID: cfg.ID, Subjects: w.subjects, LeaseTTL: cfg.LeaseTTL, Tick: cfg.HeartbeatInterval / 2,
 		Timing: leader.Timing{HeartbeatTimeout: cfg.HeartbeatTimeout, AckTimeout: cfg.AckTimeout, CatchUpTimeout: cfg.CatchUpTimeout},
@@ -152,6 +165,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(conte
 		Policy: leader.Policy{SnapshotEvery: cfg.SnapshotEvery, Retain: cfg.LogRetain, SnapshotTimeout: cfg.SnapshotTimeout,
 			Roster: w.roster, TimestampFloor: w.maxTS.Load},
 		Snapshots: latestSeq{w.snapshots},
+		Metrics:   w.metrics,
 	})
 	return w, nil
 }
@@ -224,8 +238,9 @@ func (w *Worker) Run(parent context.Context) error {
 	defer cancel()
 
 	errc := make(chan error, 3)
-	w.wg.Add(1)
+	w.wg.Add(2)
 	go func() { defer w.wg.Done(); w.heartbeats(ctx); errc <- nil }()
+	go func() { defer w.wg.Done(); w.watchCluster(ctx) }()
 	if w.plan != nil {
 		if err := w.restore(ctx, *w.plan, w.applied.Load()); err != nil {
 			cancel()
@@ -315,6 +330,7 @@ const requestHandlers = 64
 func (w *Worker) subscribeRequests() ([]*nats.Subscription, error) {
 	enqueue := func(m *nats.Msg) {
 		if !w.inflight.take(m) {
+			w.metrics.Request(metrics.RequestOverloaded)
 			w.respond(m, messages.Failure(messages.CodeUnavailable, "worker "+w.cfg.ID+" holds too many request bytes; retry later", w.cfg.ID, m.Header.Get(messages.HeaderRequestID)))
 			return
 		}
@@ -322,6 +338,7 @@ func (w *Worker) subscribeRequests() ([]*nats.Subscription, error) {
 		case w.requests <- m:
 		default:
 			w.inflight.release(m)
+			w.metrics.Request(metrics.RequestOverloaded)
 			w.respond(m, messages.Failure(messages.CodeUnavailable, "worker "+w.cfg.ID+" is overloaded; retry later", w.cfg.ID, m.Header.Get(messages.HeaderRequestID)))
 		}
 	}
