@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -31,7 +32,8 @@ type op struct {
 // the leader, then checks the history: replicas identical, every
 // acknowledged append present exactly once, nothing twice, and the list
 // order consistent with real time (linearizable). Short by default; `make
-// chaos` sets CHORUS_CHAOS_DURATION for the long form.
+// chaos` sets CHORUS_CHAOS_DURATION for the long form; CHORUS_CHAOS_SEED
+// replays a run's seed.
 func TestChaos(t *testing.T) {
 	duration := 20 * time.Second
 	if v := os.Getenv("CHORUS_CHAOS_DURATION"); v != "" {
@@ -41,8 +43,23 @@ func TestChaos(t *testing.T) {
 		}
 		duration = d
 	}
+	// The seed drives the nemesis and the clients' choices; set
+	// CHORUS_CHAOS_SEED to replay a run's schedule (its timing still varies).
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("chaos for %s, nemesis seed %d", duration, seed)
+	if v := os.Getenv("CHORUS_CHAOS_SEED"); v != "" {
+		s, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("CHORUS_CHAOS_SEED=%q: want an unsigned integer: %v", v, err)
+		}
+		seed = s
+	}
+	replay := fmt.Sprintf("CHORUS_CHAOS_SEED=%d CHORUS_CHAOS_DURATION=%s go test -count=1 -timeout 60m -run 'TestChaos$' -v ./integration/", seed, duration)
+	t.Logf("chaos for %s, seed %d; to replay: %s", duration, seed, replay)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("chaos failed with seed %d; replay it with:\n  %s", seed, replay)
+		}
+	})
 	e, p := newProcEnv(t, nil)
 	keys := []int{1, 2, 3}
 	for _, k := range keys[1:] {
