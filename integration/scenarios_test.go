@@ -101,12 +101,13 @@ func (e *env) requireConverged(k int, want []int64, ordered bool) {
 }
 
 // requireHolds is requireConverged without polling: every worker's list
-// for k, read once, must be want already. It is for right after SUCCESS
-// replies at consistency ALL with every worker live.
+// for k, read once, must be want already. It is for when nothing is left
+// to wait for: right after SUCCESS replies at consistency ALL with every
+// worker live, or once every worker has applied the whole log.
 func (e *env) requireHolds(k int, want []int64, ordered bool) {
 	e.t.Helper()
 	if err := e.holds(k, want, ordered); err != nil {
-		e.t.Fatalf("after every write got SUCCESS at consistency ALL: %v", err)
+		e.t.Fatalf("read once, with nothing left to wait for: %v", err)
 	}
 }
 
