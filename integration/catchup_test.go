@@ -10,6 +10,7 @@ import (
 
 	"github.com/chorusdb/chorus/chorustest"
 	"github.com/chorusdb/chorus/client"
+	"github.com/chorusdb/chorus/worker"
 )
 
 // Catch-up (issue 7): a replica far behind the log (a new member, a worker
@@ -90,9 +91,11 @@ func (h *history) record(row bool, k int, v int64) {
 }
 
 // newCatchUpEnv starts 3 in-process workers and creates the tables of
-// the catch-up tests through Chorus.
+// the catch-up tests through Chorus. They take no snapshots: these tests
+// are about catching up through the log itself (a joiner would otherwise
+// restore a snapshot; TestSnapshotsTrimAndRestore covers that).
 func newCatchUpEnv(t *testing.T) (*chorustest.Cluster, *env, *chorustest.OrderLog) {
-	c := chorustest.StartCluster(t, 3)
+	c := chorustest.StartCluster(t, 3, func(cfg *worker.Config) { cfg.SnapshotEvery = 0 })
 	nc := c.Conn()
 	e := newEnvOn(t, nc, c.Prefix, replicas{IDs: c.IDs, Session: c.Session, Keyspace: c.Keyspace, Worker: c.Worker})
 	e.exec("", "CREATE TABLE grade (id int PRIMARY KEY, events list<int>)")
