@@ -23,6 +23,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chorusdb/chorus/chorustest"
 	"github.com/chorusdb/chorus/messages"
@@ -772,4 +773,40 @@ func TestForwardingAndFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.requireSane()
+}
+
+// TestSnapshotAndRestoreOnMemoryStores: a leader alone snapshots itself
+// (on an admin's request); a worker joining later with an empty store
+// restores that snapshot and ends with the same history.
+func TestSnapshotAndRestoreOnMemoryStores(t *testing.T) {
+	c := newMemCluster(t, 1)
+	subj := messages.NewSubjects(c.prefix)
+	for i := range 30 {
+		c.write(subj.Request(), fmt.Sprintf("UPDATE t SET a = a + [%d] WHERE k = 1", i))
+	}
+	r, err := c.request(subj.Admin("snapshot"), nil, converge)
+	if err != nil || r.Status != messages.StatusSuccess || r.Seq == 0 {
+		t.Fatalf("snapshot by the leader alone: %+v %v", r, err)
+	}
+	// Without the log's beginning, only the snapshot can give a joiner
+	// the first 30 writes.
+	js, err := jetstream.New(c.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := js.Stream(ctx, subj.StreamName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Purge(ctx, jetstream.WithPurgeSequence(r.Seq)); err != nil {
+		t.Fatal(err)
+	}
+	c.start("server1")
+	c.waitLeader(2)
+	c.write(subj.Request(), "UPDATE t SET a = a + [99] WHERE k = 1")
+	if err := c.sameHistories([]string{"server0", "server1"}, 31); err != nil {
+		t.Fatal(err)
+	}
 }
