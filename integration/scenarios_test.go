@@ -380,13 +380,7 @@ func (e *env) request(subject string, body []byte) messages.Reply {
 
 func (e *env) lastSeq() uint64 {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, err := e.cl.Status(ctx)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return st.LastSeq
+	return e.status().LastSeq
 }
 
 func TestBadInput(t *testing.T) {
