@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/chorusdb/chorus/client"
@@ -35,20 +34,11 @@ examples:
 		timeout := fs.Duration("timeout", 10*time.Second, "give up after this `duration`")
 		jsonOut := fs.Bool("json", false, "print the members as a JSON array")
 		return func(e *env, g *globals, args []string) int {
-			if len(args) > 0 {
-				return usageError(e, "members", "unexpected arguments: %s", strings.Join(args, " "))
-			}
-			if *timeout <= 0 {
-				return usageError(e, "members", "--timeout must be positive")
-			}
-			c, code := dial(e, g)
+			c, ctx, done, code := dialFor(e, g, "members", args, *timeout)
 			if code != exitOK {
 				return code
 			}
-			defer c.Close()
-
-			ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-			defer cancel()
+			defer done()
 			ws, err := c.Members(ctx)
 			if err != nil {
 				printError(e, err)
@@ -141,20 +131,11 @@ example:
 	flags: func(fs *flag.FlagSet) func(*env, *globals, []string) int {
 		timeout := fs.Duration("timeout", client.DefaultSnapshotTimeout, "give up waiting after this `duration`")
 		return func(e *env, g *globals, args []string) int {
-			if len(args) > 0 {
-				return usageError(e, "snapshot", "unexpected arguments: %s", strings.Join(args, " "))
-			}
-			if *timeout <= 0 {
-				return usageError(e, "snapshot", "--timeout must be positive")
-			}
-			c, code := dial(e, g)
+			c, ctx, done, code := dialFor(e, g, "snapshot", args, *timeout)
 			if code != exitOK {
 				return code
 			}
-			defer c.Close()
-
-			ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-			defer cancel()
+			defer done()
 			seq, by, err := c.Snapshot(ctx)
 			if err != nil {
 				printError(e, err)

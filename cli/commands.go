@@ -145,20 +145,11 @@ example:
 		timeout := fs.Duration("timeout", 10*time.Second, "give up after this `duration`")
 		jsonOut := fs.Bool("json", false, "print the status JSON as received")
 		return func(e *env, g *globals, args []string) int {
-			if len(args) > 0 {
-				return usageError(e, "status", "unexpected arguments: %s", strings.Join(args, " "))
-			}
-			if *timeout <= 0 {
-				return usageError(e, "status", "--timeout must be positive")
-			}
-			c, code := dial(e, g)
+			c, ctx, done, code := dialFor(e, g, "status", args, *timeout)
 			if code != exitOK {
 				return code
 			}
-			defer c.Close()
-
-			ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-			defer cancel()
+			defer done()
 			var raw []byte
 			st, err := c.Status(ctx, client.WithRawReply(&raw))
 			if *jsonOut && raw != nil {
@@ -202,6 +193,24 @@ func usageError(e *env, cmd, format string, args ...any) int {
 }
 
 // dial connects to the cluster's NATS server.
+// dialFor is what the commands without arguments share: no arguments, a
+// positive --timeout, a connection, and a context bounded by the timeout.
+// done closes both.
+func dialFor(e *env, g *globals, name string, args []string, timeout time.Duration) (*client.Client, context.Context, func(), int) {
+	if len(args) > 0 {
+		return nil, nil, nil, usageError(e, name, "unexpected arguments: %s", strings.Join(args, " "))
+	}
+	if timeout <= 0 {
+		return nil, nil, nil, usageError(e, name, "--timeout must be positive")
+	}
+	c, code := dial(e, g)
+	if code != exitOK {
+		return nil, nil, nil, code
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	return c, ctx, func() { cancel(); c.Close() }, exitOK
+}
+
 func dial(e *env, g *globals) (*client.Client, int) {
 	url, auth, err := g.auth.resolve(g.natsURL, e.getenv)
 	if err != nil {
