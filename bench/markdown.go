@@ -208,6 +208,7 @@ func WriteMarkdown(w io.Writer, d *Doc) error {
 		if err := WriteJoinTable(&b, d.Join); err != nil {
 			return err
 		}
+		p("\n")
 	}
 
 	if len(d.Plots) > 0 {

@@ -63,7 +63,7 @@ func main() {
 	rep := &bench.JoinReport{
 		Started: time.Now().UTC().Format(time.RFC3339), Keys: cfg.Keys, PerOrder: cfg.PerOrder, Retain: cfg.Retain,
 		DefaultRetain: worker.DefaultConfig().LogRetain,
-		DedupWindow:   window.String(), LoadBefore: loadavg(), Command: "go run ./bench/cmd/joinbench " + strings.Join(os.Args[1:], " "),
+		DedupWindow:   window.String(), LoadBefore: loadavg(), Command: command(),
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -93,6 +93,17 @@ func main() {
 	if failed {
 		os.Exit(1)
 	}
+}
+
+// command is how to run this measurement again: the flags that change it.
+func command() string {
+	cmd := "go run ./bench/cmd/joinbench"
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name != "json" && f.Name != "v" {
+			cmd += fmt.Sprintf(" -%s %s", f.Name, f.Value)
+		}
+	})
+	return cmd
 }
 
 func loadavg() string {
