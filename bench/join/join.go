@@ -73,6 +73,16 @@ func Statements(i, per, keys int) []string {
 	return stmts
 }
 
+// LastWrite is the number of the last of writes writes that wrote key k
+// of keys, or -1 if none did: its value, 'w<number>', is what every replica
+// must hold for k.
+func LastWrite(k, writes, keys int) int {
+	if k >= writes {
+		return -1
+	}
+	return k + keys*((writes-1-k)/keys)
+}
+
 // Orders is how many ORDERs of per writes hold writes writes (the last
 // may hold fewer: Statements is cut there by Run).
 func Orders(writes, per int) int { return (writes + per - 1) / per }
@@ -140,7 +150,7 @@ func Run(ctx context.Context, cfg Config, writes int) (res bench.JoinResult, err
 
 	// 1. Join by replaying the whole log.
 	start = time.Now()
-	if wa, err = r.startWorker(ctx, a); err != nil {
+	if _, err = r.startWorker(ctx, a); err != nil {
 		return res, err
 	}
 	applied, err := r.waitLive(ctx, "a", crafted.Last)
@@ -196,15 +206,33 @@ func Run(ctx context.Context, cfg Config, writes int) (res bench.JoinResult, err
 	r.log.Info("b joined from the snapshot", "applied", applied, "took", time.Since(start).Round(time.Millisecond))
 
 	for _, ks := range []string{a.Keyspace, b.Keyspace} {
-		var n int
-		if err := r.session.Query(fmt.Sprintf(`SELECT COUNT(*) FROM "%s".%s`, ks, Table)).Scan(&n); err != nil {
-			return res, fmt.Errorf("counting the rows of %s: %w", ks, err)
-		}
-		if want := min(writes, cfg.Keys); n != want {
-			return res, fmt.Errorf("keyspace %s holds %d rows, want %d", ks, n, want)
+		if err := r.check(ks, writes); err != nil {
+			return res, err
 		}
 	}
 	return res, nil
+}
+
+// check reads keyspace ks's table: every key must hold the value of its
+// last write.
+func (r *run) check(ks string, writes int) error {
+	iter := r.session.Query(fmt.Sprintf(`SELECT k, v FROM "%s".%s`, ks, Table)).PageSize(5000).Iter()
+	var k, n int
+	var v string
+	for iter.Scan(&k, &v) {
+		n++
+		if want := fmt.Sprintf("w%d", LastWrite(k, writes, r.cfg.Keys)); v != want {
+			iter.Close()
+			return fmt.Errorf("keyspace %s: key %d holds %q, want %q", ks, k, v, want)
+		}
+	}
+	if err := iter.Close(); err != nil {
+		return fmt.Errorf("reading keyspace %s: %w", ks, err)
+	}
+	if want := min(writes, r.cfg.Keys); n != want {
+		return fmt.Errorf("keyspace %s holds %d rows, want %d", ks, n, want)
+	}
+	return nil
 }
 
 // start starts the NATS server and connects to it and to Cassandra.

@@ -23,3 +23,13 @@ func TestStatements(t *testing.T) {
 		t.Errorf("Statements(2, 4, 10) = %q", stmts)
 	}
 }
+
+func TestLastWrite(t *testing.T) {
+	for _, c := range []struct{ k, writes, keys, want int }{
+		{0, 1, 10, 0}, {3, 3, 10, -1}, {3, 4, 10, 3}, {3, 100, 10, 93}, {9, 100, 10, 99}, {0, 100, 10, 90}, {5, 16, 10, 15},
+	} {
+		if got := LastWrite(c.k, c.writes, c.keys); got != c.want {
+			t.Errorf("LastWrite(%d, %d, %d) = %d, want %d", c.k, c.writes, c.keys, got, c.want)
+		}
+	}
+}
