@@ -120,7 +120,7 @@ func Run(ctx context.Context, cfg Config, writes int) (res bench.JoinResult, err
 	if err != nil {
 		return res, err
 	}
-	if _, err := r.waitLive(ctx, "a", 0); err != nil {
+	if _, err := r.waitLive(ctx, wa, 0); err != nil {
 		return res, err
 	}
 	if _, err := r.cl.Exec(ctx, CreateTable, client.WithTimeout(time.Minute)); err != nil {
@@ -150,10 +150,10 @@ func Run(ctx context.Context, cfg Config, writes int) (res bench.JoinResult, err
 
 	// 1. Join by replaying the whole log.
 	start = time.Now()
-	if _, err = r.startWorker(ctx, a); err != nil {
+	if wa, err = r.startWorker(ctx, a); err != nil {
 		return res, err
 	}
-	applied, err := r.waitLive(ctx, "a", crafted.Last)
+	applied, err := r.waitLive(ctx, wa, crafted.Last)
 	if err != nil {
 		return res, fmt.Errorf("a replaying the log: %w", err)
 	}
@@ -195,11 +195,11 @@ func Run(ctx context.Context, cfg Config, writes int) (res bench.JoinResult, err
 	// 3. Join by restoring the snapshot.
 	b := r.workerConfig("b")
 	start = time.Now()
-	_, err = r.startWorker(ctx, b)
+	wb, err := r.startWorker(ctx, b)
 	if err != nil {
 		return res, err
 	}
-	if applied, err = r.waitLive(ctx, "b", m.Seq); err != nil {
+	if applied, err = r.waitLive(ctx, wb, m.Seq); err != nil {
 		return res, fmt.Errorf("b restoring the snapshot: %w", err)
 	}
 	res.JoinSeconds, res.JoinEntries = time.Since(start).Seconds(), applied-m.Seq
@@ -312,9 +312,10 @@ func (r *run) workerConfig(id string) worker.Config {
 }
 
 type running struct {
+	id     string
 	cancel context.CancelFunc
-	done   chan error
-	w      *worker.Worker
+	exited chan struct{} // closed when Run has returned err
+	err    error
 }
 
 // stop stops the worker, once.
@@ -323,8 +324,21 @@ func (w *running) stop() {
 		return
 	}
 	w.cancel()
-	<-w.done
+	<-w.exited
 	w.cancel = nil
+}
+
+// failed is Run's error if the worker has ended on its own.
+func (w *running) failed() error {
+	select {
+	case <-w.exited:
+		if w.cancel == nil {
+			return nil // stopped
+		}
+		return fmt.Errorf("worker %s ended: %v", w.id, w.err)
+	default:
+		return nil
+	}
 }
 
 func (r *run) startWorker(parent context.Context, cfg worker.Config) (*running, error) {
@@ -341,19 +355,23 @@ func (r *run) startWorker(parent context.Context, cfg worker.Config) (*running, 
 		cancel()
 		return nil, fmt.Errorf("starting worker %s: %w", cfg.ID, err)
 	}
-	run := &running{cancel: cancel, done: make(chan error, 1), w: w}
-	go func() { run.done <- w.Run(ctx) }()
+	run := &running{id: cfg.ID, cancel: cancel, exited: make(chan struct{})}
+	go func() { run.err = w.Run(ctx); close(run.exited) }()
 	r.workers = append(r.workers, run)
 	return run, nil
 }
 
-// waitLive polls the leader's status until worker id is live and has
-// applied seq at least; it returns what id has applied then.
-func (r *run) waitLive(ctx context.Context, id string, seq uint64) (uint64, error) {
+// waitLive polls the leader's status until worker w is live and has
+// applied seq at least; it returns what w has applied then.
+func (r *run) waitLive(ctx context.Context, w *running, seq uint64) (uint64, error) {
+	id := w.id
 	deadline := time.Now().Add(r.cfg.PhaseTimeout)
 	lastLog := time.Now()
 	var last string
 	for {
+		if err := w.failed(); err != nil {
+			return 0, err
+		}
 		st, err := r.cl.Status(ctx, client.WithTimeout(2*time.Second))
 		if err == nil {
 			for _, w := range st.Workers {
