@@ -54,4 +54,4 @@ JOIN_HISTORY ?= 100000,1000000
 
 bench-join: ## time for a new worker to join: replay vs snapshot (JOIN_HISTORY=100000,1000000, ~15 min); table on stdout
 	@mkdir -p .data/bench
-	set -o pipefail; $(LOCAL)/with-services.sh $(GO) run ./bench/cmd/joinbench -history $(JOIN_HISTORY) -json .data/bench/join.json | tee .data/bench/join.md
+	set -o pipefail; $(LOCAL)/with-services.sh $(GO) run ./bench/cmd/joinbench -history $(JOIN_HISTORY) -json .data/bench/join.json -worker-log .data/bench/join-workers.log | tee .data/bench/join.md

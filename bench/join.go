@@ -45,7 +45,10 @@ type JoinResult struct {
 	SnapshotSeq     uint64  `json:"snapshot_seq"`
 	SnapshotRows    int64   `json:"snapshot_rows"`
 	SnapshotBytes   int64   `json:"snapshot_bytes"`
-	SnapshotSeconds float64 `json:"snapshot_s"`
+	SnapshotSeconds float64 `json:"snapshot_s"` // of the attempt that succeeded
+	// SnapshotAttempts: 2 if the first request was given up
+	// (CHORUS_SNAPSHOT_TIMEOUT) and asked again.
+	SnapshotAttempts int `json:"snapshot_attempts"`
 	// Worker B: empty keyspace, a new member: restores the snapshot and
 	// applies the log after it, until live.
 	JoinSeconds float64 `json:"join_s"`
@@ -107,6 +110,9 @@ func WriteJoinTable(w io.Writer, r *JoinReport) error {
 			thousands(int64(x.Writes)), thousands(int64(x.LogEntries)), thousands(int64(x.LogBytes/x.LogEntries)),
 			mb(int64(float64(x.LogBytes)/float64(x.Writes)*1e6)), mb(x.LogDiskBytes), mb(x.TrimmedDisk), thousands(int64(x.TrimmedFirstSeq)))
 		p(" B applied %s entries after the snapshot.", thousands(int64(x.JoinEntries)))
+		if x.SnapshotAttempts > 1 {
+			p(" **The first snapshot request was not answered and given up; the time is the second's.**")
+		}
 	}
 	if x, ok := r.bytesPerEntry(); ok && r.DefaultRetain > 0 {
 		p("\nAt these %s bytes per entry, the default `CHORUS_LOG_RETAIN=%s` keeps about %s MB of log behind the newest snapshot.",

@@ -39,6 +39,9 @@ type Config struct {
 	PerOrder    int           // writes per crafted ORDER
 	Retain      uint64        // CHORUS_LOG_RETAIN of the workers
 	DedupWindow time.Duration // CHORUS_DEDUP_WINDOW of the workers (0: the default)
+	// SnapshotTimeout is CHORUS_SNAPSHOT_TIMEOUT of the workers: a
+	// snapshot not reported by then is given up, and asked for once more.
+	SnapshotTimeout time.Duration
 	// PhaseTimeout bounds each wait (a join, the snapshot, the trim).
 	PhaseTimeout time.Duration
 	Log          *slog.Logger // the benchmark's progress
@@ -50,7 +53,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Hosts: []string{"127.0.0.1:9042"}, Keys: 10_000, PerOrder: 16, Retain: 1000,
-		PhaseTimeout: 30 * time.Minute, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		SnapshotTimeout: 2 * time.Minute, PhaseTimeout: 30 * time.Minute, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
 
@@ -167,10 +170,19 @@ func Run(ctx context.Context, cfg Config, writes int) (res bench.JoinResult, err
 		return res, err
 	}
 	res.LogEntries, res.LogBytes, res.LogDiskBytes = info.State.LastSeq, info.State.Bytes, r.streamDisk()
-	start = time.Now()
-	seq, by, err := r.cl.Snapshot(ctx, client.WithTimeout(cfg.PhaseTimeout))
-	if err != nil {
-		return res, fmt.Errorf("snapshot: %w", err)
+	var seq uint64
+	var by string
+	for {
+		start = time.Now()
+		res.SnapshotAttempts++
+		seq, by, err = r.cl.Snapshot(ctx, client.WithTimeout(cfg.PhaseTimeout))
+		if err == nil {
+			break
+		}
+		if res.SnapshotAttempts == 2 || ctx.Err() != nil {
+			return res, fmt.Errorf("snapshot (attempt %d): %w", res.SnapshotAttempts, err)
+		}
+		r.log.Warn("snapshot failed; asking once more", "err", err)
 	}
 	res.SnapshotSeconds = time.Since(start).Seconds()
 	store, err := snapshot.Open(ctx, r.js, r.subj.SnapshotBucket(), 1, 1)
@@ -304,6 +316,9 @@ func (r *run) workerConfig(id string) worker.Config {
 	cfg.ID, cfg.Keyspace, cfg.SubjectPrefix = id, r.prefix+"_"+id, r.prefix
 	cfg.NATSURL, cfg.CassandraHosts = r.url, r.cfg.Hosts
 	cfg.SnapshotEvery, cfg.LogRetain = 0, r.cfg.Retain // snapshots only when asked
+	if r.cfg.SnapshotTimeout > 0 {
+		cfg.SnapshotTimeout = r.cfg.SnapshotTimeout
+	}
 	if r.cfg.DedupWindow > 0 {
 		cfg.DedupWindow = r.cfg.DedupWindow
 	}

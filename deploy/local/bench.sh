@@ -251,7 +251,7 @@ if [[ -n $JOIN_HISTORY ]]; then
 	log "join benchmark: histories of $JOIN_HISTORY writes (own NATS in-process; log: $OUT/logs/join.log)"
 	status=0
 	CHORUS_CASSANDRA_HOSTS=$CASSANDRA "$JOINBENCH" -history "$JOIN_HISTORY" -json "$OUT/join.json" \
-		>"$OUT/join.md" 2>"$OUT/logs/join.log" || status=$?
+		-worker-log "$OUT/logs/join-workers.log" >"$OUT/join.md" 2>"$OUT/logs/join.log" || status=$?
 	if ((status != 0)); then
 		log "join benchmark exited with status $status"
 		echo "The join benchmark exited with status $status (its log: \`.data/bench/$(basename "$OUT")/logs/join.log\`)." >>"$OUT/notes.md"

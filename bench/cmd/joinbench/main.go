@@ -38,7 +38,9 @@ func main() {
 	flag.DurationVar(&cfg.DedupWindow, "dedup-window", 0, "CHORUS_DEDUP_WINDOW of the workers (default: the workers' default)")
 	flag.DurationVar(&cfg.PhaseTimeout, "timeout", cfg.PhaseTimeout, "longest wait for one join or snapshot")
 	jsonOut := flag.String("json", "", "also write the report as JSON to this file (for benchreport)")
+	flag.DurationVar(&cfg.SnapshotTimeout, "snapshot-timeout", cfg.SnapshotTimeout, "CHORUS_SNAPSHOT_TIMEOUT of the workers (a snapshot not done by then is asked for once more)")
 	verbose := flag.Bool("v", false, "show the workers' logs on stderr")
+	workerLog := flag.String("worker-log", "", "append the workers' logs to this file")
 	flag.Parse()
 
 	var lengths []int
@@ -53,8 +55,16 @@ func main() {
 		cfg.Hosts = strings.Split(v, ",")
 	}
 	cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("prog", "joinbench")
-	if *verbose {
+	switch {
+	case *verbose:
 		cfg.WorkerLog = os.Stderr
+	case *workerLog != "":
+		f, err := os.OpenFile(*workerLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			fail(err)
+		}
+		defer f.Close()
+		cfg.WorkerLog = f
 	}
 	window := cfg.DedupWindow
 	if window == 0 {
@@ -99,7 +109,7 @@ func main() {
 func command() string {
 	cmd := "go run ./bench/cmd/joinbench"
 	flag.Visit(func(f *flag.Flag) {
-		if f.Name != "json" && f.Name != "v" {
+		if f.Name != "json" && f.Name != "v" && f.Name != "worker-log" {
 			cmd += fmt.Sprintf(" -%s %s", f.Name, f.Value)
 		}
 	})
