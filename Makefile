@@ -3,10 +3,10 @@ SHELL := /bin/bash
 GO    ?= go
 LOCAL := deploy/local
 
-.PHONY: help up down wipe build nats-cli run test unit vet chaos bench
+.PHONY: help up down wipe build nats-cli run test unit vet chaos bench bench-join
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 up: ## start NATS (JetStream) and Cassandra locally, or reuse running ones
 	$(LOCAL)/nats.sh start
@@ -45,5 +45,13 @@ unit: ## fast tests only (-short: no Cassandra needed)
 vet: ## go vet
 	$(GO) vet ./...
 
-bench: ## measure throughput and latency (~2.5 min); writes BENCHMARKS.md and docs/bench/
+bench: ## measure throughput, latency and join time (~5 min); writes BENCHMARKS.md and docs/bench/
 	$(LOCAL)/bench.sh
+
+# The join benchmark alone. `CHORUS_BENCH_JOIN_HISTORY=100000,1000000 make bench` puts
+# the full table into BENCHMARKS.md instead (make bench runs 100000 only).
+JOIN_HISTORY ?= 100000,1000000
+
+bench-join: ## time for a new worker to join: replay vs snapshot (JOIN_HISTORY=100000,1000000, ~15 min); table on stdout
+	@mkdir -p .data/bench
+	set -o pipefail; $(LOCAL)/with-services.sh $(GO) run ./bench/cmd/joinbench -history $(JOIN_HISTORY) -json .data/bench/join.json -worker-log .data/bench/join-workers.log | tee .data/bench/join.md

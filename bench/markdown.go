@@ -15,6 +15,7 @@ type Doc struct {
 	Runs     []DocRun      // in the order they ran
 	Notes    []string      // free text, Markdown
 	Plots    []DocPlot     // images, paths relative to the document
+	Join     *JoinReport   // the join benchmark (bench/cmd/joinbench), or nil
 	Generate string        // the command that writes the document
 }
 
@@ -202,6 +203,14 @@ func WriteMarkdown(w io.Writer, d *Doc) error {
 		}
 	}
 
+	if d.Join != nil {
+		p("\n## Joining a cluster: snapshot or replay\n\n")
+		if err := WriteJoinTable(&b, d.Join); err != nil {
+			return err
+		}
+		p("\n")
+	}
+
 	if len(d.Plots) > 0 {
 		p("\n## Plots\n\n")
 		for _, pl := range d.Plots {
@@ -215,6 +224,9 @@ func WriteMarkdown(w io.Writer, d *Doc) error {
 	p("live, runs these, stops the workers and drops their keyspaces and logs:\n\n```sh\n")
 	for _, r := range d.Runs {
 		p("# %s\n%s\n", r.Description, r.Command)
+	}
+	if d.Join != nil {
+		p("# join time by replay and by snapshot (in-process NATS and workers)\n%s\n", d.Join.Command)
 	}
 	p("```\n")
 

@@ -139,16 +139,31 @@ func (s *Store) Latest(ctx context.Context) (Manifest, error) {
 
 // Read opens the data of snapshot m. Reading it to the end checks its
 // digest: a mismatch is ErrCorrupt, so a damaged snapshot is never taken
-// for a whole one.
+// for a whole one. The read may take as long as ctx allows: a restore
+// writes each record before it reads on, for minutes on a big snapshot.
 func (s *Store) Read(ctx context.Context, m Manifest) (io.ReadCloser, error) {
+	// Without a deadline, the object store gives the whole read JetStream's
+	// default API timeout (5s), and a restore slower than that fails with
+	// nats: timeout. A deadline far off keeps the read going; Close ends it.
+	cancel := context.CancelFunc(func() {})
+	if _, ok := ctx.Deadline(); !ok {
+		ctx, cancel = context.WithTimeout(ctx, maxRead)
+	}
 	res, err := s.os.Get(ctx, Name(m.Seq))
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("reading snapshot at seq %d: %w", m.Seq, err)
 	}
-	return digestChecked{res}, nil
+	return digestChecked{res, cancel}, nil
 }
 
-type digestChecked struct{ io.ReadCloser }
+// maxRead bounds a snapshot read whose context has no deadline.
+const maxRead = 24 * time.Hour
+
+type digestChecked struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
 
 func (d digestChecked) Read(p []byte) (int, error) {
 	n, err := d.ReadCloser.Read(p)
@@ -156,6 +171,12 @@ func (d digestChecked) Read(p []byte) (int, error) {
 		err = fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	return n, err
+}
+
+func (d digestChecked) Close() error {
+	err := d.ReadCloser.Close()
+	d.cancel()
+	return err
 }
 
 // prune deletes all but the newest keep snapshots.

@@ -91,3 +91,52 @@ func TestKeepsTheNewestCompleteSnapshots(t *testing.T) {
 		t.Fatalf("read %d bytes, %v", len(got), err)
 	}
 }
+
+// A reader slower than JetStream's default API timeout (a restore writes
+// every record before it reads on) still reads the whole snapshot.
+func TestSlowReaderReadsItAll(t *testing.T) {
+	ctx := context.Background()
+	srv := chorustest.NATS(t)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	const apiTimeout = 200 * time.Millisecond
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(apiTimeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := snapshot.Open(ctx, js, "CHORUS_T_SNAPSHOTS", 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("0123456789abcdef"), 40<<10) // 640 KiB: several chunks
+	m, err := s.Put(ctx, snapshot.Manifest{Seq: 5, Epoch: 1, By: "s1", At: time.Now()}, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Read(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var got []byte
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := r.Read(buf)
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d of %d bytes: %v", len(got), len(data), err)
+		}
+		if len(got) == 64<<10 {
+			time.Sleep(3 * apiTimeout) // the slow reader under test, not a wait for anything
+		}
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes, want the %d put", len(got), len(data))
+	}
+}

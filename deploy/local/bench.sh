@@ -13,6 +13,10 @@
 #      closed loop) and an open-loop run at half of the Chorus throughput just measured
 #   2. 3 workers with CHORUS_NOOP_STORE=true: the ordering layer alone
 #   3. 1 worker, then 5 workers: scaling (closed loop)
+#   4. joining (bench/cmd/joinbench, its own in-process NATS, the same Cassandra):
+#      time for a new worker to join a history of CHORUS_BENCH_JOIN_HISTORY writes
+#      by replaying the log and by restoring a snapshot, the snapshot's size and
+#      time, the log's bytes before and after the trim
 #
 # Then bench/cmd/benchreport writes BENCHMARKS.md and docs/bench/*.svg from the JSON
 # reports. Raw reports, the exact commands and worker logs stay in .data/bench/<time>/.
@@ -24,6 +28,9 @@
 #   CHORUS_BENCH_NOOP_CONCURRENCY [256]  clients of the ordering-layer run (its
 #                                    latency is far lower, so it needs more to saturate)
 #   CHORUS_BENCH_SCALE ["1 5"]       worker counts of the scaling runs (3 is run 1)
+#   CHORUS_BENCH_JOIN_HISTORY [100000]  history lengths (writes, comma-separated) of
+#                                    the join benchmark; empty: skip it. The full
+#                                    table of issue 8: 100000,1000000 (~15 min more)
 #   CHORUS_BENCH_OUT [BENCHMARKS.md] the document to write
 #   CHORUS_BENCH_PLOTS [docs/bench]  where its SVG plots go
 #   CHORUS_NATS_URL, CHORUS_CASSANDRA_HOSTS  the services (default: local)
@@ -41,6 +48,7 @@ WARMUP=${CHORUS_BENCH_WARMUP:-2s}
 CONCURRENCY=${CHORUS_BENCH_CONCURRENCY:-32}
 NOOP_CONCURRENCY=${CHORUS_BENCH_NOOP_CONCURRENCY:-256}
 SCALE=${CHORUS_BENCH_SCALE:-1 5}
+JOIN_HISTORY=${CHORUS_BENCH_JOIN_HISTORY-100000}
 DOC=${CHORUS_BENCH_OUT:-$ROOT/BENCHMARKS.md}
 PLOTS=${CHORUS_BENCH_PLOTS:-$ROOT/docs/bench}
 NATS_URL=${CHORUS_NATS_URL:-nats://127.0.0.1:4222}
@@ -61,6 +69,7 @@ mkdir -p "$OUT/logs"
 CHORUS="$ROOT/bin/chorus"
 WORKER="$ROOT/bin/chorus-worker"
 REPORT="$OUT/benchreport"
+JOINBENCH="$OUT/joinbench"
 DIRECT_KS=bench_${TAG}_direct
 
 # --- cluster management ------------------------------------------------------
@@ -172,6 +181,7 @@ common=(--duration "$DURATION" --warmup "$WARMUP")
 # --- build and services --------------------------------------------------------
 make --no-print-directory -C "$ROOT" build
 $GO build -o "$REPORT" ./bench/cmd/benchreport
+$GO build -o "$JOINBENCH" ./bench/cmd/joinbench
 CHORUS_NATS_URL=$NATS_URL "$HERE/nats.sh" start
 if [[ -z ${CHORUS_NATS_CREDS-}${CHORUS_NATS_NKEY-}${CHORUS_NATS_USER-}${CHORUS_NATS_TOKEN-} && -f $DATA/creds/bench.nk ]] &&
 	[[ $NATS_URL =~ ^(nats://)?(127\.0\.0\.1|localhost)(:4222)?/?$ ]]; then
@@ -235,6 +245,18 @@ for n in $SCALE; do
 		--replicas "$n" --concurrency "$CONCURRENCY" "${common[@]}"
 	stop_cluster
 done
+
+# --- 4. joining: replaying the log or restoring a snapshot ------------------------
+if [[ -n $JOIN_HISTORY ]]; then
+	log "join benchmark: histories of $JOIN_HISTORY writes (own NATS in-process; log: $OUT/logs/join.log)"
+	status=0
+	CHORUS_CASSANDRA_HOSTS=$CASSANDRA "$JOINBENCH" -history "$JOIN_HISTORY" -json "$OUT/join.json" \
+		-worker-log "$OUT/logs/join-workers.log" >"$OUT/join.md" 2>"$OUT/logs/join.log" || status=$?
+	if ((status != 0)); then
+		log "join benchmark exited with status $status"
+		echo "The join benchmark exited with status $status (its log: \`.data/bench/$(basename "$OUT")/logs/join.log\`)." >>"$OUT/notes.md"
+	fi
+fi
 
 # --- the document -----------------------------------------------------------------
 printf 'load average after (1, 5, 15 min)\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.tsv"

@@ -15,6 +15,7 @@
 //	runs.tsv     name<TAB>workers<TAB>noop(0|1)<TAB>description<TAB>report file<TAB>command
 //	notes.md     one Markdown note per line
 //	meta.tsv     started<TAB>…, took_s<TAB>…, generate<TAB>…
+//	join.json    the join benchmark's report (bench/cmd/joinbench -json), if it ran
 package main
 
 import (
@@ -154,6 +155,14 @@ func write(dir, out, plots string) error {
 			fmt.Fprintf(os.Stderr, "benchreport: run %s has no report: %v\n", f[0], err)
 		}
 		d.Runs = append(d.Runs, r)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "join.json")); err == nil {
+		d.Join = &bench.JoinReport{}
+		if err := json.Unmarshal(b, d.Join); err != nil {
+			return fmt.Errorf("join.json: %v", err)
+		}
+	} else if !os.IsNotExist(err) {
+		return err
 	}
 	if notes, err := os.ReadFile(filepath.Join(dir, "notes.md")); err == nil {
 		for _, line := range strings.Split(string(notes), "\n") {

@@ -1,4 +1,4 @@
-package chorustest
+package orderlog
 
 import (
 	"context"
@@ -31,7 +31,7 @@ type Crafted struct {
 // for i = 0..n-1 in that order (so the caller can record what the log
 // holds); several statements make a group-committed ORDER. Stop every
 // worker first: a leader appending too would make the condition fail.
-func (l *OrderLog) Append(ctx context.Context, n int, stmts func(i int) []string) (Crafted, error) {
+func (l *Log) Append(ctx context.Context, n int, stmts func(i int) []string) (Crafted, error) {
 	tail, err := l.Tail(ctx)
 	if err != nil {
 		return Crafted{}, fmt.Errorf("crafting ORDERs: nothing to continue: %w", err)
