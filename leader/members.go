@@ -309,6 +309,25 @@ func (s *Sequencer) keepFrom() uint64 {
 	return keep
 }
 
+// adminInboxes are the admins waiting on this leader, in seq order.
+func (s *Sequencer) adminInboxes() []string {
+	var out []string
+	if s.snap != nil {
+		out = append(out, s.snap.inboxes...)
+	}
+	seqs := make([]uint64, 0, len(s.admin))
+	for seq := range s.admin {
+		seqs = append(seqs, seq)
+	}
+	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+	for _, seq := range seqs {
+		for _, w := range s.admin[seq] {
+			out = append(out, w.inbox)
+		}
+	}
+	return out
+}
+
 // answerAdmin answers admin requests whose change every live replica has
 // applied.
 func (s *Sequencer) answerAdmin() []Action {

@@ -207,3 +207,13 @@ func TestSnapshotIsAskedAgainWhenItsTakerGoesOut(t *testing.T) {
 		t.Fatalf("the admin's wait was not carried over: %+v", r)
 	}
 }
+
+func TestAdminHearsWhenTheLeaderStepsDown(t *testing.T) {
+	h := memberHarness(t, Policy{SnapshotTimeout: time.Hour})
+	one[Append](t, h.s.Snapshot("admin", h.now))
+	acts := h.s.StepDown("lease lost")
+	r := one[Respond](t, acts)
+	if r.To != "admin" || r.Reply.Status != messages.StatusError || !strings.Contains(r.Reply.Error, "stepped down") {
+		t.Fatalf("reply %+v", r)
+	}
+}

@@ -236,9 +236,17 @@ func (s *Sequencer) StepDown(reason string) []Action {
 	if !s.leading {
 		return nil
 	}
+	// An admin waiting on this leader hears that it stepped down (clients'
+	// writes are retried by their forwarding workers under their ids).
+	var acts []Action
+	for _, to := range s.adminInboxes() {
+		acts = append(acts, Respond{To: to, Reply: messages.Failure(messages.CodeUnavailable,
+			"the leader stepped down before the operation completed ("+reason+"); check chorus status, then retry", s.id, "")})
+	}
 	s.leading, s.ready, s.epoch, s.committed = false, false, 0, 0
 	s.pending, s.byReq, s.waiters, s.queued, s.batch, s.inflight = nil, nil, nil, nil, nil, 0
-	return []Action{StepDown{Reason: reason}}
+	s.snap, s.admin = nil, nil
+	return append([]Action{StepDown{Reason: reason}}, acts...)
 }
 
 func (s *Sequencer) nextSeq() uint64 { s.lastSeq++; return s.lastSeq }
