@@ -693,10 +693,15 @@ type importer struct {
 }
 
 type importJob struct {
-	t   *importTable
-	row *snapRow
-	req *snapRequest
+	t    *importTable
+	row  *snapRow
+	reqs []*snapRequest // request records, written as one unlogged batch
 }
+
+// requestBatch is how many request records go in one batch: one write
+// each is what makes a snapshot taken within the dedup window slow to
+// restore (a record per write of the window).
+const requestBatch = 64
 
 func (im *importer) fail(err error) {
 	im.mu.Lock()
@@ -726,7 +731,7 @@ func (im *importer) work(jobs <-chan importJob) {
 				im.rows.Add(1)
 			}
 		} else {
-			err = im.c.restoreRequest(im.ctx, j.req)
+			err = im.c.restoreRequests(im.ctx, j.reqs)
 		}
 		if err != nil {
 			im.fail(err)
@@ -792,6 +797,7 @@ func (im *importer) run(fr *frameReader, progress func(RestoreProgress)) (State,
 	}
 	var got snapTrailer
 	var t *importTable
+	var reqs []*snapRequest // request records not yet sent
 	stage := byte(recHeader) // the last kind seen, to check the order
 	for {
 		kind, body, err := fr.next()
@@ -852,8 +858,11 @@ func (im *importer) run(fr *frameReader, progress func(RestoreProgress)) (State,
 			if err := decodeRecord(kind, body, req); err != nil {
 				return State{}, err
 			}
-			if err := im.send(importJob{req: req}); err != nil {
-				return State{}, err
+			if reqs = append(reqs, req); len(reqs) == requestBatch {
+				if err := im.send(importJob{reqs: reqs}); err != nil {
+					return State{}, err
+				}
+				reqs = nil
 			}
 			got.Requests++
 		case recMember:
@@ -872,6 +881,12 @@ func (im *importer) run(fr *frameReader, progress func(RestoreProgress)) (State,
 			}
 			if err := checkTrailer(got, want); err != nil {
 				return State{}, err
+			}
+			if len(reqs) > 0 {
+				if err := im.send(importJob{reqs: reqs}); err != nil {
+					return State{}, err
+				}
+				reqs = nil
 			}
 			if _, _, err := fr.next(); err != io.EOF {
 				if err == nil {
@@ -1064,16 +1079,23 @@ func (c *Cassandra) restoreRow(ctx context.Context, it *importTable, row *snapRo
 
 // restoreRequest writes a request record with its timestamp and what
 // remains of its TTL.
-func (c *Cassandra) restoreRequest(ctx context.Context, r *snapRequest) error {
-	ttl := 0
-	if r.Expires != 0 {
-		if ttl = int(r.Expires - time.Now().Unix()); ttl <= 0 {
-			return nil // expired since the export
+func (c *Cassandra) restoreRequests(ctx context.Context, rs []*snapRequest) error {
+	b := c.session.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
+	now := time.Now().Unix()
+	for _, r := range rs {
+		ttl := 0
+		if r.Expires != 0 {
+			if ttl = int(r.Expires - now); ttl <= 0 {
+				continue // expired since the export
+			}
 		}
+		b.Query(recordRequest, r.ID, int64(r.Seq), int(r.Idx), r.Code, r.Error, ttl, r.TS)
 	}
-	err := c.session.Query(recordRequest, r.ID, int64(r.Seq), int(r.Idx), r.Code, r.Error, ttl, r.TS).WithContext(ctx).Exec()
-	if err != nil {
-		return fmt.Errorf("writing request record %s: %w", r.ID, classify(err))
+	if b.Size() == 0 {
+		return nil
+	}
+	if err := c.session.ExecuteBatch(b); err != nil {
+		return fmt.Errorf("writing %d request records (from %s): %w", b.Size(), rs[0].ID, classify(err))
 	}
 	return nil
 }
