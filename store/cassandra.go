@@ -101,6 +101,17 @@ const (
 	genTable      = "chorus_gen"
 )
 
+// requestsOptions keep the expired exactly-once records from piling up as
+// tombstones: every record expires after the dedup window, so a worker
+// that has run for longer holds one expired record per old write, and a
+// scan of them (at start, and for a snapshot) fails with Cassandra's
+// READ_TOO_MANY_TOMBSTONES once more than 100,000 lie in its way (found by
+// the join benchmark with a short window). The records are only ever
+// inserted with a TTL, never deleted, so no grace period is needed to
+// keep a deletion from being undone, and time windows let Cassandra drop
+// whole expired SSTables.
+const requestsOptions = `gc_grace_seconds = 0 AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': '1'}`
+
 // IsReservedTable reports whether name is one of Chorus's own tables
 // (check.IsReservedTable: the rule lives with the admission checks).
 func IsReservedTable(name string) bool { return check.IsReservedTable(name) }
@@ -136,7 +147,9 @@ func OpenCassandra(ctx context.Context, cfg Config) (*Cassandra, State, error) {
 	c := &Cassandra{session: session, keyspace: cfg.Keyspace, ttl: int(cfg.DedupWindow / time.Second), maxRows: cfg.MaxRows}
 	for _, ddl := range []string{
 		`CREATE TABLE IF NOT EXISTS ` + stateTable + ` (id int PRIMARY KEY, applied bigint, epoch bigint, partial int)`,
-		`CREATE TABLE IF NOT EXISTS ` + requestsTable + ` (id text PRIMARY KEY, seq bigint, idx int, code int, error text)`,
+		`CREATE TABLE IF NOT EXISTS ` + requestsTable + ` (id text PRIMARY KEY, seq bigint, idx int, code int, error text) WITH ` + requestsOptions,
+		// Also on a keyspace made before these options.
+		`ALTER TABLE ` + requestsTable + ` WITH ` + requestsOptions,
 		`CREATE TABLE IF NOT EXISTS ` + membersTable + ` (id text PRIMARY KEY, gen text, removed boolean, seq bigint)`,
 		`CREATE TABLE IF NOT EXISTS ` + genTable + ` (id int PRIMARY KEY, gen text)`,
 	} {
