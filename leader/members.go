@@ -208,11 +208,25 @@ func (s *Sequencer) Snapshot(inbox string, now time.Time) []Action {
 	acts := s.special(messages.Order{Kind: messages.OrderSnapshot, SnapshotBy: by}, now)
 	seq := acts[0].(Append).Order.Seq
 	s.snap = &snapRequest{seq: seq, epoch: s.epoch, by: by, at: now}
+	if m := s.members[by]; m != nil && by != s.id {
+		// It applies nothing while it reads its keyspace: commits do not
+		// wait for it meanwhile (it rejoins the ACK set once caught up).
+		m.live = false
+	}
 	s.lastSnapReq = seq
 	if inbox != "" {
 		s.snap.inboxes = []string{inbox}
 	}
 	return append(acts, Notice{Msg: fmt.Sprintf("asking %s for a snapshot at seq %d", by, seq)})
+}
+
+// snapshotting is the follower asked for the snapshot under way, "" if
+// none: it is out of the ACK set until the snapshot is reported.
+func (s *Sequencer) snapshotting() string {
+	if s.snap != nil && s.snap.by != s.id {
+		return s.snap.by
+	}
+	return ""
 }
 
 // snapshotter picks who snapshots: the live follower furthest ahead (the
@@ -253,7 +267,7 @@ func (s *Sequencer) snapshotReported(seq uint64, by string) []Action {
 func (s *Sequencer) housekeeping(now time.Time) []Action {
 	var acts []Action
 	if r := s.snap; r != nil && r.by != s.id {
-		if m := s.members[r.by]; m == nil || !m.live {
+		if m := s.members[r.by]; m == nil || now.Sub(m.lastSeen) > s.timing.HeartbeatTimeout || m.stalled != "" {
 			// The worker asked went out of the ACK set (down, stuck): ask
 			// another one now rather than wait out the timeout.
 			s.snap = nil

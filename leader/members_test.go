@@ -217,3 +217,38 @@ func TestAdminHearsWhenTheLeaderStepsDown(t *testing.T) {
 		t.Fatalf("reply %+v", r)
 	}
 }
+
+// TestCommitsDoNotWaitForTheSnapshotter: the follower asked for a snapshot
+// applies nothing while it reads its keyspace; writes commit without it
+// meanwhile, and it rejoins the ACK set once it has reported and caught up.
+func TestCommitsDoNotWaitForTheSnapshotter(t *testing.T) {
+	h := memberHarness(t, Policy{SnapshotTimeout: time.Hour})
+	snap := one[Append](t, h.s.Snapshot("", h.now))
+	taker := snap.Order.SnapshotBy
+	if taker == "s0" {
+		t.Fatal("the leader asked itself with followers live")
+	}
+	h.s.Appended(7, snap.Order.Seq, nil, h.now)
+	ap := one[Append](t, h.forward("w1", "client"))
+	h.s.Appended(7, ap.Order.Seq, nil, h.now)
+	var replies []Respond
+	for _, w := range []string{"s0", "s1", "s2"} {
+		applied := ap.Order.Seq
+		if w == taker {
+			applied = snap.Order.Seq // paused at its snapshot
+		}
+		replies = append(replies, all[Respond](h.s.Ack(messages.Ack{Worker: w, Applied: applied, Gen: "g" + w[1:],
+			Outcomes: []messages.Outcome{{Seq: ap.Order.Seq}}}, h.now))...)
+	}
+	if len(replies) != 1 || replies[0].Reply.Status != messages.StatusSuccess {
+		t.Fatalf("replies %+v: want the write committed without %s", replies, taker)
+	}
+	// Reported and caught up, it is live again.
+	h.s.Heartbeat(messages.Heartbeat{Worker: taker, Applied: ap.Order.Seq, Gen: "g" + taker[1:], Snapshot: snap.Order.Seq}, h.now)
+	h.s.Heartbeat(messages.Heartbeat{Worker: taker, Applied: ap.Order.Seq, Gen: "g" + taker[1:], Snapshot: snap.Order.Seq}, h.now)
+	for _, w := range h.s.Status(h.now).Workers {
+		if w.ID == taker && !w.Live {
+			t.Fatalf("%s not live again after its snapshot: %+v", taker, w)
+		}
+	}
+}

@@ -485,7 +485,7 @@ func (s *Sequencer) observe(id string, applied uint64, stalled, gen string, now 
 	m.lastSeen, m.stalled = now, stalled
 	// A worker (re-)joins the ACK set once it has applied everything
 	// already committed: from then on it only needs the writes in flight.
-	if !m.live && m.applied >= s.committed {
+	if !m.live && m.applied >= s.committed && id != s.snapshotting() {
 		m.live, m.wasLive = true, true
 		if ok {
 			return []Action{Notice{Msg: fmt.Sprintf("worker %s is live again at seq %d", id, m.applied)}}
