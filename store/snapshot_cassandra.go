@@ -797,7 +797,7 @@ func (im *importer) run(fr *frameReader, progress func(RestoreProgress)) (State,
 	}
 	var got snapTrailer
 	var t *importTable
-	var reqs []*snapRequest // request records not yet sent
+	var reqs []*snapRequest  // request records not yet sent
 	stage := byte(recHeader) // the last kind seen, to check the order
 	for {
 		kind, body, err := fr.next()
