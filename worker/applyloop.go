@@ -35,6 +35,7 @@ func (w *Worker) applyLoop(ctx context.Context) error {
 	}
 	r.SetMembers(w.members)
 	r.SetTimestampFloor(w.maxTS.Load())
+	rosterVer := r.MembersVersion()
 	w.publishRoster(r)
 	snapped := make(chan snapshotResult, 1)
 	feed := &logFeed{js: w.js, stream: w.subjects.StreamName(), log: w.log}
@@ -101,7 +102,10 @@ func (w *Worker) applyLoop(ctx context.Context) error {
 			case SendAck:
 				a.Ack.Gen = w.gen
 				_ = w.nc.Publish(w.subjects.Ack(), messages.MustEncode(&a.Ack))
-				w.publishRoster(r)
+				if v := r.MembersVersion(); v != rosterVer { // rare: a membership change
+					rosterVer = v
+					w.publishRoster(r)
+				}
 			case TakeSnapshot:
 				w.log.Info("taking a snapshot", "seq", a.Seq)
 				go w.exportSnapshot(ctx, a, snapped)

@@ -113,8 +113,8 @@ type Replica struct {
 
 	maxTS        int64                      // the highest write timestamp applied
 	members      map[string]messages.Member // as applied
+	membersVer   uint64                     // bumped by every change of members
 	snapshotting bool                       // TakeSnapshot out: apply nothing
-	lastSnapshot uint64                     // seq of the newest snapshot taken
 	removed      bool
 }
 
@@ -142,7 +142,12 @@ func (r *Replica) SetMembers(ms []messages.Member) {
 	for _, m := range ms {
 		r.members[m.ID] = m
 	}
+	r.membersVer++
 }
+
+// MembersVersion changes whenever the members do, so a caller copies
+// Members only then.
+func (r *Replica) MembersVersion() uint64 { return r.membersVer }
 
 // Members are the cluster's members as this replica has applied them,
 // sorted by ID.
@@ -155,9 +160,6 @@ func (r *Replica) Members() []messages.Member {
 	return out
 }
 
-// LastSnapshot is the seq of the newest snapshot this replica took.
-func (r *Replica) LastSnapshot() uint64 { return r.lastSnapshot }
-
 // SnapshotDone reports the end of a TakeSnapshot: err nil if the snapshot
 // is stored whole. Applying resumes either way.
 func (r *Replica) SnapshotDone(seq uint64, err error, now time.Time) []ReplicaAction {
@@ -167,8 +169,7 @@ func (r *Replica) SnapshotDone(seq uint64, err error, now time.Time) []ReplicaAc
 	if err != nil {
 		acts = append(acts, ReplicaNotice{Warn: true, Msg: fmt.Sprintf("snapshot at seq %d failed: %v", seq, err)})
 	} else {
-		r.lastSnapshot = max(r.lastSnapshot, seq)
-		acts = append(acts, ReplicaNotice{Msg: fmt.Sprintf("snapshot at seq %d stored", seq)})
+		acts = append(acts, ReplicaNotice{Msg: fmt.Sprintf("keyspace read for the snapshot at seq %d; applying again while it uploads", seq)})
 	}
 	return append(acts, r.maybeApply(now)...)
 }
@@ -302,6 +303,7 @@ func (r *Replica) Stored(outs [][]messages.Outcome, err error, now time.Time) []
 func (r *Replica) member(st Step) []ReplicaAction {
 	ch := st.Order.Member
 	r.members[ch.ID] = messages.Member{ID: ch.ID, Gen: ch.Gen, Removed: ch.Op == messages.MemberRemove, Seq: st.Seq}
+	r.membersVer++
 	if ch.Op == messages.MemberRemove && ch.ID == r.cfg.ID && ch.Gen == r.cfg.Gen {
 		r.removed = true
 		return []ReplicaAction{Removed{Seq: st.Seq, Reason: fmt.Sprintf(
