@@ -28,20 +28,26 @@ func (w *Worker) handle(ctx context.Context, m *nats.Msg) {
 		fail(messages.CodeBadRequest, "%v", err)
 		return
 	}
-	consistency, ok := messages.ParseConsistency(m.Header.Get(messages.HeaderConsistency))
-	if !ok {
-		fail(messages.CodeBadRequest, "%s %q: use all or one", messages.HeaderConsistency, m.Header.Get(messages.HeaderConsistency))
-		return
-	}
 	// The same checks run again at the leader on the FORWARD (check.Forward).
 	stmt, err := check.Statement(m.Data, w.cfg.KeyspaceName(), w.cfg.MaxStatementBytes)
 	if err != nil {
 		fail(check.Code(err), "%v", err)
 		return
 	}
+	level := m.Header.Get(messages.HeaderConsistency)
 	if !stmt.Kind.IsWrite() {
+		rc, err := messages.ParseReadConsistency(level)
+		if err != nil {
+			fail(messages.CodeBadRequest, "%v", err)
+			return
+		}
 		w.metrics.Request(metrics.RequestRead)
-		w.read(ctx, m, stmt.Text)
+		w.read(ctx, m, stmt.Text, rc)
+		return
+	}
+	consistency, ok := messages.ParseConsistency(level)
+	if !ok {
+		fail(messages.CodeBadRequest, "%s %q on a write: use all or one", messages.HeaderConsistency, level)
 		return
 	}
 	// Reject what the leader could not make deterministic before ordering.
@@ -56,7 +62,19 @@ func (w *Worker) handle(ctx context.Context, m *nats.Msg) {
 	w.forward(ctx, m, messages.Forward{RequestID: reqID, Reply: m.Reply, Stmt: stmt.Text, Origin: w.cfg.ID, Consistency: consistency})
 }
 
-func (w *Worker) read(ctx context.Context, m *nats.Msg, stmt string) {
+// read answers a SELECT at level rc (reads.go): once the replica is as
+// fresh as rc asks, from its own keyspace, with the seq it had applied.
+func (w *Worker) read(ctx context.Context, m *nats.Msg, stmt string, rc messages.ReadConsistency) {
+	if rc.Level != messages.ReadLocal {
+		fctx, cancel := context.WithTimeout(ctx, w.cfg.ReadTimeout)
+		err := w.readFresh(fctx, rc)
+		cancel()
+		if err != nil {
+			w.respond(m, messages.Failure(messages.CodeUnavailable, fmt.Sprintf("%s read: %v", rc, err), w.cfg.ID, ""))
+			return
+		}
+	}
+	seq := w.applied.Load() // the rows reflect at least this much
 	qctx, cancel := context.WithTimeout(ctx, w.cfg.CassandraTimeout)
 	defer cancel()
 	cols, rows, err := w.store.Query(qctx, stmt)
@@ -69,7 +87,7 @@ func (w *Worker) read(ctx context.Context, m *nats.Msg, stmt string) {
 	case err != nil:
 		w.respond(m, messages.Failure(messages.CodeCQL, err.Error(), w.cfg.ID, ""))
 	default:
-		w.respond(m, messages.ReadSuccess(cols, rows, w.cfg.ID))
+		w.respond(m, messages.ReadSuccessAt(cols, rows, w.cfg.ID, seq))
 	}
 }
 
