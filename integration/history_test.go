@@ -3,6 +3,8 @@ package integration
 import (
 	"testing"
 	"time"
+
+	"github.com/anishathalye/porcupine"
 )
 
 // The checker itself must catch each anomaly (run without servers).
@@ -32,6 +34,45 @@ func TestCheckHistoryCatchesAnomalies(t *testing.T) {
 		_, _, problems := checkHistory(h(), map[int][]int64{1: c.final})
 		if (len(problems) > 0) != c.bad {
 			t.Errorf("%s: checker found %q, want problems=%v", c.name, problems, c.bad)
+		}
+	}
+}
+
+// The porcupine check must accept a linearizable history of appends and
+// reads and reject a stale read (run without servers).
+func TestPorcupineCatchesStaleReads(t *testing.T) {
+	base := time.Unix(0, 0)
+	at := func(ms int) time.Time { return base.Add(time.Duration(ms) * time.Millisecond) }
+	appends := []*op{
+		{client: 0, key: 1, value: 1, call: at(0), ret: at(10), ok: true},
+		{client: 0, key: 1, value: 2, call: at(20), ret: at(30), ok: true},
+		{client: 1, key: 1, value: 3, call: at(25)}, // unknown outcome, applied
+		{client: 1, key: 2, value: 4, call: at(25)}, // unknown outcome, not applied
+	}
+	final := map[int][]int64{1: {1, 2, 3}, 2: nil}
+	cases := []struct {
+		name  string
+		reads []*read
+		want  porcupine.CheckResult
+	}{
+		{"fresh reads", []*read{
+			{key: 1, call: at(11), ret: at(19), list: []int64{1}},
+			{key: 1, call: at(31), ret: at(40), list: []int64{1, 2}},
+			{key: 1, call: at(41), ret: at(50), list: []int64{1, 2, 3}},
+			{key: 2, call: at(41), ret: at(50), list: nil},
+		}, porcupine.Ok},
+		{"concurrent read may see either", []*read{{key: 1, call: at(21), ret: at(29), list: []int64{1, 2}}}, porcupine.Ok},
+		{"stale read", []*read{{key: 1, call: at(31), ret: at(40), list: []int64{1}}}, porcupine.Illegal},
+		{"read goes back in time", []*read{
+			{key: 1, call: at(41), ret: at(50), list: []int64{1, 2, 3}},
+			{key: 1, call: at(51), ret: at(60), list: []int64{1, 2}},
+		}, porcupine.Illegal},
+		{"read of an append never applied", []*read{{key: 2, call: at(41), ret: at(50), list: []int64{4}}}, porcupine.Illegal},
+	}
+	for _, c := range cases {
+		ops := porcupineHistory(appends, c.reads, final, base)
+		if res := porcupine.CheckOperationsTimeout(listModel, ops, 10*time.Second); res != c.want {
+			t.Errorf("%s: porcupine says %s, want %s", c.name, res, c.want)
 		}
 	}
 }
