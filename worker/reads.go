@@ -25,11 +25,11 @@ func (w *Worker) readFresh(ctx context.Context, rc messages.ReadConsistency) err
 	case messages.ReadMinSeq:
 		return w.waitApplied(ctx, rc.Seq, "min_seq")
 	case messages.ReadBounded:
-		if at := w.freshAt.Load(); at != 0 && time.Since(time.Unix(0, at)) <= rc.Bound {
+		if at := w.freshAt.Load(); at != 0 && monoNow()-at <= int64(rc.Bound) {
 			return nil
 		}
 	}
-	asked := time.Now()
+	asked := monoNow()
 	idx, err := w.readIndex(ctx)
 	if err != nil {
 		return err
@@ -40,11 +40,18 @@ func (w *Worker) readFresh(ctx context.Context, rc messages.ReadConsistency) err
 	// Caught up as of asked: every write acknowledged before it is applied.
 	for {
 		prev := w.freshAt.Load()
-		if prev >= asked.UnixNano() || w.freshAt.CompareAndSwap(prev, asked.UnixNano()) {
+		if prev >= asked || w.freshAt.CompareAndSwap(prev, asked) {
 			return nil
 		}
 	}
 }
+
+// monoEpoch makes monoNow monotonic: a step of the wall clock must not
+// make a bounded read look fresher than it is.
+var monoEpoch = time.Now()
+
+// monoNow is the monotonic time in ns since monoEpoch (never 0 after it).
+func monoNow() int64 { return int64(time.Since(monoEpoch)) + 1 }
 
 // waitApplied waits for the replica to apply seq, until ctx ends.
 func (w *Worker) waitApplied(ctx context.Context, seq uint64, what string) error {

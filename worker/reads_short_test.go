@@ -27,8 +27,9 @@ func historyHas(t *testing.T, r messages.Reply, id string) bool {
 }
 
 // TestReadLevels: a write acknowledged at consistency one (the leader's
-// replica only) is seen at once by a linearizable read on a follower and
-// by a min_seq read given its seq; each read says the seq it reflects.
+// replica only) is seen at once by a linearizable read on a follower, by a
+// min_seq read given its seq, and by a bounded read whose bound has passed;
+// each read says the seq it reflects.
 // A min_seq beyond the log answers UNAVAILABLE after CHORUS_READ_TIMEOUT,
 // naming what it waited for.
 func TestReadLevels(t *testing.T) {
@@ -46,17 +47,17 @@ func TestReadLevels(t *testing.T) {
 	}
 	for i := range 20 {
 		w := c.write(c.prefix+".request."+leader, "UPDATE t SET a = a + [1] WHERE k = 1", messages.HeaderConsistency, "one")
-		level := "linearizable"
-		if i%2 == 1 {
-			level = "min_seq:" + strconv.FormatUint(w.Seq, 10)
-		}
+		// bounded:1ns is never fresh enough: it takes the linearizable path.
+		level := [...]string{"linearizable", "min_seq:" + strconv.FormatUint(w.Seq, 10), "bounded:1ns"}[i%3]
 		r := read(level)
 		if r.Status != messages.StatusSuccess || r.Seq < w.Seq || !historyHas(t, r, w.RequestID) {
 			t.Fatalf("%s read on %s after the write at seq %d: %+v", level, follower, w.Seq, r)
 		}
 	}
-	if r := read(""); r.Status != messages.StatusSuccess || r.Seq == 0 {
-		t.Fatalf("local read: %+v, want SUCCESS with the seq it reflects", r)
+	for _, level := range []string{"", "local", "bounded:1h"} { // answered locally
+		if r := read(level); r.Status != messages.StatusSuccess || r.Seq == 0 {
+			t.Fatalf("%q read: %+v, want SUCCESS with the seq it reflects", level, r)
+		}
 	}
 	start := time.Now()
 	r := read("min_seq:1000000")

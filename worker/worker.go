@@ -70,7 +70,7 @@ type Worker struct {
 
 	applied      atomic.Uint64
 	applyWatch   appliedWatch // wakes reads waiting for applied (reads.go)
-	freshAt      atomic.Int64 // unix ns: applied covered every write acknowledged before it
+	freshAt      atomic.Int64 // monoNow: applied covers every write acknowledged before it
 	epoch        atomic.Uint64
 	stalled      atomic.Pointer[string]
 	replicaStats atomic.Pointer[ReplicaStats]
