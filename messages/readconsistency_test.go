@@ -62,3 +62,10 @@ func TestReadIndexRoundTrip(t *testing.T) {
 		t.Fatalf("a read index request without origin was accepted: %v", err)
 	}
 }
+
+func TestReadReplyCarriesSeq(t *testing.T) {
+	got := string(ReadSuccessAt([]string{"id"}, []byte(`[{"id":7}]`), "server2", 42).Encode())
+	if got != `{"status":"SUCCESS","seq":42,"columns":["id"],"rows":[{"id":7}],"server":"server2"}` {
+		t.Fatalf("read reply %s", got)
+	}
+}
