@@ -76,7 +76,7 @@ func ShippedNATS(t testing.TB, opts ...SecureOption) *SecureNATS {
 	}
 	root := RepoRoot(t)
 	dir := t.TempDir()
-	for _, f := range []string{"nats.conf", filepath.Join("deploy", "nats-roles.conf")} {
+	for _, f := range []string{"nats.conf", filepath.Join("deploy", "nats-accounts.conf"), filepath.Join("deploy", "nats-roles.conf")} {
 		b, err := os.ReadFile(filepath.Join(root, f))
 		if err != nil {
 			t.Fatalf("reading the shipped %s: %v", f, err)

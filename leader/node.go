@@ -30,7 +30,9 @@ type Config struct {
 	EpochFloor func() uint64
 	Policy     Policy
 	Snapshots  Snapshots
-	Log        *slog.Logger
+	// LogReplicas: replicas of the lease bucket (CHORUS_LOG_REPLICAS).
+	LogReplicas int
+	Log         *slog.Logger
 	// Metrics counts what the node does (nil: nothing is counted).
 	Metrics *metrics.Metrics
 }
@@ -152,7 +154,7 @@ func (n *Node) Run(ctx context.Context) error {
 		return fmt.Errorf("subscribing to heartbeats: %w", err)
 	}
 	defer hb.Unsubscribe()
-	lease, err := OpenLease(ctx, n.js, n.cfg.Subjects.LeaseBucket(), n.cfg.ID, n.cfg.LeaseTTL)
+	lease, err := OpenLease(ctx, n.js, n.cfg.Subjects.LeaseBucket(), n.cfg.ID, n.cfg.LeaseTTL, n.cfg.LogReplicas, n.log)
 	if err != nil {
 		return err
 	}
