@@ -71,6 +71,7 @@ type Procs struct {
 	natsDir  string
 	natsPort int
 	hosts    []string
+	cluster  *NATSCluster // the NATS cluster the workers run on, if not p.NATS
 
 	mu    sync.Mutex
 	procs map[string]*proc
@@ -86,13 +87,34 @@ type proc struct {
 // StartProcs starts n worker processes server0..server{n-1}.
 func StartProcs(t testing.TB, n int, env map[string]string) *Procs {
 	t.Helper()
+	return startProcs(t, n, env, nil)
+}
+
+// StartProcsOn starts n worker processes on the NATS cluster nc, as workers
+// of the shipped roles (prefix db, the worker nkey), with the log, lease and
+// snapshots replicated on every server.
+func StartProcsOn(t testing.TB, nc *NATSCluster, n int, env map[string]string) *Procs {
+	t.Helper()
+	all := map[string]string{"CHORUS_NATS_NKEY": nc.WorkerNKey, "CHORUS_LOG_REPLICAS": fmt.Sprint(len(nc.Names))}
+	for k, v := range env {
+		all[k] = v
+	}
+	return startProcs(t, n, all, nc)
+}
+
+func startProcs(t testing.TB, n int, env map[string]string, on *NATSCluster) *Procs {
+	t.Helper()
 	RequireIntegration(t)
 	p := &Procs{t: t, hosts: CassandraHosts(t), tag: randomTag(), dir: t.TempDir(), procs: map[string]*proc{}, Env: env}
-	p.Prefix = "p" + p.tag
-	p.natsDir = filepath.Join(p.dir, "nats")
-	p.NATS = StartNATS(t, p.natsDir, 0)
-	p.natsPort = p.NATS.Addr().(*net.TCPAddr).Port
-	p.URL = p.NATS.ClientURL()
+	if on != nil {
+		p.Prefix, p.URL, p.cluster = SecurePrefix, on.URLs(), on
+	} else {
+		p.Prefix = "p" + p.tag
+		p.natsDir = filepath.Join(p.dir, "nats")
+		p.NATS = StartNATS(t, p.natsDir, 0)
+		p.natsPort = p.NATS.Addr().(*net.TCPAddr).Port
+		p.URL = p.NATS.ClientURL()
+	}
 	cluster := gocql.NewCluster(p.hosts...)
 	cluster.Timeout = 30 * time.Second
 	var err error
@@ -228,9 +250,13 @@ func (p *Procs) RestartNATS() {
 	p.NATS = StartNATS(p.t, p.natsDir, p.natsPort)
 }
 
-// Conn is a NATS connection to the cluster that survives NATS restarts.
+// Conn is a NATS connection to the cluster that survives NATS restarts
+// (on a NATS cluster: an admin's, which may also read the log).
 func (p *Procs) Conn() *nats.Conn {
 	p.t.Helper()
+	if p.cluster != nil {
+		return p.cluster.Conn(AsAdmin)
+	}
 	nc, err := nats.Connect(p.URL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		p.t.Fatalf("connecting to NATS: %v", err)
@@ -291,8 +317,10 @@ func (p *Procs) close() {
 		_ = p.Session.Query(`DROP KEYSPACE IF EXISTS "` + p.Keyspace(id) + `"`).Exec()
 	}
 	p.Session.Close()
-	p.NATS.Shutdown()
-	p.NATS.WaitForShutdown()
+	if p.NATS != nil {
+		p.NATS.Shutdown()
+		p.NATS.WaitForShutdown()
+	}
 }
 
 // ReadLog returns every entry of the ORDER log, decoded where possible.
