@@ -238,6 +238,7 @@ func (c *NATSCluster) close() {
 	for i := range c.procs {
 		c.Kill(i)
 	}
+	keepLogs(c.t, c.dir, c.Names)
 	if c.t.Failed() {
 		for _, n := range c.Names {
 			b, _ := os.ReadFile(filepath.Join(c.dir, n+".log"))

@@ -304,6 +304,7 @@ func (p *Procs) close() {
 	for _, id := range p.IDs {
 		p.Stop(id)
 	}
+	keepLogs(p.t, p.dir, p.IDs)
 	if p.t.Failed() {
 		for _, id := range p.IDs {
 			logs := p.Logs(id)
@@ -330,4 +331,25 @@ func (p *Procs) ReadLog(ctx context.Context, nc *nats.Conn) ([]messages.Order, e
 		return nil, err
 	}
 	return readAll(ctx, js, messages.NewSubjects(p.Prefix).StreamName())
+}
+
+// keepLogs copies the logs of names (in dir, as name.log) into
+// $CHORUS_TEST_KEEP_LOGS/<test name>/ when that is set: to read a run that
+// passed, or all of one that failed.
+func keepLogs(t testing.TB, dir string, names []string) {
+	keep := os.Getenv("CHORUS_TEST_KEEP_LOGS")
+	if keep == "" {
+		return
+	}
+	to := filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "_"))
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		t.Logf("keeping logs: %v", err)
+		return
+	}
+	for _, n := range names {
+		if b, err := os.ReadFile(filepath.Join(dir, n+".log")); err == nil {
+			_ = os.WriteFile(filepath.Join(to, n+".log"), b, 0o644)
+		}
+	}
+	t.Logf("logs kept in %s", to)
 }

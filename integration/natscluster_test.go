@@ -18,6 +18,9 @@ import (
 	"github.com/chorusdb/chorus/messages"
 )
 
+// maxNATSFaultStall bounds the time without commits around one NATS fault.
+const maxNATSFaultStall = 40 * time.Second
+
 // natsFault is one fault of TestNATSCluster and what the writes saw.
 type natsFault struct {
 	name       string
@@ -210,6 +213,12 @@ func TestNATSCluster(t *testing.T) {
 	measureFaults(history, faults)
 	for _, f := range faults {
 		t.Logf("%s: %d appends acknowledged over %s, longest stall %s", f.name, f.acked, f.end.Sub(f.start).Round(time.Millisecond), f.stall.Round(time.Millisecond))
+		// JetStream elects a stream leader in 4-9 s; a stall far beyond
+		// that is Chorus waiting on something that will not come (as it
+		// did on appends whose acknowledgement died with the stream leader).
+		if f.stall > maxNATSFaultStall {
+			t.Errorf("%s: no commit for %s (bound %s)", f.name, f.stall.Round(time.Millisecond), maxNATSFaultStall)
+		}
 	}
 	t.Logf("history: %d appends, %d acknowledged and checked (lost: %d, doubled or unsent: %d), %d without an answer",
 		len(history), acked, countLost(problems), len(problems)-countLost(problems), unknown)
