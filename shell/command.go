@@ -81,7 +81,7 @@ func parseCommand(line string) (cmd command, ok bool) {
 	return command{}, false
 }
 
-// unquotePath reads SOURCE's argument: 'file' (” inside is a quote, as in
+// unquotePath reads SOURCE's argument: 'file' (a doubled quote inside is one, as in
 // CQL), "file", or a path without spaces as it is.
 func unquotePath(s string) (string, error) {
 	switch {
