@@ -106,6 +106,10 @@ func New(cfg Config) *Shell {
 	return &Shell{cfg: cfg, level: DefaultLevel}
 }
 
+// SetLevel sets the consistency level, as CONSISTENCY level does (the
+// caller has checked it).
+func (sh *Shell) SetLevel(level string) { sh.level = level }
+
 // Run reads and runs lines until EXIT, Ctrl-D, the end of the input or
 // ctx's end. It returns false if a statement or command failed (for the
 // exit status of a script) or an interrupt ended it.
@@ -124,6 +128,9 @@ func (sh *Shell) Run(ctx context.Context) bool {
 		case errors.Is(err, io.EOF):
 			if sh.cfg.Interactive {
 				fmt.Fprintln(sh.cfg.Out)
+			} else if sh.split.Pending() {
+				sh.failed = true
+				fmt.Fprintln(sh.cfg.Err, "the input ends inside a statement; end it with ';'")
 			}
 			return !sh.failed
 		case err != nil:
