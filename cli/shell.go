@@ -23,7 +23,7 @@ import (
 var shellCommand = &command{
 	name:    "shell",
 	args:    "",
-	summary: "an interactive CQL shell (like cqlsh), or run statements from standard input",
+	summary: "an interactive CQL shell, like cqlsh (or run statements from a pipe)",
 	detail: `
 Statements end with ';' and may span lines; SELECT and DESCRIBE print their
 rows as chorus query does, writes their "SUCCESS seq=<n> server=<worker>"
