@@ -250,9 +250,14 @@ func (sh *Shell) source(ctx context.Context, path string, depth int) {
 func (sh *Shell) statement(ctx context.Context, stmt string) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for drained := false; !drained; { // a Ctrl-C from before is not for this statement
+	for drained := false; !drained; { // a Ctrl-C from before is not for this statement...
 		select {
 		case <-sh.cfg.Interrupts:
+			if !sh.cfg.Interactive { // ...but it stops a script
+				fmt.Fprintln(sh.cfg.Err, "Interrupted (Ctrl-C).")
+				sh.stopping = true
+				return
+			}
 		default:
 			drained = true
 		}

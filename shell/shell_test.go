@@ -199,6 +199,17 @@ func TestShellScriptStopsOnCtrlC(t *testing.T) {
 	}
 }
 
+func TestShellScriptStopsOnCtrlCBetweenStatements(t *testing.T) {
+	interrupts := make(chan struct{}, 1)
+	interrupts <- struct{}{}
+	f := &fake{started: make(chan struct{})}
+	var out, errOut bytes.Buffer
+	sh := New(Config{Backend: f, In: &script{lines: []any{"SELECT * FROM t;"}}, Out: &out, Err: &errOut, Interrupts: interrupts})
+	if sh.Run(context.Background()) || len(f.reqs) != 0 || errOut.String() != "Interrupted (Ctrl-C).\n" {
+		t.Errorf("a script interrupted before a statement ran %+v; errors %q", f.reqs, errOut.String())
+	}
+}
+
 func TestShellSourceDepth(t *testing.T) {
 	_, _, _, errOut, _ := run(t, []any{"SOURCE 'self.cql'"}, map[string]string{"self.cql": "SOURCE 'self.cql'\n"}, nil)
 	if !strings.Contains(errOut, "more than 8 deep") {
