@@ -38,6 +38,11 @@ type Store interface {
 	Requests(ctx context.Context) ([]store.Request, error)
 	// Members lists the cluster's members as the keyspace holds them.
 	Members(ctx context.Context) ([]messages.Member, error)
+	// DescribeTables lists the keyspace's own tables (DESCRIBE TABLES).
+	DescribeTables(ctx context.Context) ([]string, error)
+	// DescribeTable lists a table's columns in CREATE TABLE order (DESCRIBE
+	// TABLE), or fails with store.ErrNoTable.
+	DescribeTable(ctx context.Context, name string) ([]store.Column, error)
 	Close()
 }
 
