@@ -86,7 +86,7 @@ type Worker struct {
 	// request enters w.requests (stop), so none is left there unanswered.
 	gate   sync.RWMutex
 	closed bool
-	wg       sync.WaitGroup
+	wg     sync.WaitGroup
 
 	connStats connStats   // NATS's asynchronous errors (natsconn.go)
 	stopping  atomic.Bool // past the shutdown grace: forwards give up
