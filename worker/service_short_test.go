@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -94,6 +95,15 @@ func TestMicroService(t *testing.T) {
 		}
 		return nil
 	})
+
+	// A stopped worker has left the service; the others are still in it.
+	c.stop("server2")
+	for id, in := range byWorker {
+		_, err := c.nc.Request("$SRV.PING.chorus."+in.ID, nil, reqTimeout)
+		if gone := errors.Is(err, nats.ErrNoResponders); gone != (id == "server2") || (!gone && err != nil) {
+			t.Fatalf("ping of %s's instance after server2 stopped: %v", id, err)
+		}
+	}
 }
 
 // requireReply sends stmt and checks the reply's body is Chorus's JSON
