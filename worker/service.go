@@ -172,9 +172,9 @@ func refuse(r micro.Request, reply messages.Reply) {
 	_ = r.Error(status, headerValue(reply.Code+": "+reply.Error), reply.Encode())
 }
 
-// maxErrorHeader bounds the Nats-Service-Error header; the body has the
-// whole message.
-const maxErrorHeader = 200
+// maxErrorHeader bounds the Nats-Service-Error header (and micro's last
+// error); the body has the whole message.
+const maxErrorHeader = 512
 
 // headerValue makes s a header value: one line (an error may quote a
 // statement's newlines), at most maxErrorHeader bytes, cut on a rune.
