@@ -63,9 +63,9 @@ type Worker struct {
 	node     *leader.Node
 
 	snapshots *snapshot.Store
-	gen       string             // this life of the keyspace
-	members   []messages.Member  // as the keyspace holds them at start
-	plan      *snapshot.Manifest // the snapshot to restore before serving
+	gen       atomic.Pointer[string] // this life of the keyspace (set again by a restore)
+	members   []messages.Member      // as the keyspace holds them at start
+	plan      *snapshot.Manifest     // the snapshot to restore before serving
 	// restoring is the progress of a restore under way; snapshotSeq the
 	// newest snapshot this worker stored (both reported in heartbeats).
 	restoring   atomic.Pointer[messages.RestoreProgress]
@@ -143,7 +143,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(conte
 	w.durable.Store(st.Applied)
 	w.maxTS.Store(st.TS)
 	w.epoch.Store(st.Epoch)
-	w.gen = st.Gen
+	gen := st.Gen
+	w.gen.Store(&gen)
 	fail := func(err error) (*Worker, error) {
 		w.store.Close()
 		nc.Close()
@@ -388,7 +389,7 @@ func (w *Worker) heartbeats(ctx context.Context) {
 	t := time.NewTicker(w.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for {
-		hb := messages.Heartbeat{Worker: w.cfg.ID, Applied: w.applied.Load(), Epoch: w.epoch.Load(), Gen: w.gen,
+		hb := messages.Heartbeat{Worker: w.cfg.ID, Applied: w.applied.Load(), Epoch: w.epoch.Load(), Gen: w.generation(),
 			Snapshot: w.snapshotSeq.Load(), Restoring: w.restoring.Load(), Durable: w.durable.Load()}
 		if s := w.stalled.Load(); s != nil {
 			hb.Stalled = *s
@@ -423,4 +424,13 @@ func (b *backoff) wait(ctx context.Context) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// generation is this life of the keyspace: a restore replaces it while the
+// heartbeats read it.
+func (w *Worker) generation() string {
+	if g := w.gen.Load(); g != nil {
+		return *g
+	}
+	return ""
 }
