@@ -53,6 +53,10 @@ type Config struct {
 	MetricsAddr       string        `envconfig:"METRICS_ADDR" desc:"if set (e.g. :9464), serve Prometheus /metrics, /healthz (up, NATS connected) and /readyz (caught up and in the ACK set, or leading) there over HTTP"`
 	NoopStore         bool          `envconfig:"NOOP_STORE" default:"false" desc:"benchmarks only: acknowledge writes without applying them, to measure the ordering layer alone (the worker then holds no data)"`
 
+	// The change feed (package feed).
+	Feed         bool  `envconfig:"FEED" default:"true" desc:"publish every committed write on <prefix>.changes.<table> (the leader does, into the stream CHORUS_<prefix>_CHANGES)"`
+	FeedMaxBytes int64 `envconfig:"FEED_MAX_BYTES" default:"1073741824" desc:"bytes the changes stream keeps, oldest changes dropped first (read when the stream is created; later: nats stream edit)"`
+
 	// NATS credentials (at most one kind) and TLS; see natsconn.go.
 	NATSCreds    string `envconfig:"NATS_CREDS" desc:"NATS .creds file (user JWT and nkey seed)"`
 	NATSNKey     string `envconfig:"NATS_NKEY" desc:"file holding the worker's NATS nkey seed (with no NATS credential set at all: .data/creds/worker.nk if it exists, make up's local worker key)"`
@@ -143,6 +147,9 @@ func (c *Config) Validate() error {
 		if err := checkListenAddr(c.MetricsAddr); err != nil {
 			bad("METRICS_ADDR", "%q: %v (use host:port or :port, e.g. :9464)", c.MetricsAddr, err)
 		}
+	}
+	if c.FeedMaxBytes < 1<<20 {
+		bad("FEED_MAX_BYTES", "must be at least 1048576 (1 MiB), got %d", c.FeedMaxBytes)
 	}
 	if c.DedupMax < 1 {
 		bad("DEDUP_MAX", "must be positive")

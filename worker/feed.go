@@ -1,0 +1,37 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/chorusdb/chorus/feed"
+	"github.com/chorusdb/chorus/leader"
+)
+
+// openFeed prepares the change feed's publisher (nil when CHORUS_FEED is
+// off) and hooks it to the leader: it hears how far the log is committed,
+// and the log is kept from the first entry it has not published.
+func (w *Worker) openFeed(ctx context.Context, lc *leader.Config, log *slog.Logger) error {
+	if !w.cfg.Feed {
+		return nil
+	}
+	// TODO(merge): replicas from CHORUS_LOG_REPLICAS once Config has it.
+	st, err := feed.OpenStream(ctx, w.js, w.subjects, 1, w.cfg.FeedMaxBytes)
+	if err != nil {
+		return err
+	}
+	w.feed = feed.New(w.js, st, feed.Config{Subjects: w.subjects, Outcome: w.recent.Lookup, Log: log.With("role", "feed")})
+	lc.OnCommit = w.feed.Committed
+	lc.Policy.FeedNeeds = w.feed.Needs
+	return nil
+}
+
+// runFeed publishes while this worker leads, until ctx ends (a return
+// ends the worker, so without a feed it waits too).
+func (w *Worker) runFeed(ctx context.Context) error {
+	if w.feed == nil {
+		<-ctx.Done()
+		return nil
+	}
+	return w.feed.Run(ctx)
+}
