@@ -1,0 +1,275 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/chorusdb/chorus/chorustest"
+	"github.com/chorusdb/chorus/client"
+	"github.com/chorusdb/chorus/messages"
+)
+
+// watcher collects what one subscriber of the feed saw, in arrival order.
+type watcher struct {
+	mu   sync.Mutex
+	seen []messages.Change
+}
+
+func (w *watcher) add(ch messages.Change) error {
+	w.mu.Lock()
+	w.seen = append(w.seen, ch)
+	w.mu.Unlock()
+	return nil
+}
+
+func (w *watcher) changes() []messages.Change {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]messages.Change(nil), w.seen...)
+}
+
+func (w *watcher) last() (messages.Change, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.seen) == 0 {
+		return messages.Change{}, false
+	}
+	return w.seen[len(w.seen)-1], true
+}
+
+// watch runs cl.Watch in the background until the test ends or stop.
+func watch(t *testing.T, cl *client.Client, table string, from uint64, w *watcher) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cl.Watch(ctx, table, from, w.add) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("watch %q from %d: %v", table, from, err)
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// write is one write the test sent and what its client was told.
+type write struct {
+	id   string
+	stmt string
+	res  client.Result
+	err  error
+}
+
+// The feed shows every committed write exactly once (after dedup by key),
+// in order, and no failed write, across a leader failover and a
+// subscriber that stops midway and resumes from the last seq it saw.
+func TestChangeFeed(t *testing.T) {
+	c := chorustest.StartCluster(t, 3)
+	nc := c.Conn()
+	cl := client.New(nc, client.WithPrefix(c.Prefix), client.WithTimeout(90*time.Second), client.WithAttemptTimeout(20*time.Second))
+	ctx := context.Background()
+
+	// A plain NATS subscriber sees the same changes as readable JSON.
+	raw := make(chan *nats.Msg, 1<<16)
+	sub, err := nc.ChanSubscribe(c.Prefix+".changes.>", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+
+	var all, resumed watcher
+	watch(t, cl, "", 1, &all)
+	stopFirst := watch(t, cl, "", 1, &resumed)
+
+	var mu sync.Mutex
+	var writes []write
+	do := func(id, stmt string) {
+		res, err := cl.Exec(ctx, stmt, client.WithRequestID(id))
+		mu.Lock()
+		writes = append(writes, write{id: id, stmt: stmt, res: res, err: err})
+		mu.Unlock()
+	}
+	do("ddl-0", "CREATE TABLE feed_t (id int PRIMARY KEY, v int)")
+
+	const writers, perWriter = 4, 60
+	var wg sync.WaitGroup
+	half := make(chan struct{})
+	var halfOnce sync.Once
+	for g := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWriter {
+				if i == perWriter/2 {
+					halfOnce.Do(func() { close(half) })
+				}
+				id := fmt.Sprintf("w%d-%d", g, i)
+				switch {
+				case i%9 == 4: // fails at apply: no such column
+					do(id, fmt.Sprintf("UPDATE feed_t SET nosuch = %d WHERE id = %d", i, g))
+				case i%9 == 7: // fails at apply: no such table
+					do(id, fmt.Sprintf("INSERT INTO feed_missing (id) VALUES (%d)", i))
+				case g == 0 && i%20 == 10:
+					do(id, fmt.Sprintf("CREATE TABLE feed_ddl_%d (id int PRIMARY KEY)", i))
+				case g == 1 && i%20 == 10:
+					do(id, "TRUNCATE feed_t")
+				default:
+					do(id, fmt.Sprintf("INSERT INTO feed_t (id, v) VALUES (%d, %d)", g*1000+i, i))
+				}
+			}
+		}()
+	}
+
+	<-half
+	// Fail the leader over mid-run, and stop one subscriber.
+	leader := leaderOf(t, cl)
+	stopFirst()
+	c.Stop(leader)
+	t.Logf("stopped the leader %s", leader)
+	c.WaitLeader(30 * time.Second)
+	c.Start(leader)
+	last, ok := resumed.last()
+	from := uint64(1)
+	if ok {
+		from = last.Seq
+	}
+	t.Logf("the stopped subscriber had seen %d changes; resuming from seq %d", len(resumed.changes()), from)
+	watch(t, cl, "", from, &resumed)
+	wg.Wait()
+
+	// What the clients were told.
+	want := map[messages.ChangeKey]write{}
+	failed := map[string]write{}
+	var unknown []write
+	for _, w := range writes {
+		var ce *client.Error
+		switch {
+		case w.err == nil:
+			want[messages.ChangeKey{Seq: w.res.Seq, Index: w.res.Index}] = w
+		case errors.As(w.err, &ce) && ce.Code == messages.CodeCQL:
+			failed[w.id] = w
+		default:
+			unknown = append(unknown, w)
+		}
+	}
+	if len(unknown) > 0 {
+		t.Errorf("%d writes without a final outcome, e.g. %s: %v", len(unknown), unknown[0].id, unknown[0].err)
+	}
+	if len(failed) == 0 {
+		t.Fatal("no write failed at apply: the test does not show that failed writes stay out of the feed")
+	}
+	t.Logf("%d writes: %d succeeded, %d failed at apply", len(writes), len(want), len(failed))
+
+	for name, w := range map[string]*watcher{"continuous": &all, "resumed": &resumed} {
+		chorustest.Eventually(t, converge, func() error {
+			got := map[messages.ChangeKey]bool{}
+			for _, ch := range w.changes() {
+				got[ch.Key()] = true
+			}
+			for k, wr := range want {
+				if !got[k] {
+					return fmt.Errorf("%s subscriber: %s (%s) not seen yet", name, k, wr.id)
+				}
+			}
+			return nil
+		})
+		checkFeed(t, name, w.changes(), want, failed)
+	}
+
+	// The plain subscriber: readable JSON, in order (core NATS may drop
+	// for a slow consumer, so it is checked for order and content only).
+	var plain []messages.Change
+	for len(raw) > 0 {
+		m := <-raw
+		var ch messages.Change
+		if err := json.Unmarshal(m.Data, &ch); err != nil {
+			t.Fatalf("%s: not JSON: %q", m.Subject, m.Data)
+		}
+		wantSubj := c.Prefix + ".changes." + ch.Table
+		if ch.Kind == "TRUNCATE" || strings.HasPrefix(ch.Kind, "CREATE") || strings.HasPrefix(ch.Kind, "ALTER") || strings.HasPrefix(ch.Kind, "DROP") {
+			wantSubj = c.Prefix + ".changes._schema"
+		}
+		if m.Subject != wantSubj {
+			t.Errorf("change %s (%s) on %s, want %s", ch.Key(), ch.Kind, m.Subject, wantSubj)
+		}
+		plain = append(plain, ch)
+	}
+	t.Logf("the plain subscriber of %s.changes.> received %d changes", c.Prefix, len(plain))
+	checkOrder(t, "plain", plain)
+	if len(plain) == 0 {
+		t.Error("the plain subscriber received nothing")
+	}
+}
+
+// checkFeed: every change is a write a client got SUCCESS for, exactly
+// once, in order, with the statement and request id it was sent with.
+func checkFeed(t *testing.T, name string, got []messages.Change, want map[messages.ChangeKey]write, failed map[string]write) {
+	t.Helper()
+	dups := checkOrder(t, name, got)
+	seen := map[messages.ChangeKey]bool{}
+	for _, ch := range got {
+		if seen[ch.Key()] {
+			continue
+		}
+		seen[ch.Key()] = true
+		if _, bad := failed[ch.RequestID]; bad {
+			t.Errorf("%s: change %s is write %s, which failed", name, ch.Key(), ch.RequestID)
+		}
+		w, ok := want[ch.Key()]
+		switch {
+		case !ok:
+			t.Errorf("%s: change %s (%s %q) is no write a client got SUCCESS for", name, ch.Key(), ch.RequestID, ch.Stmt)
+		case w.id != ch.RequestID || w.stmt != ch.Stmt:
+			t.Errorf("%s: change %s is %s %q, the client sent %s %q", name, ch.Key(), ch.RequestID, ch.Stmt, w.id, w.stmt)
+		}
+		if ch.Outcome != messages.ChangeSuccess {
+			t.Errorf("%s: change %s has outcome %s %s", name, ch.Key(), ch.Outcome, ch.Error)
+		}
+	}
+	for k, w := range want {
+		if !seen[k] {
+			t.Errorf("%s: committed write %s (%s) missing from the feed", name, k, w.id)
+		}
+	}
+	t.Logf("%s subscriber: %d changes, %d distinct, %d duplicates", name, len(got), len(seen), dups)
+}
+
+// checkOrder: keys never go back; a repeat of the last key is a duplicate
+// (at least once), counted; anything else out of order is an error.
+func checkOrder(t *testing.T, name string, got []messages.Change) (dups int) {
+	t.Helper()
+	for i := 1; i < len(got); i++ {
+		a, b := got[i-1].Key(), got[i].Key()
+		switch {
+		case a == b:
+			dups++
+		case b.Less(a):
+			t.Errorf("%s: change %s after %s: out of order", name, b, a)
+		}
+	}
+	return dups
+}
+
+func leaderOf(t *testing.T, cl *client.Client) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := cl.Status(ctx)
+	if err != nil || st.Leader == "" {
+		t.Fatalf("no leader: %v %+v", err, st)
+	}
+	return st.Leader
+}
