@@ -44,8 +44,8 @@ type SecureNATS struct {
 	URL    string
 	Dir    string // the copy of the configuration, and .data/creds under it
 	// Seed files of the generated users.
-	WorkerNKey, AdminNKey, BenchNKey string
-	TLS                              *TLSFiles // nil without TLS
+	WorkerNKey, AdminNKey, BenchNKey, FeedNKey string
+	TLS                                        *TLSFiles // nil without TLS
 }
 
 // SecureOption adjusts the shipped configuration for a test.
@@ -89,7 +89,7 @@ func ShippedNATS(t testing.TB, opts ...SecureOption) *SecureNATS {
 	for _, u := range []struct {
 		role string
 		seed *string
-	}{{"worker", &s.WorkerNKey}, {"admin", &s.AdminNKey}, {"bench", &s.BenchNKey}} {
+	}{{"worker", &s.WorkerNKey}, {"admin", &s.AdminNKey}, {"bench", &s.BenchNKey}, {"feed", &s.FeedNKey}} {
 		kp, err := nkeys.CreateUser()
 		if err != nil {
 			t.Fatal(err)
@@ -149,6 +149,7 @@ const (
 	AsWorker
 	AsAdmin
 	AsBench
+	AsFeed // the change feed's reader
 )
 
 // Settings are the credentials and TLS files of role.
@@ -161,6 +162,8 @@ func (s *SecureNATS) Settings(r Role) natsauth.Settings {
 		st.NKey = s.AdminNKey
 	case AsBench:
 		st.NKey = s.BenchNKey
+	case AsFeed:
+		st.NKey = s.FeedNKey
 	}
 	if s.TLS != nil {
 		st.TLSCA, st.TLSCert, st.TLSKey = s.TLS.CA, s.TLS.ClientCert, s.TLS.ClientKey

@@ -35,24 +35,29 @@ func (c *Client) Watch(ctx context.Context, table string, fromSeq uint64, fn fun
 	if err != nil {
 		return err
 	}
-	st, err := js.Stream(ctx, subj.ChangesStream())
+	// Finding the start is bounded by the call's timeout: a refused
+	// request (no feed role) shows as none answering.
+	sctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	st, err := js.Stream(sctx, subj.ChangesStream())
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("client: cannot read the change feed %s (is the cluster's prefix %q, and are these the feed role's credentials?): %w", subj.ChangesStream(), o.prefix, err)
+		return fmt.Errorf("client: cannot read the change feed %s (is the cluster's prefix %q, and are these the feed role's credentials? see SECURITY.md): %w", subj.ChangesStream(), o.prefix, err)
 	}
-	cfg, err := feed.Start(ctx, st, fromSeq)
+	cfg, err := feed.Start(sctx, st, fromSeq)
 	if err != nil {
 		return err
 	}
 	if table != "" {
 		cfg.FilterSubjects = []string{subj.ChangeLog(messages.FeedToken(table))}
 	}
-	cons, err := js.OrderedConsumer(ctx, subj.ChangesStream(), cfg)
+	cons, err := js.OrderedConsumer(sctx, subj.ChangesStream(), cfg)
 	if err != nil {
 		return fmt.Errorf("client: watching the change feed: %w", err)
 	}
+	cancel()
 	it, err := cons.Messages()
 	if err != nil {
 		return fmt.Errorf("client: watching the change feed: %w", err)

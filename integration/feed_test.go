@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/chorusdb/chorus/chorustest"
+	"github.com/chorusdb/chorus/cli"
 	"github.com/chorusdb/chorus/client"
 	"github.com/chorusdb/chorus/messages"
 )
@@ -272,4 +274,77 @@ func leaderOf(t *testing.T, cl *client.Client) string {
 		t.Fatalf("no leader: %v %+v", err, st)
 	}
 	return st.Leader
+}
+
+// On the shipped configuration, reading the feed is the feed role's: a
+// client without credentials can neither subscribe to db.changes.> nor
+// read the changes stream; the feed role can both, and the chorus CLI
+// watches with it. The feed role sends no statement.
+func TestChangeFeedPermissions(t *testing.T) {
+	s := newSecEnv(t)
+	anon := s.sn.Conn(t, chorustest.Anonymous)
+	cl := client.New(anon.Conn, client.WithTimeout(60*time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := cl.Exec(ctx, "CREATE TABLE watched (id int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+
+	// No credentials: refused.
+	if _, err := anon.SubscribeSync("db.changes.>"); err != nil {
+		t.Fatal(err)
+	}
+	anon.RequireViolation(t, "db.changes.>")
+	nobody := s.sn.Conn(t, chorustest.Anonymous)
+	err := client.New(nobody.Conn, client.WithTimeout(3*time.Second)).Watch(ctx, "", 1, func(client.Change) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "feed role") {
+		t.Fatalf("a client without credentials watched the feed: %v", err)
+	}
+
+	// The feed role: live subscription and the stream.
+	reader := s.sn.Conn(t, chorustest.AsFeed)
+	live, err := reader.SubscribeSync("db.changes.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader.RequireAllowed(t)
+	res, err := cl.Exec(ctx, "INSERT INTO watched (id) VALUES (1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := live.NextMsg(30 * time.Second)
+	for err == nil && m.Subject != "db.changes.watched" { // the CREATE TABLE may come first
+		m, err = live.NextMsg(30 * time.Second)
+	}
+	if err != nil {
+		t.Fatalf("the feed role's subscriber got no change of watched: %v", err)
+	}
+	var ch messages.Change
+	if err := json.Unmarshal(m.Data, &ch); err != nil || ch.Seq != res.Seq || ch.Stmt != "INSERT INTO watched (id) VALUES (1)" || ch.Outcome != "SUCCESS" {
+		t.Fatalf("change %s: %+v %v", m.Data, ch, err)
+	}
+	var got []messages.Change
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	done := errors.New("done")
+	err = client.New(reader.Conn).Watch(wctx, "watched", 1, func(ch client.Change) error {
+		got = append(got, ch)
+		return done
+	})
+	if !errors.Is(err, done) || len(got) != 1 || got[0].Key() != ch.Key() {
+		t.Fatalf("watch as the feed role: %v %+v", err, got)
+	}
+	var stdout, stderr bytes.Buffer
+	args := []string{"--nats", s.sn.URL, "--nkey", s.sn.FeedNKey, "watch", "--from", "1", "--count", "4"}
+	if code := cli.Main(args, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "_schema CREATE TABLE watched") ||
+		!strings.Contains(stdout.String(), "watched INSERT INTO watched (id) VALUES (1)") {
+		t.Fatalf("chorus watch: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	t.Logf("chorus watch:\n%s", stdout.String())
+	reader.RequireAllowed(t)
+	// Read-only: no statements.
+	if err := reader.Publish("db.request", []byte("INSERT INTO watched (id) VALUES (2)")); err != nil {
+		t.Fatal(err)
+	}
+	reader.RequireViolation(t, "db.request")
 }

@@ -20,7 +20,7 @@ PIDFILE="$DATA/nats.pid"
 LOGFILE="$DATA/nats.log"
 READY_TIMEOUT=${CHORUS_NATS_READY_TIMEOUT:-30}
 CREDS="$DATA/creds"
-ROLES=(worker admin bench)
+ROLES=(worker admin bench feed)
 
 # external: CHORUS_NATS_URL names a server that is not the local default.
 external() {
