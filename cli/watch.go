@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chorusdb/chorus/client"
+	"github.com/chorusdb/chorus/feed"
 	"github.com/chorusdb/chorus/messages"
 )
 
@@ -63,7 +63,7 @@ examples:
 			errDone := errors.New("done")
 			err := c.Watch(ctx, table, *from, func(ch client.Change) error {
 				if *jsonOut {
-					b, _ := json.Marshal(ch)
+					b, _ := feed.Encode(ch)
 					fmt.Fprintf(e.stdout, "%s\n", b)
 				} else {
 					writeChange(e.stdout, ch)

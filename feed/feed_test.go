@@ -175,3 +175,14 @@ func TestChangeKeyRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestEncodeIsReadable(t *testing.T) {
+	b, err := Encode(messages.Change{Seq: 2, Stmt: "CREATE TABLE g (id int PRIMARY KEY, e list<int>) -- a & b", Outcome: "SUCCESS"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"seq":2,"index":0,"table":"","kind":"","stmt":"CREATE TABLE g (id int PRIMARY KEY, e list<int>) -- a & b","timestamp":0,"request_id":"","origin":"","epoch":0,"outcome":"SUCCESS"}`
+	if string(b) != want {
+		t.Errorf("got  %s\nwant %s", b, want)
+	}
+}

@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -302,6 +303,18 @@ func (p *Publisher) position(ctx context.Context) (Cursor, uint64, error) {
 	return Cursor{Last: k, Started: true}, last, nil
 }
 
+// Encode is a change as the feed carries it: JSON as a person reads it in
+// `nats sub` (list<int> stays list<int>, not list\u003cint\u003e).
+func Encode(ch messages.Change) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(ch); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
 // KeyOf reads a change message's key from its headers.
 func KeyOf(h nats.Header) (messages.ChangeKey, error) {
 	seq, err1 := strconv.ParseUint(h.Get(messages.HeaderChangeSeq), 10, 64)
@@ -347,7 +360,7 @@ func (w *window) add(_ context.Context, subject string, ch messages.Change) erro
 	msg.Header.Set(messages.HeaderChangeSeq, strconv.FormatUint(ch.Seq, 10))
 	msg.Header.Set(messages.HeaderChangeIndex, strconv.FormatUint(uint64(ch.Index), 10))
 	var err error
-	if msg.Data, err = json.Marshal(ch); err != nil {
+	if msg.Data, err = Encode(ch); err != nil {
 		return err
 	}
 	fut, err := w.js.PublishMsgAsync(msg, jetstream.WithMsgID(ch.Key().String()),

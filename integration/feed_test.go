@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chorusdb/chorus/chorustest"
 	"github.com/chorusdb/chorus/cli"
 	"github.com/chorusdb/chorus/client"
+	"github.com/chorusdb/chorus/feed"
 	"github.com/chorusdb/chorus/messages"
 )
 
@@ -136,11 +138,57 @@ func TestChangeFeed(t *testing.T) {
 	}
 
 	<-half
-	// Fail the leader over mid-run, and stop one subscriber.
+	// Hold the feed back (the changes stream takes no more changes), so
+	// the leader commits writes it cannot publish; then stop it, and stop
+	// one subscriber. The next leader must publish what it left.
 	leader := leaderOf(t, cl)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subj := messages.NewSubjects(c.Prefix)
+	held := feed.StreamConfig(subj, 1, 0)
+	held.Subjects = []string{c.Prefix + ".held.>"}
+	held.RePublish.Source = held.Subjects[0]
+	if _, err := js.UpdateStream(ctx, held); err != nil {
+		t.Fatalf("holding the feed back: %v", err)
+	}
+	committed := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, w := range writes {
+			if w.err == nil {
+				n++
+			}
+		}
+		return n
+	}
+	atHold := committed()
+	chorustest.Eventually(t, converge, func() error {
+		if n := committed() - atHold; n < 20 {
+			return fmt.Errorf("%d writes committed since the feed was held back", n)
+		}
+		return nil
+	})
 	stopFirst()
+	lastPublished, _ := all.last()
 	c.Stop(leader)
-	t.Logf("stopped the leader %s", leader)
+	behind := 0
+	mu.Lock()
+	for _, w := range writes {
+		if w.err == nil && lastPublished.Key().Less(messages.ChangeKey{Seq: w.res.Seq, Index: w.res.Index}) {
+			behind++
+		}
+	}
+	mu.Unlock()
+	t.Logf("stopped the leader %s with %d committed writes after the last change published (%s)", leader, behind, lastPublished.Key())
+	if behind == 0 {
+		t.Fatal("the leader left no committed write unpublished: the test does not show the next leader publishing them")
+	}
+	if _, err := js.UpdateStream(ctx, feed.StreamConfig(subj, 1, 0)); err != nil {
+		t.Fatalf("letting the feed go on: %v", err)
+	}
 	c.WaitLeader(30 * time.Second)
 	c.Start(leader)
 	last, ok := resumed.last()
