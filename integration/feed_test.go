@@ -395,4 +395,18 @@ func TestChangeFeedPermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	reader.RequireViolation(t, "db.request")
+	// Nobody forges changes for the live subscribers: only the stream
+	// republishes on db.changes.>.
+	for _, role := range []chorustest.Role{chorustest.Anonymous, chorustest.AsWorker, chorustest.AsFeed} {
+		p := s.sn.Conn(t, role)
+		for _, subject := range []string{"db.changes.watched", "db.changelog.watched"} {
+			if role == chorustest.AsWorker && subject == "db.changelog.watched" {
+				continue // the leader's own publishing
+			}
+			if err := p.Publish(subject, []byte(`{"seq":1,"stmt":"forged"}`)); err != nil {
+				t.Fatal(err)
+			}
+			p.RequireViolation(t, subject)
+		}
+	}
 }
