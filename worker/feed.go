@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/chorusdb/chorus/feed"
@@ -18,7 +19,7 @@ func (w *Worker) openFeed(ctx context.Context, lc *leader.Config, log *slog.Logg
 	// TODO(merge): replicas from CHORUS_LOG_REPLICAS once Config has it.
 	st, err := feed.OpenStream(ctx, w.js, w.subjects, 1, w.cfg.FeedMaxBytes)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (the worker role needs the changes stream's API, see deploy/nats-roles.conf; or turn the feed off with CHORUS_FEED=false)", err)
 	}
 	w.feed = feed.New(w.js, st, feed.Config{Subjects: w.subjects, Outcome: w.recent.Lookup, Log: log.With("role", "feed")})
 	lc.OnCommit = w.feed.Committed
