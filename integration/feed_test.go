@@ -98,46 +98,8 @@ func TestChangeFeed(t *testing.T) {
 	watch(t, cl, "", 1, &all)
 	stopFirst := watch(t, cl, "", 1, &resumed)
 
-	var mu sync.Mutex
-	var writes []write
-	do := func(id, stmt string) {
-		res, err := cl.Exec(ctx, stmt, client.WithRequestID(id))
-		mu.Lock()
-		writes = append(writes, write{id: id, stmt: stmt, res: res, err: err})
-		mu.Unlock()
-	}
-	do("ddl-0", "CREATE TABLE feed_t (id int PRIMARY KEY, v int)")
-
-	const writers, perWriter = 4, 60
-	var wg sync.WaitGroup
-	half := make(chan struct{})
-	var halfOnce sync.Once
-	for g := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range perWriter {
-				if i == perWriter/2 {
-					halfOnce.Do(func() { close(half) })
-				}
-				id := fmt.Sprintf("w%d-%d", g, i)
-				switch {
-				case i%9 == 4: // fails at apply: no such column
-					do(id, fmt.Sprintf("UPDATE feed_t SET nosuch = %d WHERE id = %d", i, g))
-				case i%9 == 7: // fails at apply: no such table
-					do(id, fmt.Sprintf("INSERT INTO feed_missing (id) VALUES (%d)", i))
-				case g == 0 && i%20 == 10:
-					do(id, fmt.Sprintf("CREATE TABLE feed_ddl_%d (id int PRIMARY KEY)", i))
-				case g == 1 && i%20 == 10:
-					do(id, "TRUNCATE feed_t")
-				default:
-					do(id, fmt.Sprintf("INSERT INTO feed_t (id, v) VALUES (%d, %d)", g*1000+i, i))
-				}
-			}
-		}()
-	}
-
-	<-half
+	l := startFeedLoad(t, cl, 4, 60)
+	<-l.half
 	// Hold the feed back (the changes stream takes no more changes), so
 	// the leader commits writes it cannot publish; then stop it, and stop
 	// one subscriber. The next leader must publish what it left.
@@ -153,20 +115,9 @@ func TestChangeFeed(t *testing.T) {
 	if _, err := js.UpdateStream(ctx, held); err != nil {
 		t.Fatalf("holding the feed back: %v", err)
 	}
-	committed := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		n := 0
-		for _, w := range writes {
-			if w.err == nil {
-				n++
-			}
-		}
-		return n
-	}
-	atHold := committed()
+	atHold := l.committed()
 	chorustest.Eventually(t, converge, func() error {
-		if n := committed() - atHold; n < 20 {
+		if n := l.committed() - atHold; n < 20 {
 			return fmt.Errorf("%d writes committed since the feed was held back", n)
 		}
 		return nil
@@ -174,14 +125,7 @@ func TestChangeFeed(t *testing.T) {
 	stopFirst()
 	lastPublished, _ := all.last()
 	c.Stop(leader)
-	behind := 0
-	mu.Lock()
-	for _, w := range writes {
-		if w.err == nil && lastPublished.Key().Less(messages.ChangeKey{Seq: w.res.Seq, Index: w.res.Index}) {
-			behind++
-		}
-	}
-	mu.Unlock()
+	behind := l.committedAfter(lastPublished.Key())
 	t.Logf("stopped the leader %s with %d committed writes after the last change published (%s)", leader, behind, lastPublished.Key())
 	if behind == 0 {
 		t.Fatal("the leader left no committed write unpublished: the test does not show the next leader publishing them")
@@ -198,46 +142,8 @@ func TestChangeFeed(t *testing.T) {
 	}
 	t.Logf("the stopped subscriber had seen %d changes; resuming from seq %d", len(resumed.changes()), from)
 	watch(t, cl, "", from, &resumed)
-	wg.Wait()
-
-	// What the clients were told.
-	want := map[messages.ChangeKey]write{}
-	failed := map[string]write{}
-	var unknown []write
-	for _, w := range writes {
-		var ce *client.Error
-		switch {
-		case w.err == nil:
-			want[messages.ChangeKey{Seq: w.res.Seq, Index: w.res.Index}] = w
-		case errors.As(w.err, &ce) && ce.Code == messages.CodeCQL:
-			failed[w.id] = w
-		default:
-			unknown = append(unknown, w)
-		}
-	}
-	if len(unknown) > 0 {
-		t.Errorf("%d writes without a final outcome, e.g. %s: %v", len(unknown), unknown[0].id, unknown[0].err)
-	}
-	if len(failed) == 0 {
-		t.Fatal("no write failed at apply: the test does not show that failed writes stay out of the feed")
-	}
-	t.Logf("%d writes: %d succeeded, %d failed at apply", len(writes), len(want), len(failed))
-
-	for name, w := range map[string]*watcher{"continuous": &all, "resumed": &resumed} {
-		chorustest.Eventually(t, converge, func() error {
-			got := map[messages.ChangeKey]bool{}
-			for _, ch := range w.changes() {
-				got[ch.Key()] = true
-			}
-			for k, wr := range want {
-				if !got[k] {
-					return fmt.Errorf("%s subscriber: %s (%s) not seen yet", name, k, wr.id)
-				}
-			}
-			return nil
-		})
-		checkFeed(t, name, w.changes(), want, failed)
-	}
+	want, failed := l.wait()
+	checkWatchers(t, want, failed, map[string]*watcher{"continuous": &all, "resumed": &resumed})
 
 	// The plain subscriber: readable JSON, in order (core NATS may drop
 	// for a slow consumer, so it is checked for order and content only).
@@ -262,6 +168,152 @@ func TestChangeFeed(t *testing.T) {
 	if len(plain) == 0 {
 		t.Error("the plain subscriber received nothing")
 	}
+}
+
+// feedLoad is concurrent writes, some of which fail at apply (an
+// unknown column, an unknown table: the admission checks cannot know),
+// with table DDL and TRUNCATE among them, each with its own request id.
+type feedLoad struct {
+	t      *testing.T
+	cl     *client.Client
+	mu     sync.Mutex
+	writes []write
+	half   chan struct{} // closed once every writer is halfway
+	wg     sync.WaitGroup
+}
+
+func startFeedLoad(t *testing.T, cl *client.Client, writers, perWriter int) *feedLoad {
+	l := &feedLoad{t: t, cl: cl, half: make(chan struct{})}
+	l.do("ddl-0", "CREATE TABLE feed_t (id int PRIMARY KEY, v int)")
+	var halfway sync.WaitGroup
+	halfway.Add(writers)
+	for g := range writers {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for i := range perWriter {
+				if i == perWriter/2 {
+					halfway.Done()
+				}
+				id := fmt.Sprintf("w%d-%d", g, i)
+				switch {
+				case i%9 == 4: // fails at apply: no such column
+					l.do(id, fmt.Sprintf("UPDATE feed_t SET nosuch = %d WHERE id = %d", i, g))
+				case i%9 == 7: // fails at apply: no such table
+					l.do(id, fmt.Sprintf("INSERT INTO feed_missing (id) VALUES (%d)", i))
+				case g == 0 && i%20 == 10:
+					l.do(id, fmt.Sprintf("CREATE TABLE feed_ddl_%d (id int PRIMARY KEY)", i))
+				case g == 1 && i%20 == 10:
+					l.do(id, "TRUNCATE feed_t")
+				default:
+					l.do(id, fmt.Sprintf("INSERT INTO feed_t (id, v) VALUES (%d, %d)", g*1000+i, i))
+				}
+			}
+		}()
+	}
+	go func() { halfway.Wait(); close(l.half) }()
+	return l
+}
+
+func (l *feedLoad) do(id, stmt string) {
+	res, err := l.cl.Exec(context.Background(), stmt, client.WithRequestID(id))
+	l.mu.Lock()
+	l.writes = append(l.writes, write{id: id, stmt: stmt, res: res, err: err})
+	l.mu.Unlock()
+}
+
+// committed counts the writes that got SUCCESS so far.
+func (l *feedLoad) committed() int { return l.committedAfter(messages.ChangeKey{}) }
+
+// committedAfter counts the writes that got SUCCESS at a key after k.
+func (l *feedLoad) committedAfter(k messages.ChangeKey) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, w := range l.writes {
+		if w.err == nil && k.Less(messages.ChangeKey{Seq: w.res.Seq, Index: w.res.Index}) {
+			n++
+		}
+	}
+	return n
+}
+
+// wait waits for the writers and returns the writes that got SUCCESS, by
+// key, and those that failed at apply, by request id.
+func (l *feedLoad) wait() (map[messages.ChangeKey]write, map[string]write) {
+	t := l.t
+	l.wg.Wait()
+	want := map[messages.ChangeKey]write{}
+	failed := map[string]write{}
+	var unknown []write
+	for _, w := range l.writes {
+		var ce *client.Error
+		switch {
+		case w.err == nil:
+			want[messages.ChangeKey{Seq: w.res.Seq, Index: w.res.Index}] = w
+		case errors.As(w.err, &ce) && ce.Code == messages.CodeCQL:
+			failed[w.id] = w
+		default:
+			unknown = append(unknown, w)
+		}
+	}
+	if len(unknown) > 0 {
+		t.Errorf("%d writes without a final outcome, e.g. %s: %v", len(unknown), unknown[0].id, unknown[0].err)
+	}
+	if len(failed) == 0 {
+		t.Fatal("no write failed at apply: the test does not show that failed writes stay out of the feed")
+	}
+	t.Logf("%d writes: %d succeeded, %d failed at apply", len(l.writes), len(want), len(failed))
+	return want, failed
+}
+
+// checkWatchers waits until every watcher has seen every write that got
+// SUCCESS, then checks what each saw.
+func checkWatchers(t *testing.T, want map[messages.ChangeKey]write, failed map[string]write, ws map[string]*watcher) {
+	t.Helper()
+	for name, w := range ws {
+		chorustest.Eventually(t, converge, func() error {
+			got := map[messages.ChangeKey]bool{}
+			for _, ch := range w.changes() {
+				got[ch.Key()] = true
+			}
+			for k, wr := range want {
+				if !got[k] {
+					return fmt.Errorf("%s subscriber: %s (%s) not seen yet", name, k, wr.id)
+				}
+			}
+			return nil
+		})
+		checkFeed(t, name, w.changes(), want, failed)
+	}
+}
+
+// The same through a SIGKILL of the leader process mid-run: the next
+// leader publishes whatever the killed one committed and had not.
+func TestChangeFeedAcrossLeaderKill(t *testing.T) {
+	p := chorustest.StartProcs(t, 3, nil)
+	nc := p.Conn()
+	cl := client.New(nc, client.WithPrefix(p.Prefix), client.WithTimeout(90*time.Second), client.WithAttemptTimeout(20*time.Second))
+	leader := p.WaitLeader(nc, 30*time.Second, "")
+	var all, resumed watcher
+	watch(t, cl, "", 1, &all)
+	stopFirst := watch(t, cl, "", 1, &resumed)
+	l := startFeedLoad(t, cl, 3, 60)
+	<-l.half
+	stopFirst()
+	last, _ := all.last()
+	p.Kill(leader)
+	t.Logf("killed the leader %s (SIGKILL); %d committed writes after the last change seen (%s)", leader, l.committedAfter(last.Key()), last.Key())
+	next := p.WaitLeader(nc, 30*time.Second, leader)
+	t.Logf("%s leads", next)
+	p.Start(leader)
+	from := uint64(1)
+	if last, ok := resumed.last(); ok {
+		from = last.Seq
+	}
+	watch(t, cl, "", from, &resumed)
+	want, failed := l.wait()
+	checkWatchers(t, want, failed, map[string]*watcher{"continuous": &all, "resumed": &resumed})
 }
 
 // checkFeed: every change is a write a client got SUCCESS for, exactly
