@@ -34,6 +34,11 @@
 // yet committed; a subscriber would have to know the outcomes, which only
 // the replicas do.
 //
+// Durability: the stream is not fsynced per message (AsyncPersistMode):
+// one message per write, where the log has one fsync per ORDER, halved
+// write throughput. The feed is derived from the log, so what a power
+// loss takes from the stream's tail is published again, same keys.
+//
 // Retention: the stream is bounded by bytes (CHORUS_FEED_MAX_BYTES),
 // oldest dropped first, and never by age: its newest message is the
 // feed's position, which an age limit could expire in a quiet cluster.
