@@ -2,13 +2,16 @@
 SHELL := /bin/bash
 GO    ?= go
 LOCAL := deploy/local
+# NATS_NODES=3: a local 3-server JetStream cluster instead of one server.
+NATS_NODES ?= 1
+export NATS_NODES
 
 .PHONY: help up down wipe build nats-cli run test unit vet chaos bench bench-join
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-up: ## start NATS (JetStream) and Cassandra locally, or reuse running ones
+up: ## start NATS (JetStream; NATS_NODES=3: a 3-server cluster) and Cassandra locally, or reuse running ones
 	$(LOCAL)/nats.sh start
 	$(LOCAL)/cassandra.sh start
 

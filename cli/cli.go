@@ -73,7 +73,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{execCommand, queryCommand, statusCommand, membersCommand, watchCommand, removeCommand, snapshotCommand, benchCommand, helpCommand}
+	commands = []*command{execCommand, queryCommand, shellCommand, statusCommand, membersCommand, watchCommand, removeCommand, snapshotCommand, benchCommand, helpCommand}
 }
 
 func lookup(name string) *command {
@@ -237,6 +237,7 @@ examples:
   chorus query "SELECT id, events FROM grade WHERE id = 7"
   chorus query --server server2 --json "SELECT * FROM grade"
   echo "SELECT * FROM grade" | chorus query -
+  chorus shell
   chorus --nats nats://nats.internal:4222 --prefix prod status
   chorus members
   chorus --nkey .data/creds/feed.nk watch --from 120 grade

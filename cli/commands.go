@@ -84,7 +84,7 @@ example:
 var queryCommand = &command{
 	name:    "query",
 	args:    "<cql>...",
-	summary: "run a read (SELECT) and print the rows as a table",
+	summary: "run a read (SELECT, DESCRIBE) and print the rows as a table",
 	detail: `
 Prints the rows as a table, columns in the order of the statement, and a
 "(N rows, <worker>)" footer. The worker answers from its own replica.

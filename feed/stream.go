@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/chorusdb/chorus/jsassets"
 	"github.com/chorusdb/chorus/messages"
 )
 
@@ -48,13 +50,16 @@ func StreamConfig(s messages.Subjects, replicas int, maxBytes int64) jetstream.S
 }
 
 // OpenStream creates the changes stream if it is missing, or opens it as
-// it is (changing its limits later is an admin's `nats stream edit`).
-func OpenStream(ctx context.Context, js jetstream.JetStream, s messages.Subjects, replicas int, maxBytes int64) (jetstream.Stream, error) {
+// it is but for its replicas, moved to replicas like the cluster's other
+// assets (changing its limits later is an admin's `nats stream edit`).
+func OpenStream(ctx context.Context, js jetstream.JetStream, s messages.Subjects, replicas int, maxBytes int64, log *slog.Logger) (jetstream.Stream, error) {
 	st, err := js.CreateStream(ctx, StreamConfig(s, replicas, maxBytes))
 	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		jsassets.Reconcile(ctx, js, s.ChangesStream(), max(replicas, 1), log)
 		st, err = js.Stream(ctx, s.ChangesStream())
 	}
 	if err != nil {
+		err = jsassets.Explain(err, "changes stream "+s.ChangesStream(), replicas)
 		return nil, fmt.Errorf("opening the changes stream %s: %w", s.ChangesStream(), err)
 	}
 	return st, nil

@@ -14,6 +14,8 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/chorusdb/chorus/jsassets"
+
 	"github.com/chorusdb/chorus/check"
 	"github.com/chorusdb/chorus/messages"
 )
@@ -38,6 +40,7 @@ type Config struct {
 	AckTimeout        time.Duration `envconfig:"ACK_TIMEOUT" default:"5s" desc:"a worker that has not applied a write this long after it was ordered is taken out of the ACK set until it catches up"`
 	CatchUpTimeout    time.Duration `envconfig:"CATCHUP_TIMEOUT" default:"10s" desc:"a new leader whose own replica has not reached its epoch marker this long after winning gives the lease to a worker that is caught up"`
 	StallTimeout      time.Duration `envconfig:"STALL_TIMEOUT" default:"5s" desc:"a replica behind the log that receives nothing for this long reports itself stalled and reads the log again"`
+	LogReplicas       int           `envconfig:"LOG_REPLICAS" default:"1" desc:"replicas of every JetStream asset Chorus creates (ORDER stream, lease bucket, snapshot bucket, changes stream): 1 on a single NATS server, 3 on a JetStream cluster (at most 5)"`
 	SnapshotEvery     uint64        `envconfig:"SNAPSHOT_EVERY" default:"10000" desc:"the leader asks for a snapshot every this many log entries (0: only by chorus snapshot)"`
 	LogRetain         uint64        `envconfig:"LOG_RETAIN" default:"10000" desc:"log entries kept behind the newest snapshot when the log is trimmed"`
 	SnapshotKeep      int           `envconfig:"SNAPSHOT_KEEP" default:"3" desc:"snapshots kept in the bucket (older ones are deleted once a newer one is complete)"`
@@ -136,6 +139,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRows < 1 {
 		bad("MAX_ROWS", "must be positive")
+	}
+	if c.LogReplicas < 1 || c.LogReplicas > jsassets.MaxReplicas {
+		bad("LOG_REPLICAS", "must be between 1 and %d (JetStream's limit), got %d; use 3 on a 3-server NATS cluster", jsassets.MaxReplicas, c.LogReplicas)
 	}
 	if c.SnapshotKeep < 1 {
 		bad("SNAPSHOT_KEEP", "must be at least 1, got %d", c.SnapshotKeep)

@@ -16,8 +16,7 @@ func (w *Worker) openFeed(ctx context.Context, lc *leader.Config, log *slog.Logg
 	if !w.cfg.Feed {
 		return nil
 	}
-	// TODO(merge): replicas from CHORUS_LOG_REPLICAS once Config has it.
-	st, err := feed.OpenStream(ctx, w.js, w.subjects, 1, w.cfg.FeedMaxBytes)
+	st, err := feed.OpenStream(ctx, w.js, w.subjects, w.cfg.LogReplicas, w.cfg.FeedMaxBytes, log)
 	if err != nil {
 		return fmt.Errorf("%w (the worker role needs the changes stream's API, see deploy/nats-roles.conf; or turn the feed off with CHORUS_FEED=false)", err)
 	}

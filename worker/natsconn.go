@@ -116,6 +116,12 @@ func (w *Worker) natsOptions(creds natsauth.Settings) ([]nats.Option, error) {
 		nats.Name("chorus-worker " + cfg.ID),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
+		// A frozen server (SIGSTOP, a hung host) keeps the TCP connection
+		// open; nats.go's default pings notice after minutes. These notice
+		// within about a heartbeat timeout, so the worker moves to another
+		// server of the cluster before the leader counts it out.
+		nats.PingInterval(max(cfg.HeartbeatTimeout/2, 250*time.Millisecond)),
+		nats.MaxPingsOutstanding(2),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("disconnected from NATS", "err", err) }),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("reconnected to NATS", "url", c.ConnectedUrl()) }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/chorusdb/chorus/check"
+	"github.com/chorusdb/chorus/cql"
 	"github.com/chorusdb/chorus/messages"
 	"github.com/chorusdb/chorus/metrics"
 	"github.com/chorusdb/chorus/store"
@@ -37,6 +38,10 @@ func (w *Worker) handle(ctx context.Context, m *nats.Msg) {
 	stmt, err := check.Statement(m.Data, w.cfg.KeyspaceName(), w.cfg.MaxStatementBytes)
 	if err != nil {
 		fail(check.Code(err), "%v", err)
+		return
+	}
+	if stmt.Kind == cql.KindDescribe {
+		w.describe(ctx, m, stmt.DescribeTable)
 		return
 	}
 	if !stmt.Kind.IsWrite() {

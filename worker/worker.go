@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chorusdb/chorus/feed"
+	"github.com/chorusdb/chorus/jsassets"
 	"github.com/chorusdb/chorus/leader"
 	"github.com/chorusdb/chorus/messages"
 	"github.com/chorusdb/chorus/metrics"
@@ -38,6 +39,11 @@ type Store interface {
 	Requests(ctx context.Context) ([]store.Request, error)
 	// Members lists the cluster's members as the keyspace holds them.
 	Members(ctx context.Context) ([]messages.Member, error)
+	// DescribeTables lists the keyspace's own tables (DESCRIBE TABLES).
+	DescribeTables(ctx context.Context) ([]string, error)
+	// DescribeTable lists a table's columns in CREATE TABLE order (DESCRIBE
+	// TABLE), or fails with store.ErrNoTable.
+	DescribeTable(ctx context.Context, name string) ([]store.Column, error)
 	Close()
 }
 
@@ -121,7 +127,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(conte
 		nc.Close()
 		return nil, err
 	}
-	if w.stream, err = openLog(ctx, w.js, w.subjects); err != nil {
+	if w.stream, err = openLog(ctx, w.js, w.subjects, cfg.LogReplicas, log); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -140,7 +146,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(conte
 		nc.Close()
 		return nil, err
 	}
-	if w.snapshots, err = snapshot.Open(ctx, w.js, w.subjects.SnapshotBucket(), 1, cfg.SnapshotKeep); err != nil {
+	if w.snapshots, err = snapshot.Open(ctx, w.js, w.subjects.SnapshotBucket(), cfg.LogReplicas, cfg.SnapshotKeep, log); err != nil {
 		return fail(err)
 	}
 	if w.plan, err = w.restorePlan(ctx, st.Applied); err != nil {
@@ -166,8 +172,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(conte
 		Lookup: w.recent.Lookup, EpochFloor: w.epoch.Load, Log: log.With("role", "leader"),
 		Policy: leader.Policy{SnapshotEvery: cfg.SnapshotEvery, Retain: cfg.LogRetain, SnapshotTimeout: cfg.SnapshotTimeout,
 			Roster: w.roster, TimestampFloor: w.maxTS.Load},
-		Snapshots: latestSeq{w.snapshots},
-		Metrics:   w.metrics,
+		Snapshots:   latestSeq{w.snapshots},
+		Metrics:     w.metrics,
+		LogReplicas: cfg.LogReplicas,
 	}
 	if err := w.openFeed(ctx, &lc, log); err != nil {
 		return fail(err)
@@ -215,9 +222,11 @@ func (w *Worker) openStore(ctx context.Context, open func(context.Context) (Stor
 	}
 }
 
-// openLog creates the ORDER stream if it is missing.
-func openLog(ctx context.Context, js jetstream.JetStream, s messages.Subjects) (jetstream.Stream, error) {
+// openLog creates the ORDER stream if it is missing, with the configured
+// replicas (an existing one is moved to them where NATS allows).
+func openLog(ctx context.Context, js jetstream.JetStream, s messages.Subjects, replicas int, log *slog.Logger) (jetstream.Stream, error) {
 	st, err := js.CreateStream(ctx, jetstream.StreamConfig{
+		Replicas:    replicas,
 		Name:        s.StreamName(),
 		Description: "Chorus ORDER log: one entry per write, in global order",
 		Subjects:    []string{s.Order()},
@@ -226,9 +235,11 @@ func openLog(ctx context.Context, js jetstream.JetStream, s messages.Subjects) (
 		Discard:     jetstream.DiscardOld,
 	})
 	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		jsassets.Reconcile(ctx, js, s.StreamName(), replicas, log)
 		st, err = js.Stream(ctx, s.StreamName())
 	}
 	if err != nil {
+		err = jsassets.Explain(err, "ORDER log "+s.StreamName(), replicas)
 		return nil, fmt.Errorf("opening the ORDER log %s (is JetStream enabled on the NATS server?): %w", s.StreamName(), err)
 	}
 	return st, nil
