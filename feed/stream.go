@@ -28,7 +28,7 @@ func StreamConfig(s messages.Subjects, replicas int, maxBytes int64) jetstream.S
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBytes
 	}
-	return jetstream.StreamConfig{
+	cfg := jetstream.StreamConfig{
 		Name:        s.ChangesStream(),
 		Description: "Chorus change feed: every committed write, in global order (see the README's Change feed)",
 		Subjects:    []string{s.ChangeLogAll()},
@@ -39,14 +39,19 @@ func StreamConfig(s messages.Subjects, replicas int, maxBytes int64) jetstream.S
 		Replicas:    max(replicas, 1),
 		Duplicates:  dupWindow,
 		AllowDirect: true,
+		RePublish:   &jetstream.RePublish{Source: s.ChangeLogAll(), Destination: s.ChangesAll()},
+	}
+	if cfg.Replicas == 1 {
 		// Not fsynced per message (the ORDER log is): the feed is derived
 		// from the log, one message per write rather than per ORDER, and
 		// an fsync each halved the cluster's write throughput (README).
 		// What a power loss takes from the tail, the next leader
-		// publishes again from the log, under the same keys.
-		PersistMode: jetstream.AsyncPersistMode,
-		RePublish:   &jetstream.RePublish{Source: s.ChangeLogAll(), Destination: s.ChangesAll()},
+		// publishes again from the log, under the same keys. (Replicated
+		// streams sync through their Raft log instead, and NATS refuses
+		// this mode for them.)
+		cfg.PersistMode = jetstream.AsyncPersistMode
 	}
+	return cfg
 }
 
 // OpenStream creates the changes stream if it is missing, or opens it as
