@@ -288,8 +288,9 @@ func checkWatchers(t *testing.T, want map[messages.ChangeKey]write, failed map[s
 	}
 }
 
-// The same through a SIGKILL of the leader process mid-run: the next
-// leader publishes whatever the killed one committed and had not.
+// The same through a SIGKILL of the leader process mid-run (the next
+// leader publishes whatever the killed one committed and had not), then a
+// SIGSTOP of the next leader until a third one leads.
 func TestChangeFeedAcrossLeaderKill(t *testing.T) {
 	p := chorustest.StartProcs(t, 3, nil)
 	nc := p.Conn()
@@ -312,6 +313,19 @@ func TestChangeFeedAcrossLeaderKill(t *testing.T) {
 		from = last.Seq
 	}
 	watch(t, cl, "", from, &resumed)
+	// Then freeze the next leader (SIGSTOP) until another leads, and let
+	// it go on: a deposed leader whose publisher wakes up mid-term.
+	atKill := l.committed()
+	chorustest.Eventually(t, converge, func() error {
+		if n := l.committed() - atKill; n < 20 {
+			return fmt.Errorf("%d writes committed since the kill", n)
+		}
+		return nil
+	})
+	p.Pause(next)
+	third := p.WaitLeader(nc, 30*time.Second, next)
+	p.Resume(next)
+	t.Logf("froze %s until %s led, then resumed it", next, third)
 	want, failed := l.wait()
 	checkWatchers(t, want, failed, map[string]*watcher{"continuous": &all, "resumed": &resumed})
 }
