@@ -476,3 +476,48 @@ func TestChangeFeedPermissions(t *testing.T) {
 		}
 	}
 }
+
+// TestChangeFeedUnderFaults: several faults in a row under load (SIGKILL
+// of the leader, SIGSTOP of the leader, SIGKILL of a follower, each after
+// some more writes committed), one watcher throughout: it sees every
+// committed write once, in order, and no failed one.
+func TestChangeFeedUnderFaults(t *testing.T) {
+	p := chorustest.StartProcs(t, 3, map[string]string{"CHORUS_SNAPSHOT_EVERY": "100", "CHORUS_LOG_RETAIN": "20"})
+	nc := p.Conn()
+	cl := client.New(nc, client.WithPrefix(p.Prefix), client.WithTimeout(90*time.Second), client.WithAttemptTimeout(20*time.Second))
+	p.WaitLeader(nc, 30*time.Second, "")
+	var all watcher
+	watch(t, cl, "", 1, &all)
+	l := startFeedLoad(t, cl, 3, 120)
+	faults := []string{"kill leader", "freeze leader", "kill follower", "kill leader", "freeze leader"}
+	for _, f := range faults {
+		at := l.committed()
+		chorustest.Eventually(t, 2*converge, func() error {
+			if n := l.committed() - at; n < 25 {
+				return fmt.Errorf("%d writes committed since the last fault", n)
+			}
+			return nil
+		})
+		leader := p.WaitLeader(nc, 30*time.Second, "")
+		switch f {
+		case "kill leader":
+			p.Kill(leader)
+			p.WaitLeader(nc, 30*time.Second, leader)
+			p.Start(leader)
+		case "freeze leader":
+			p.Pause(leader)
+			p.WaitLeader(nc, 30*time.Second, leader)
+			p.Resume(leader)
+		case "kill follower":
+			follower := others(p.IDs, leader)[0]
+			p.Kill(follower)
+			p.Start(follower)
+		}
+		t.Logf("%s (%s) after %d committed writes", f, leader, l.committed())
+	}
+	want, failed := l.wait()
+	checkWatchers(t, want, failed, map[string]*watcher{"continuous": &all})
+	if st, err := cl.Status(context.Background()); err == nil {
+		t.Logf("the log holds seq %d..%d (newest snapshot %d): trimmed behind the feed", st.FirstSeq, st.LastSeq, st.SnapshotSeq)
+	}
+}
