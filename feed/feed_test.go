@@ -30,7 +30,7 @@ func records(failed map[string]bool, orders ...messages.Order) Outcomes {
 			m[w.RequestID] = out
 		}
 	}
-	return func(id string) (messages.Outcome, bool) { o, ok := m[id]; return o, ok }
+	return func(id string) (messages.Outcome, bool, error) { o, ok := m[id]; return o, ok, nil }
 }
 
 func keys(items []Item) []string {
@@ -61,7 +61,7 @@ func TestSelectPublishesOnlySuccessfulWrites(t *testing.T) {
 		"CREATE TABLE u (id int PRIMARY KEY)",
 		"BEGIN BATCH INSERT INTO a (id) VALUES (1); INSERT INTO b (id) VALUES (2); INSERT INTO a (id) VALUES (3) APPLY BATCH")
 	var c Cursor
-	items := c.Select(o, records(map[string]bool{reqID(5, 1): true}, o))
+	items := must(t)(c.Select(o, records(map[string]bool{reqID(5, 1): true}, o)))
 	equal(t, "published", keys(items), []string{"t:5.0", "_schema:5.2", "_schema:5.3", "a:5.4"})
 	ch := items[0].Change
 	if ch.Stmt != o.Writes[0].Stmt || ch.Timestamp != o.WriteTimestamp(0) || ch.RequestID != "5.0" || ch.Origin != "server1" ||
@@ -86,12 +86,12 @@ func TestSelectSkipsWhatIsPublishedAndDeposedLeadersEntries(t *testing.T) {
 	c := Cursor{Last: messages.ChangeKey{Seq: 10, Index: 1}, Started: true}
 	var got []Item
 	for _, o := range []messages.Order{a, marker, stale, b} {
-		got = append(got, c.Select(o, rec)...)
+		got = append(got, must(t)(c.Select(o, rec))...)
 	}
 	equal(t, "published", keys(got), []string{"t:10.2", "t:13.0"})
 	// Selecting the same entries again publishes nothing: the cursor is past them.
 	for _, o := range []messages.Order{a, b} {
-		if again := c.Select(o, rec); len(again) > 0 {
+		if again := must(t)(c.Select(o, rec)); len(again) > 0 {
 			t.Errorf("seq %d selected twice: %v", o.Seq, keys(again))
 		}
 	}
@@ -103,17 +103,49 @@ func TestSelectReportsAWriteOfUnknownOutcomeOnTheGapSubject(t *testing.T) {
 	later.Writes[0].RequestID = o.Writes[1].RequestID // the id reused: the record is of seq 9 now
 	rec := records(nil, later)
 	var c Cursor
-	items := c.Select(o, func(id string) (messages.Outcome, bool) {
+	items := must(t)(c.Select(o, func(id string) (messages.Outcome, bool, error) {
 		if id == o.Writes[0].RequestID {
-			return messages.Outcome{}, false // expired
+			return messages.Outcome{}, false, nil // expired
 		}
 		return rec(id)
-	})
+	}))
 	equal(t, "published", keys(items), []string{"_gap:4.0", "_gap:4.1"})
 	for _, it := range items {
 		if it.Change.Outcome != messages.ChangeUnknown || it.Change.Error == "" {
 			t.Errorf("gap item: %+v", it.Change)
 		}
+	}
+}
+
+// A record that cannot be read now (Cassandra down) stops the entry, and
+// the cursor stays before it, so that it is selected again, never guessed.
+func TestSelectStopsWhenAnOutcomeCannotBeRead(t *testing.T) {
+	o := order(2, 7, messages.OrderWrite, "INSERT INTO t (id) VALUES (1)", "INSERT INTO t (id) VALUES (2)")
+	ok := records(nil, o)
+	down := errors.New("cassandra unavailable")
+	c := Cursor{Last: messages.ChangeKey{Seq: 6}, Started: true, Epoch: 1}
+	items, err := c.Select(o, func(id string) (messages.Outcome, bool, error) {
+		if id == o.Writes[1].RequestID {
+			return messages.Outcome{}, false, down
+		}
+		return ok(id)
+	})
+	if !errors.Is(err, down) || len(items) > 0 {
+		t.Fatalf("got %v, %v", keys(items), err)
+	}
+	if c.Last != (messages.ChangeKey{Seq: 6}) || c.Epoch != 1 {
+		t.Fatalf("the cursor moved: %+v", c)
+	}
+	equal(t, "again", keys(must(t)(c.Select(o, ok))), []string{"t:7.0", "t:7.1"})
+}
+
+func must(t *testing.T) func([]Item, error) []Item {
+	return func(items []Item, err error) []Item {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return items
 	}
 }
 

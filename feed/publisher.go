@@ -229,7 +229,11 @@ func (p *Publisher) term(ctx context.Context, epoch uint64) error {
 			handled = seq // not an ORDER: every replica skips it too
 			continue
 		}
-		for _, it := range cur.Select(o, p.cfg.Outcome) {
+		items, err := cur.Select(o, p.cfg.Outcome)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
 			if e, _ := p.mark(); e != epoch {
 				_ = settle()
 				return nil

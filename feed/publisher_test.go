@@ -90,11 +90,11 @@ func (e *logEnv) appendOrder(epoch uint64, stmts ...string) uint64 {
 	return e.seq
 }
 
-func (e *logEnv) outcome(id string) (messages.Outcome, bool) {
+func (e *logEnv) outcome(id string) (messages.Outcome, bool, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	o, ok := e.records[id]
-	return o, ok
+	return o, ok, nil
 }
 
 // run starts a publisher, stopped at the end of the test or by stop.

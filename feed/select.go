@@ -9,8 +9,9 @@ import (
 
 // Outcomes finds how a write ended on the leader's own replica: its
 // exactly-once record (request id -> outcome, with the write's seq and
-// index), kept for the dedup window.
-type Outcomes func(requestID string) (messages.Outcome, bool)
+// index), kept for the dedup window. false: no record; an error: the
+// record could not be read now (the feed tries again, never guesses).
+type Outcomes func(requestID string) (messages.Outcome, bool, error)
 
 // Item is one message to publish: a change, and the token of its subject.
 type Item struct {
@@ -37,24 +38,40 @@ type Cursor struct {
 // whose record is gone (past the dedup window) is published as UNKNOWN
 // on the gap subject, so a subscriber learns of the hole instead of
 // missing it silently.
-func (c *Cursor) Select(o messages.Order, outcome Outcomes) []Item {
+func (c *Cursor) Select(o messages.Order, outcome Outcomes) ([]Item, error) {
 	if o.Epoch < c.Epoch {
-		return nil // a deposed leader's entry
+		return nil, nil // a deposed leader's entry
+	}
+	if o.Kind != messages.OrderWrite {
+		c.Epoch = o.Epoch
+		return nil, nil
+	}
+	// Outcomes first, so that a failed read leaves the cursor as it was.
+	recs := make([]*messages.Outcome, len(o.Writes))
+	for i, w := range o.Writes {
+		k := messages.ChangeKey{Seq: o.Seq, Index: uint32(i)}
+		if c.Started && !c.Last.Less(k) {
+			continue
+		}
+		rec, ok, err := outcome(w.RequestID)
+		if err != nil {
+			return nil, fmt.Errorf("the outcome of seq %d write %d: %w", o.Seq, i, err)
+		}
+		if ok {
+			recs[i] = &rec
+		}
 	}
 	c.Epoch = o.Epoch
-	if o.Kind != messages.OrderWrite {
-		return nil
-	}
 	var out []Item
-	for i, w := range o.Writes {
+	for i := range o.Writes {
 		k := messages.ChangeKey{Seq: o.Seq, Index: uint32(i)}
 		if c.Started && !c.Last.Less(k) {
 			continue // published before
 		}
 		ch := change(o, i)
-		rec, ok := outcome(w.RequestID)
+		rec := recs[i]
 		switch {
-		case !ok || rec.Seq != o.Seq || rec.Index != uint32(i):
+		case rec == nil || rec.Seq != o.Seq || rec.Index != uint32(i):
 			ch.Outcome = messages.ChangeUnknown
 			ch.Error = fmt.Sprintf("the outcome of seq %d write %d is no longer known to the leader (its request record expired, CHORUS_DEDUP_WINDOW/CHORUS_DEDUP_MAX): check the table", o.Seq, i)
 			out = append(out, Item{Token: messages.GapToken, Change: ch})
@@ -66,7 +83,7 @@ func (c *Cursor) Select(o messages.Order, outcome Outcomes) []Item {
 		}
 		c.Last, c.Started = k, true
 	}
-	return out
+	return out, nil
 }
 
 // change describes write i of o; the statement is parsed again only to

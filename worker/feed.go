@@ -7,6 +7,7 @@ import (
 
 	"github.com/chorusdb/chorus/feed"
 	"github.com/chorusdb/chorus/leader"
+	"github.com/chorusdb/chorus/messages"
 )
 
 // openFeed prepares the change feed's publisher (nil when CHORUS_FEED is
@@ -20,7 +21,7 @@ func (w *Worker) openFeed(ctx context.Context, lc *leader.Config, log *slog.Logg
 	if err != nil {
 		return fmt.Errorf("%w (the worker role needs the changes stream's API, see deploy/nats-roles.conf; or turn the feed off with CHORUS_FEED=false)", err)
 	}
-	w.feed = feed.New(w.js, st, feed.Config{Subjects: w.subjects, Outcome: w.recent.Lookup, Log: log.With("role", "feed")})
+	w.feed = feed.New(w.js, st, feed.Config{Subjects: w.subjects, Outcome: w.outcome, Log: log.With("role", "feed")})
 	lc.OnCommit = w.feed.Committed
 	lc.Policy.FeedNeeds = w.feed.Needs
 	return nil
@@ -34,4 +35,16 @@ func (w *Worker) runFeed(ctx context.Context) error {
 		return nil
 	}
 	return w.feed.Run(ctx)
+}
+
+// outcome is how write id ended on this replica: from the in-memory
+// window, else from the keyspace's record (kept for the whole dedup
+// window even when CHORUS_DEDUP_MAX ids have pushed it out of memory).
+func (w *Worker) outcome(id string) (messages.Outcome, bool, error) {
+	if o, ok := w.recent.Lookup(id); ok {
+		return o, true, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.CassandraTimeout)
+	defer cancel()
+	return w.store.Outcome(ctx, id)
 }

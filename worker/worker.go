@@ -37,6 +37,8 @@ type Store interface {
 	Query(ctx context.Context, stmt string) ([]string, json.RawMessage, error)
 	// Requests lists remembered request ids and outcomes.
 	Requests(ctx context.Context) ([]store.Request, error)
+	// Outcome reads the exactly-once record of one request id (false: none).
+	Outcome(ctx context.Context, id string) (messages.Outcome, bool, error)
 	// Members lists the cluster's members as the keyspace holds them.
 	Members(ctx context.Context) ([]messages.Member, error)
 	// DescribeTables lists the keyspace's own tables (DESCRIBE TABLES).
