@@ -19,6 +19,7 @@ import (
 	"github.com/chorusdb/chorus/client"
 	"github.com/chorusdb/chorus/feed"
 	"github.com/chorusdb/chorus/messages"
+	"github.com/chorusdb/chorus/worker"
 )
 
 // watcher collects what one subscriber of the feed saw, in arrival order.
@@ -520,4 +521,34 @@ func TestChangeFeedUnderFaults(t *testing.T) {
 	if st, err := cl.Status(context.Background()); err == nil {
 		t.Logf("the log holds seq %d..%d (newest snapshot %d): trimmed behind the feed", st.FirstSeq, st.LastSeq, st.SnapshotSeq)
 	}
+}
+
+// TestChangeFeedReadsForgottenOutcomes: with an in-memory exactly-once
+// window of one id, a feed held back until the writes are done must read
+// their outcomes from the leader's keyspace: every committed write is
+// published with its outcome, none as UNKNOWN.
+func TestChangeFeedReadsForgottenOutcomes(t *testing.T) {
+	c := chorustest.StartCluster(t, 1, func(cfg *worker.Config) { cfg.DedupMax = 1 })
+	nc := c.Conn()
+	cl := client.New(nc, client.WithPrefix(c.Prefix), client.WithTimeout(60*time.Second))
+	ctx := context.Background()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subj := messages.NewSubjects(c.Prefix)
+	held := feed.StreamConfig(subj, 1, 0)
+	held.Subjects = []string{c.Prefix + ".held.>"}
+	held.RePublish.Source = held.Subjects[0]
+	if _, err := js.UpdateStream(ctx, held); err != nil {
+		t.Fatalf("holding the feed back: %v", err)
+	}
+	var all watcher
+	watch(t, cl, "", 1, &all)
+	l := startFeedLoad(t, cl, 2, 30)
+	want, failed := l.wait()
+	if _, err := js.UpdateStream(ctx, feed.StreamConfig(subj, 1, 0)); err != nil {
+		t.Fatalf("letting the feed go on: %v", err)
+	}
+	checkWatchers(t, want, failed, map[string]*watcher{"continuous": &all})
 }
