@@ -405,8 +405,9 @@ func TestShippedConfigClientRole(t *testing.T) {
 	if m, err := p.Request("db.status", nil, 10*time.Second); err != nil || !strings.Contains(string(m.Data), `"leader"`) {
 		t.Fatalf("db.status: %v %s", err, msgData(m))
 	}
-	// The micro discovery is allowed (no chorus service answers it yet:
-	// "no responders", not a permissions violation).
+	// The micro discovery is allowed (the workers answer it; a subject no
+	// instance serves says "no responders", not a permissions violation;
+	// TestMicroDiscoveryAsClient reads the answers).
 	for _, subject := range []string{"$SRV.PING", "$SRV.INFO", "$SRV.STATS", "$SRV.PING.chorus", "$SRV.INFO.chorus", "$SRV.STATS.chorus.server0"} {
 		if _, err := p.Request(subject, nil, 2*time.Second); err != nil && !errors.Is(err, nats.ErrNoResponders) {
 			t.Fatalf("%s: %v", subject, err)

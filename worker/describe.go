@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/chorusdb/chorus/messages"
 	"github.com/chorusdb/chorus/metrics"
 	"github.com/chorusdb/chorus/store"
@@ -24,7 +22,7 @@ var (
 // row {"name":...} per table, for TABLE one row per column in CREATE TABLE
 // order (store.Column). It is never ordered: clients may not read the
 // system keyspaces, so the worker reads them for its own keyspace instead.
-func (w *Worker) describe(ctx context.Context, m *nats.Msg, table string) {
+func (w *Worker) describe(ctx context.Context, q request, table string) {
 	w.metrics.Request(metrics.RequestRead)
 	qctx, cancel := context.WithTimeout(ctx, w.cfg.CassandraTimeout)
 	defer cancel()
@@ -50,12 +48,12 @@ func (w *Worker) describe(ctx context.Context, m *nats.Msg, table string) {
 	switch {
 	case errors.Is(err, store.ErrUnavailable):
 		w.metrics.QueryFailed()
-		w.respond(m, messages.Failure(messages.CodeUnavailable, err.Error(), w.cfg.ID, ""))
+		w.respond(q, messages.Failure(messages.CodeUnavailable, err.Error(), w.cfg.ID, ""))
 	case errors.Is(err, store.ErrNoTable):
-		w.respond(m, messages.Failure(messages.CodeCQL, fmt.Sprintf("DESCRIBE TABLE %s: %v; DESCRIBE TABLES lists the tables", table, err), w.cfg.ID, ""))
+		w.respond(q, messages.Failure(messages.CodeCQL, fmt.Sprintf("DESCRIBE TABLE %s: %v; DESCRIBE TABLES lists the tables", table, err), w.cfg.ID, ""))
 	case err != nil:
-		w.respond(m, messages.Failure(messages.CodeCQL, err.Error(), w.cfg.ID, ""))
+		w.respond(q, messages.Failure(messages.CodeCQL, err.Error(), w.cfg.ID, ""))
 	default:
-		w.respond(m, messages.ReadSuccess(cols, data, w.cfg.ID))
+		w.respond(q, messages.ReadSuccess(cols, data, w.cfg.ID))
 	}
 }

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"errors"
-	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -63,10 +62,11 @@ func urlHasUser(urls string) bool {
 	return false
 }
 
-// Bounds of the request subscriptions: past them nats.go drops messages
-// (a slow consumer), which the error handler counts and logs. The handoff
-// callback never blocks, and the request channel (with its byte budget)
-// answers UNAVAILABLE long before these fill up.
+// Bounds of the request subscriptions (the micro endpoints, service.go):
+// past them nats.go drops messages (a slow consumer), which the error
+// handler counts and logs. The handoff callback never blocks, and the
+// request channel (with its byte budget) answers UNAVAILABLE long before
+// these fill up.
 const (
 	requestPendingMsgs  = 1 << 16
 	requestPendingBytes = 64 << 20
@@ -145,14 +145,6 @@ func (w *Worker) natsOptions(creds natsauth.Settings) ([]nats.Option, error) {
 			}
 		}),
 	}, auth...), nil
-}
-
-// limitPending sets the pending limits of a request subscription.
-func limitPending(sub *nats.Subscription) error {
-	if err := sub.SetPendingLimits(requestPendingMsgs, requestPendingBytes); err != nil {
-		return fmt.Errorf("limiting %s: %w", sub.Subject, err)
-	}
-	return nil
 }
 
 // budget bounds the bytes of requests a worker holds at once.

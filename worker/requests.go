@@ -17,69 +17,85 @@ import (
 	"github.com/chorusdb/chorus/store"
 )
 
-// handle serves one client request: checks it, answers a read from this
-// replica, or hands a write to the leader.
-func (w *Worker) handle(ctx context.Context, m *nats.Msg) {
+// request is a client request the checks admitted, queued for the
+// serving goroutines.
+type request struct {
+	m           *nats.Msg
+	ep          endpoint // where it came in (service.go)
+	stmt        cql.Statement
+	reqID       string
+	consistency messages.Consistency
+}
+
+// admit runs the checks of a client request: they are pure (no I/O), so
+// they run in the NATS callback and a refusal is answered there, where the
+// micro service counts it as an error (service.go). The same checks run
+// again at the leader on the FORWARD (check.Forward).
+func (w *Worker) admit(m *nats.Msg, ep endpoint) (request, *messages.Reply) {
 	reqID := m.Header.Get(messages.HeaderRequestID)
-	fail := func(code messages.Code, format string, args ...any) {
+	fail := func(code messages.Code, format string, args ...any) (request, *messages.Reply) {
 		w.metrics.Request(metrics.RequestInvalid)
-		w.respond(m, messages.Failure(code, fmt.Sprintf(format, args...), w.cfg.ID, reqID))
+		r := messages.Failure(code, fmt.Sprintf(format, args...), w.cfg.ID, reqID)
+		return request{}, &r
 	}
 	if err := check.RequestID(reqID); err != nil {
-		fail(messages.CodeBadRequest, "%v", err)
-		return
+		return fail(messages.CodeBadRequest, "%v", err)
 	}
 	consistency, ok := messages.ParseConsistency(m.Header.Get(messages.HeaderConsistency))
 	if !ok {
-		fail(messages.CodeBadRequest, "%s %q: use all or one", messages.HeaderConsistency, m.Header.Get(messages.HeaderConsistency))
-		return
+		return fail(messages.CodeBadRequest, "%s %q: use all or one", messages.HeaderConsistency, m.Header.Get(messages.HeaderConsistency))
 	}
-	// The same checks run again at the leader on the FORWARD (check.Forward).
 	stmt, err := check.Statement(m.Data, w.cfg.KeyspaceName(), w.cfg.MaxStatementBytes)
 	if err != nil {
-		fail(check.Code(err), "%v", err)
-		return
+		return fail(check.Code(err), "%v", err)
 	}
-	if stmt.Kind == cql.KindDescribe {
-		w.describe(ctx, m, stmt.DescribeTable)
-		return
+	if stmt.Kind.IsWrite() {
+		// Reject what the leader could not make deterministic before ordering.
+		if err := check.Deterministic(stmt, time.Now(), rand.Reader); err != nil {
+			return fail(messages.CodeNondeterministic, "%v", err)
+		}
+		if reqID == "" {
+			reqID = nuid.Next()
+		}
 	}
-	if !stmt.Kind.IsWrite() {
-		w.metrics.Request(metrics.RequestRead)
-		w.read(ctx, m, stmt.Text)
-		return
-	}
-	// Reject what the leader could not make deterministic before ordering.
-	if err := check.Deterministic(stmt, time.Now(), rand.Reader); err != nil {
-		fail(messages.CodeNondeterministic, "%v", err)
-		return
-	}
-	if reqID == "" {
-		reqID = nuid.Next()
-	}
-	w.metrics.Request(metrics.RequestWrite)
-	w.forward(ctx, m, messages.Forward{RequestID: reqID, Reply: m.Reply, Stmt: stmt.Text, Origin: w.cfg.ID, Consistency: consistency})
+	return request{m: m, ep: ep, stmt: stmt, reqID: reqID, consistency: consistency}, nil
 }
 
-func (w *Worker) read(ctx context.Context, m *nats.Msg, stmt string) {
+// handle serves an admitted request: answers a read from this replica, or
+// hands a write to the leader.
+func (w *Worker) handle(ctx context.Context, q request) {
+	if q.stmt.Kind == cql.KindDescribe {
+		w.describe(ctx, q, q.stmt.DescribeTable)
+		return
+	}
+	if !q.stmt.Kind.IsWrite() {
+		w.metrics.Request(metrics.RequestRead)
+		w.read(ctx, q)
+		return
+	}
+	w.metrics.Request(metrics.RequestWrite)
+	w.forward(ctx, q, messages.Forward{RequestID: q.reqID, Reply: q.m.Reply, Stmt: q.stmt.Text, Origin: w.cfg.ID, Consistency: q.consistency})
+}
+
+func (w *Worker) read(ctx context.Context, q request) {
 	qctx, cancel := context.WithTimeout(ctx, w.cfg.CassandraTimeout)
 	defer cancel()
-	cols, rows, err := w.store.Query(qctx, stmt)
+	cols, rows, err := w.store.Query(qctx, q.stmt.Text)
 	switch {
 	case errors.Is(err, store.ErrUnavailable):
 		w.metrics.QueryFailed()
-		w.respond(m, messages.Failure(messages.CodeUnavailable, err.Error(), w.cfg.ID, ""))
+		w.respond(q, messages.Failure(messages.CodeUnavailable, err.Error(), w.cfg.ID, ""))
 	case errors.Is(err, store.ErrTooManyRows):
-		w.respond(m, messages.Failure(messages.CodeBadRequest, err.Error(), w.cfg.ID, ""))
+		w.respond(q, messages.Failure(messages.CodeBadRequest, err.Error(), w.cfg.ID, ""))
 	case err != nil:
-		w.respond(m, messages.Failure(messages.CodeCQL, err.Error(), w.cfg.ID, ""))
+		w.respond(q, messages.Failure(messages.CodeCQL, err.Error(), w.cfg.ID, ""))
 	default:
-		w.respond(m, messages.ReadSuccess(cols, rows, w.cfg.ID))
+		w.respond(q, messages.ReadSuccess(cols, rows, w.cfg.ID))
 	}
 }
 
 // forward hands a write to the leader under ForwardRetry's policy.
-func (w *Worker) forward(ctx context.Context, m *nats.Msg, f messages.Forward) {
+func (w *Worker) forward(ctx context.Context, q request, f messages.Forward) {
 	data := messages.MustEncode(&f)
 	policy := NewForwardRetry(time.Now(), w.cfg.ForwardTimeout)
 	var err error
@@ -91,7 +107,7 @@ func (w *Worker) forward(ctx context.Context, m *nats.Msg, f messages.Forward) {
 			if ok {
 				why = "worker " + w.cfg.ID + " is stopping"
 			}
-			w.respond(m, messages.Failure(messages.CodeUnavailable, fmt.Sprintf(
+			w.respond(q, messages.Failure(messages.CodeUnavailable, fmt.Sprintf(
 				"%s; it may or may not be applied: retry with %s: %s", why, messages.HeaderRequestID, f.RequestID), w.cfg.ID, f.RequestID))
 			return
 		}

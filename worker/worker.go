@@ -67,9 +67,9 @@ type Worker struct {
 	feed     *feed.Publisher // nil without the change feed
 
 	snapshots *snapshot.Store
-	gen       string             // this life of the keyspace
-	members   []messages.Member  // as the keyspace holds them at start
-	plan      *snapshot.Manifest // the snapshot to restore before serving
+	gen       atomic.Pointer[string] // this life of the keyspace (set again by a restore)
+	members   []messages.Member      // as the keyspace holds them at start
+	plan      *snapshot.Manifest     // the snapshot to restore before serving
 	// restoring is the progress of a restore under way; snapshotSeq the
 	// newest snapshot this worker stored (both reported in heartbeats).
 	restoring   atomic.Pointer[messages.RestoreProgress]
@@ -83,9 +83,14 @@ type Worker struct {
 	stalled      atomic.Pointer[string]
 	replicaStats atomic.Pointer[ReplicaStats]
 
-	requests chan *nats.Msg
+	requests chan request
 	inflight budget // bytes of the requests in w.requests or being served
-	wg       sync.WaitGroup
+	service  *service
+	// gate orders admissions against the end of serving: once closed, no
+	// request enters w.requests (stop), so none is left there unanswered.
+	gate   sync.RWMutex
+	closed bool
+	wg     sync.WaitGroup
 
 	connStats connStats   // NATS's asynchronous errors (natsconn.go)
 	stopping  atomic.Bool // past the shutdown grace: forwards give up
@@ -119,7 +124,7 @@ func (w *Worker) Stats() Stats {
 // New connects a worker to NATS and Cassandra; Run starts it. openStore
 // opens the replica's storage and returns what it has applied.
 func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(context.Context) (Store, store.State, error)) (*Worker, error) {
-	w := &Worker{cfg: cfg, subjects: messages.NewSubjects(cfg.SubjectPrefix), log: log, requests: make(chan *nats.Msg, 4096)}
+	w := &Worker{cfg: cfg, subjects: messages.NewSubjects(cfg.SubjectPrefix), log: log, requests: make(chan request, 4096)}
 	nc, err := w.connect()
 	if err != nil {
 		return nil, fmt.Errorf("connecting to NATS at %s (CHORUS_NATS_URL): %w", cfg.NATSURL, err)
@@ -142,7 +147,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(conte
 	w.durable.Store(st.Applied)
 	w.maxTS.Store(st.TS)
 	w.epoch.Store(st.Epoch)
-	w.gen = st.Gen
+	gen := st.Gen
+	w.gen.Store(&gen)
 	fail := func(err error) (*Worker, error) {
 		w.store.Close()
 		nc.Close()
@@ -277,7 +283,7 @@ func (w *Worker) Run(parent context.Context) error {
 		serving.Add(1)
 		go func() { defer serving.Done(); w.serve(ctx, stopServing) }()
 	}
-	subs, err := w.subscribeRequests()
+	svc, err := w.startService()
 	if err != nil {
 		cancel()
 		serving.Wait()
@@ -290,7 +296,7 @@ func (w *Worker) Run(parent context.Context) error {
 	case <-parent.Done():
 	case runErr = <-errc:
 	}
-	w.stop(subs, stopServing, &serving)
+	w.stop(svc, stopServing, &serving)
 	cancel()
 	w.wg.Wait()
 	return runErr
@@ -301,14 +307,20 @@ func (w *Worker) Run(parent context.Context) error {
 const stopGrace = 3 * time.Second
 
 // stop ends serving without losing a request: the server stops routing
-// requests here (unsubscribe, then a flush so it has seen it) before the
-// queue is drained, and what is still in hand after stopGrace is answered
-// UNAVAILABLE (the forward retries under the same request id elsewhere).
-func (w *Worker) stop(subs []*nats.Subscription, stopServing chan struct{}, serving *sync.WaitGroup) {
-	for _, s := range subs {
-		_ = s.Unsubscribe()
+// requests here (the micro service drains its endpoints, then a flush so
+// the server has seen it) before the queue is drained; a request NATS
+// still delivers after that is refused UNAVAILABLE, not applied (admit
+// behind the closed gate); and what is still in hand after stopGrace is
+// answered UNAVAILABLE (the forward retries under the same request id
+// elsewhere).
+func (w *Worker) stop(svc *service, stopServing chan struct{}, serving *sync.WaitGroup) {
+	if err := svc.Stop(); err != nil {
+		w.log.Warn("stopping the micro service", "err", err)
 	}
 	_ = w.nc.FlushTimeout(time.Second)
+	w.gate.Lock()
+	w.closed = true
+	w.gate.Unlock()
 	close(stopServing)
 	done := make(chan struct{})
 	go func() { serving.Wait(); close(done) }()
@@ -347,54 +359,20 @@ func (w *Worker) replicate(ctx context.Context) error {
 // requestHandlers is how many requests a worker serves at once.
 const requestHandlers = 64
 
-func (w *Worker) subscribeRequests() ([]*nats.Subscription, error) {
-	enqueue := func(m *nats.Msg) {
-		if !w.inflight.take(m) {
-			w.metrics.Request(metrics.RequestOverloaded)
-			w.respond(m, messages.Failure(messages.CodeUnavailable, "worker "+w.cfg.ID+" holds too many request bytes; retry later", w.cfg.ID, m.Header.Get(messages.HeaderRequestID)))
-			return
-		}
-		select {
-		case w.requests <- m:
-		default:
-			w.inflight.release(m)
-			w.metrics.Request(metrics.RequestOverloaded)
-			w.respond(m, messages.Failure(messages.CodeUnavailable, "worker "+w.cfg.ID+" is overloaded; retry later", w.cfg.ID, m.Header.Get(messages.HeaderRequestID)))
-		}
-	}
-	shared, err := w.nc.QueueSubscribe(w.subjects.Request(), messages.QueueGroup, enqueue)
-	if err != nil {
-		return nil, fmt.Errorf("subscribing to %s: %w", w.subjects.Request(), err)
-	}
-	own, err := w.nc.Subscribe(w.subjects.RequestTo(w.cfg.ID), enqueue)
-	if err != nil {
-		_ = shared.Unsubscribe()
-		return nil, fmt.Errorf("subscribing to %s: %w", w.subjects.RequestTo(w.cfg.ID), err)
-	}
-	if err := errors.Join(limitPending(shared), limitPending(own)); err != nil {
-		return nil, err
-	}
-	// Make sure the server has the subscriptions before we say we serve.
-	if err := w.nc.Flush(); err != nil {
-		return nil, err
-	}
-	return []*nats.Subscription{shared, own}, nil
-}
-
 func (w *Worker) serve(ctx context.Context, stop <-chan struct{}) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case m := <-w.requests:
-			w.handle(ctx, m)
-			w.inflight.release(m)
+		case q := <-w.requests:
+			w.handle(ctx, q)
+			w.inflight.release(q.m)
 		case <-stop: // answer what is queued, then end
 			for {
 				select {
-				case m := <-w.requests:
-					w.handle(ctx, m)
-					w.inflight.release(m)
+				case q := <-w.requests:
+					w.handle(ctx, q)
+					w.inflight.release(q.m)
 				default:
 					return
 				}
@@ -403,9 +381,14 @@ func (w *Worker) serve(ctx context.Context, stop <-chan struct{}) {
 	}
 }
 
-func (w *Worker) respond(m *nats.Msg, r messages.Reply) {
-	if m.Reply != "" {
-		_ = m.Respond(r.Encode())
+// respond answers an admitted request; an ERROR is counted in the micro
+// service's endpoint data (service.go).
+func (w *Worker) respond(q request, r messages.Reply) {
+	if r.Status == messages.StatusError {
+		w.service.failedLater(q.ep, r.Code)
+	}
+	if q.m.Reply != "" {
+		_ = w.nc.Publish(q.m.Reply, r.Encode())
 	}
 }
 
@@ -415,7 +398,7 @@ func (w *Worker) heartbeats(ctx context.Context) {
 	t := time.NewTicker(w.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for {
-		hb := messages.Heartbeat{Worker: w.cfg.ID, Applied: w.applied.Load(), Epoch: w.epoch.Load(), Gen: w.gen,
+		hb := messages.Heartbeat{Worker: w.cfg.ID, Applied: w.applied.Load(), Epoch: w.epoch.Load(), Gen: w.generation(),
 			Snapshot: w.snapshotSeq.Load(), Restoring: w.restoring.Load(), Durable: w.durable.Load()}
 		if s := w.stalled.Load(); s != nil {
 			hb.Stalled = *s
@@ -450,4 +433,13 @@ func (b *backoff) wait(ctx context.Context) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// generation is this life of the keyspace: a restore replaces it while the
+// heartbeats read it.
+func (w *Worker) generation() string {
+	if g := w.gen.Load(); g != nil {
+		return *g
+	}
+	return ""
 }
