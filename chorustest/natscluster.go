@@ -71,7 +71,7 @@ type NATSCluster struct {
 func StartNATSCluster(t testing.TB, n int) *NATSCluster {
 	t.Helper()
 	c := &NATSCluster{t: t, dir: t.TempDir(), procs: make([]*exec.Cmd, n), done: make([]chan struct{}, n)}
-	c.WorkerNKey, c.AdminNKey, _ = copyShipped(t, c.dir, "nats-cluster.conf")
+	c.WorkerNKey, c.AdminNKey, _, _ = copyShipped(t, c.dir, "nats-cluster.conf")
 	for i := range n {
 		c.Names = append(c.Names, fmt.Sprintf("chorus-%d", i+1))
 		c.client = append(c.client, freePort(t))

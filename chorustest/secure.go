@@ -44,8 +44,8 @@ type SecureNATS struct {
 	URL    string
 	Dir    string // the copy of the configuration, and .data/creds under it
 	// Seed files of the generated users.
-	WorkerNKey, AdminNKey, BenchNKey string
-	TLS                              *TLSFiles // nil without TLS
+	WorkerNKey, AdminNKey, BenchNKey, FeedNKey string
+	TLS                                        *TLSFiles // nil without TLS
 }
 
 // SecureOption adjusts the shipped configuration for a test.
@@ -76,7 +76,7 @@ func ShippedNATS(t testing.TB, opts ...SecureOption) *SecureNATS {
 	}
 	dir := t.TempDir()
 	s := &SecureNATS{Dir: dir}
-	s.WorkerNKey, s.AdminNKey, s.BenchNKey = copyShipped(t, dir, "nats.conf")
+	s.WorkerNKey, s.AdminNKey, s.BenchNKey, s.FeedNKey = copyShipped(t, dir, "nats.conf")
 
 	o, err := server.ProcessConfigFile(filepath.Join(dir, "nats.conf"))
 	if err != nil {
@@ -110,7 +110,7 @@ func ShippedNATS(t testing.TB, opts ...SecureOption) *SecureNATS {
 // copyShipped copies the shipped NATS configuration conf (nats.conf or
 // nats-cluster.conf) and the files it includes into dir, with credentials
 // generated in place of make up's; it returns the users' seed files.
-func copyShipped(t testing.TB, dir, conf string) (workerSeed, adminSeed, benchSeed string) {
+func copyShipped(t testing.TB, dir, conf string) (workerSeed, adminSeed, benchSeed, feedSeed string) {
 	t.Helper()
 	root := RepoRoot(t)
 	for _, f := range []string{conf, filepath.Join("deploy", "nats-accounts.conf"), filepath.Join("deploy", "nats-roles.conf")} {
@@ -125,7 +125,7 @@ func copyShipped(t testing.TB, dir, conf string) (workerSeed, adminSeed, benchSe
 	for _, u := range []struct {
 		role string
 		seed *string
-	}{{"worker", &workerSeed}, {"admin", &adminSeed}, {"bench", &benchSeed}} {
+	}{{"worker", &workerSeed}, {"admin", &adminSeed}, {"bench", &benchSeed}, {"feed", &feedSeed}} {
 		kp, err := nkeys.CreateUser()
 		if err != nil {
 			t.Fatal(err)
@@ -137,7 +137,7 @@ func copyShipped(t testing.TB, dir, conf string) (workerSeed, adminSeed, benchSe
 		users += fmt.Sprintf("CHORUS_%s_NKEY: %s\n", strings.ToUpper(u.role), pub)
 	}
 	writeFile(t, filepath.Join(creds, "nats-users.conf"), []byte(users))
-	return workerSeed, adminSeed, benchSeed
+	return workerSeed, adminSeed, benchSeed, feedSeed
 }
 
 func writeFile(t testing.TB, path string, b []byte) {
@@ -158,6 +158,7 @@ const (
 	AsWorker
 	AsAdmin
 	AsBench
+	AsFeed // the change feed's reader
 )
 
 // Settings are the credentials and TLS files of role.
@@ -170,6 +171,8 @@ func (s *SecureNATS) Settings(r Role) natsauth.Settings {
 		st.NKey = s.AdminNKey
 	case AsBench:
 		st.NKey = s.BenchNKey
+	case AsFeed:
+		st.NKey = s.FeedNKey
 	}
 	if s.TLS != nil {
 		st.TLSCA, st.TLSCert, st.TLSKey = s.TLS.CA, s.TLS.ClientCert, s.TLS.ClientKey

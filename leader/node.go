@@ -37,6 +37,11 @@ type Config struct {
 	Log         *slog.Logger
 	// Metrics counts what the node does (nil: nothing is counted).
 	Metrics *metrics.Metrics
+	// OnCommit, if set, hears how far the log is committed after every
+	// event: (epoch, committed) while this worker leads and is ready,
+	// (0, 0) otherwise. It runs on the node's goroutine: it must not
+	// block (the change feed's publisher takes it).
+	OnCommit func(epoch, committed uint64)
 }
 
 // Node runs a Core on NATS: one goroutine owns the Core and carries out
@@ -64,6 +69,8 @@ type Node struct {
 	received map[string]time.Time
 	forgotAt time.Time
 	view     atomic.Pointer[View]
+	// told is what OnCommit last heard.
+	told [2]uint64
 }
 
 // View is the node's state as of its last tick, for metrics and health.
@@ -173,6 +180,9 @@ func (n *Node) Run(ctx context.Context) error {
 	tick := time.NewTicker(min(n.cfg.Tick, n.cfg.LeaseTTL/8))
 	defer tick.Stop()
 	defer n.unsubscribe()
+	if n.cfg.OnCommit != nil {
+		defer n.cfg.OnCommit(0, 0)
+	}
 	Execute(n, core.Tick(time.Now()))
 	n.publish(core, time.Now())
 	for {
@@ -186,6 +196,7 @@ func (n *Node) Run(ctx context.Context) error {
 			case <-tick.C:
 				now := time.Now()
 				Execute(n, core.Tick(now))
+				n.tellCommit(core)
 				n.publish(core, now)
 				n.forget(now)
 				continue
@@ -195,12 +206,29 @@ func (n *Node) Run(ctx context.Context) error {
 		now := time.Now()
 		acts := n.step(core, ev, now)
 		Execute(n, acts)
+		n.tellCommit(core)
 		for _, a := range acts {
 			switch a.(type) {
 			case Ready, StepDown: // health follows the role at once
 				n.publish(core, now)
 			}
 		}
+	}
+}
+
+// tellCommit hands the commit point to OnCommit when it moved.
+func (n *Node) tellCommit(core *Core) {
+	if n.cfg.OnCommit == nil {
+		return
+	}
+	s := core.Sequencer()
+	var now [2]uint64
+	if c := s.Committed(); c > 0 {
+		now = [2]uint64{s.Epoch(), c}
+	}
+	if now != n.told {
+		n.told = now
+		n.cfg.OnCommit(now[0], now[1])
 	}
 }
 

@@ -55,6 +55,24 @@ func (s Subjects) Status() string { return s.Prefix + ".status" }
 // role may publish them.
 func (s Subjects) Admin(op string) string { return s.Prefix + ".admin." + op }
 
+// Changes is the subject subscribers of the change feed see for token
+// (a table, SchemaToken or GapToken): the changes stream republishes
+// what it stored there, so a plain subscriber sees the feed in order.
+func (s Subjects) Changes(token string) string { return s.Prefix + ".changes." + token }
+
+// ChangesAll matches every subject of the change feed.
+func (s Subjects) ChangesAll() string { return s.Prefix + ".changes.>" }
+
+// ChangeLog is the subject the leader publishes the change of token on,
+// into the changes stream (only workers may publish there).
+func (s Subjects) ChangeLog(token string) string { return s.Prefix + ".changelog." + token }
+
+// ChangeLogAll matches every subject of the changes stream.
+func (s Subjects) ChangeLogAll() string { return s.Prefix + ".changelog.>" }
+
+// ChangesStream is the JetStream stream holding the change feed.
+func (s Subjects) ChangesStream() string { return "CHORUS_" + s.token() + "_CHANGES" }
+
 // SnapshotBucket is the JetStream object store holding snapshots.
 func (s Subjects) SnapshotBucket() string { return "CHORUS_" + s.token() + "_SNAPSHOTS" }
 

@@ -40,7 +40,7 @@ type Config struct {
 	AckTimeout        time.Duration `envconfig:"ACK_TIMEOUT" default:"5s" desc:"a worker that has not applied a write this long after it was ordered is taken out of the ACK set until it catches up"`
 	CatchUpTimeout    time.Duration `envconfig:"CATCHUP_TIMEOUT" default:"10s" desc:"a new leader whose own replica has not reached its epoch marker this long after winning gives the lease to a worker that is caught up"`
 	StallTimeout      time.Duration `envconfig:"STALL_TIMEOUT" default:"5s" desc:"a replica behind the log that receives nothing for this long reports itself stalled and reads the log again"`
-	LogReplicas       int           `envconfig:"LOG_REPLICAS" default:"1" desc:"replicas of every JetStream asset Chorus creates (ORDER stream, lease bucket, snapshot bucket): 1 on a single NATS server, 3 on a JetStream cluster (at most 5)"`
+	LogReplicas       int           `envconfig:"LOG_REPLICAS" default:"1" desc:"replicas of every JetStream asset Chorus creates (ORDER stream, lease bucket, snapshot bucket, changes stream): 1 on a single NATS server, 3 on a JetStream cluster (at most 5)"`
 	SnapshotEvery     uint64        `envconfig:"SNAPSHOT_EVERY" default:"10000" desc:"the leader asks for a snapshot every this many log entries (0: only by chorus snapshot)"`
 	LogRetain         uint64        `envconfig:"LOG_RETAIN" default:"10000" desc:"log entries kept behind the newest snapshot when the log is trimmed"`
 	SnapshotKeep      int           `envconfig:"SNAPSHOT_KEEP" default:"3" desc:"snapshots kept in the bucket (older ones are deleted once a newer one is complete)"`
@@ -56,6 +56,10 @@ type Config struct {
 	DebugAddr         string        `envconfig:"DEBUG_ADDR" desc:"if set (e.g. 127.0.0.1:6060), serve Go's /debug/pprof profiles there"`
 	MetricsAddr       string        `envconfig:"METRICS_ADDR" desc:"if set (e.g. :9464), serve Prometheus /metrics, /healthz (up, NATS connected) and /readyz (caught up and in the ACK set, or leading) there over HTTP"`
 	NoopStore         bool          `envconfig:"NOOP_STORE" default:"false" desc:"benchmarks only: acknowledge writes without applying them, to measure the ordering layer alone (the worker then holds no data)"`
+
+	// The change feed (package feed).
+	Feed         bool  `envconfig:"FEED" default:"true" desc:"publish every committed write on <prefix>.changes.<table> (the leader does, into the stream CHORUS_<prefix>_CHANGES)"`
+	FeedMaxBytes int64 `envconfig:"FEED_MAX_BYTES" default:"1073741824" desc:"bytes the changes stream keeps, oldest changes dropped first (read when the stream is created; later: nats stream edit)"`
 
 	// NATS credentials (at most one kind) and TLS; see natsconn.go.
 	NATSCreds    string `envconfig:"NATS_CREDS" desc:"NATS .creds file (user JWT and nkey seed)"`
@@ -150,6 +154,9 @@ func (c *Config) Validate() error {
 		if err := checkListenAddr(c.MetricsAddr); err != nil {
 			bad("METRICS_ADDR", "%q: %v (use host:port or :port, e.g. :9464)", c.MetricsAddr, err)
 		}
+	}
+	if c.FeedMaxBytes < 1<<20 {
+		bad("FEED_MAX_BYTES", "must be at least 1048576 (1 MiB), got %d", c.FeedMaxBytes)
 	}
 	if c.DedupMax < 1 {
 		bad("DEDUP_MAX", "must be positive")

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/chorusdb/chorus/feed"
 	"github.com/chorusdb/chorus/jsassets"
 	"github.com/chorusdb/chorus/leader"
 	"github.com/chorusdb/chorus/messages"
@@ -36,6 +37,8 @@ type Store interface {
 	Query(ctx context.Context, stmt string) ([]string, json.RawMessage, error)
 	// Requests lists remembered request ids and outcomes.
 	Requests(ctx context.Context) ([]store.Request, error)
+	// Outcome reads the exactly-once record of one request id (false: none).
+	Outcome(ctx context.Context, id string) (messages.Outcome, bool, error)
 	// Members lists the cluster's members as the keyspace holds them.
 	Members(ctx context.Context) ([]messages.Member, error)
 	// DescribeTables lists the keyspace's own tables (DESCRIBE TABLES).
@@ -61,6 +64,7 @@ type Worker struct {
 	store    Store
 	recent   *Recent
 	node     *leader.Node
+	feed     *feed.Publisher // nil without the change feed
 
 	snapshots *snapshot.Store
 	gen       atomic.Pointer[string] // this life of the keyspace (set again by a restore)
@@ -172,7 +176,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(conte
 	}
 	w.metrics = metrics.New(cfg.ID, w.metricsState)
 	w.handler = metrics.Handler(w.metrics, w.healthy, w.readiness)
-	w.node = leader.NewNode(nc, w.js, w.stream, leader.Config{
+	lc := leader.Config{
 		ID: cfg.ID, Subjects: w.subjects, LeaseTTL: cfg.LeaseTTL, Tick: cfg.HeartbeatInterval / 2,
 		Timing: leader.Timing{HeartbeatTimeout: cfg.HeartbeatTimeout, AckTimeout: cfg.AckTimeout, CatchUpTimeout: cfg.CatchUpTimeout},
 		Lookup: w.recent.Lookup, EpochFloor: w.epoch.Load, Log: log.With("role", "leader"),
@@ -181,7 +185,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(conte
 		Snapshots:   latestSeq{w.snapshots},
 		Metrics:     w.metrics,
 		LogReplicas: cfg.LogReplicas,
-	})
+	}
+	if err := w.openFeed(ctx, &lc, log); err != nil {
+		return fail(err)
+	}
+	w.node = leader.NewNode(nc, w.js, w.stream, lc)
 	return w, nil
 }
 
@@ -256,7 +264,7 @@ func (w *Worker) Run(parent context.Context) error {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
 	defer cancel()
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	w.wg.Add(2)
 	go func() { defer w.wg.Done(); w.heartbeats(ctx); errc <- nil }()
 	go func() { defer w.wg.Done(); w.watchCluster(ctx) }()
@@ -267,9 +275,10 @@ func (w *Worker) Run(parent context.Context) error {
 			return err
 		}
 	}
-	w.wg.Add(2)
+	w.wg.Add(3)
 	go func() { defer w.wg.Done(); errc <- w.replicate(ctx) }()
 	go func() { defer w.wg.Done(); errc <- w.node.Run(ctx) }()
+	go func() { defer w.wg.Done(); errc <- w.runFeed(ctx) }()
 	var serving sync.WaitGroup
 	stopServing := make(chan struct{})
 	for range requestHandlers {

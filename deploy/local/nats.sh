@@ -27,7 +27,7 @@ PIDFILE="$DATA/nats.pid"
 LOGFILE="$DATA/nats.log"
 READY_TIMEOUT=${CHORUS_NATS_READY_TIMEOUT:-30}
 CREDS="$DATA/creds"
-ROLES=(worker admin bench)
+ROLES=(worker admin bench feed)
 NODES=${NATS_NODES:-1}
 CLUSTER="$DATA/nats-cluster"
 
