@@ -3,6 +3,7 @@ module github.com/chorusdb/chorus
 go 1.26.8
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/chzyer/readline v1.5.1
 	github.com/creack/pty v1.1.24
 	github.com/gocql/gocql v1.7.0

@@ -124,8 +124,9 @@ func defaultHistory() string {
 }
 
 // consistencyOptions maps a CONSISTENCY level to the client options of a
-// statement: ALL and ONE say how many replicas a write waits for; a read
-// is answered by one worker from its replica at either.
+// statement: ALL and ONE say how many replicas a write waits for (a read
+// is then local); LOCAL, LINEARIZABLE, MIN_SEQ:<seq> and BOUNDED:<duration>
+// say how fresh a read must be (a write then waits for ALL).
 func consistencyOptions(level string, read bool) ([]client.Option, error) {
 	switch level {
 	case "all", "one":
@@ -135,7 +136,14 @@ func consistencyOptions(level string, read bool) ([]client.Option, error) {
 		c, _ := messages.ParseConsistency(level)
 		return []client.Option{client.WithConsistency(c)}, nil
 	}
-	return nil, fmt.Errorf("consistency level %q: use ALL (a write's SUCCESS waits for every live replica) or ONE (for the leader's replica)", level)
+	rc, err := messages.ParseReadConsistency(level)
+	if err != nil {
+		return nil, fmt.Errorf("consistency level %q: use ALL (a write's SUCCESS waits for every live replica) or ONE (for the leader's replica), or for reads LOCAL, LINEARIZABLE, MIN_SEQ:<seq> or BOUNDED:<duration>", level)
+	}
+	if !read {
+		return nil, nil
+	}
+	return []client.Option{client.WithReadConsistency(rc)}, nil
 }
 
 // shellBackend runs the shell's statements on the cluster and prints them

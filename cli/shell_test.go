@@ -72,7 +72,9 @@ func TestConsistencyOptions(t *testing.T) {
 		err   string
 	}{
 		{"all", false, 1, ""}, {"one", false, 1, ""}, {"all", true, 0, ""}, {"one", true, 0, ""},
-		{"linearizable", true, 0, `consistency level "linearizable": use ALL`},
+		{"linearizable", true, 1, ""}, {"linearizable", false, 0, ""}, {"local", true, 1, ""},
+		{"min_seq:42", true, 1, ""}, {"bounded:1s", true, 1, ""}, {"bounded:1s", false, 0, ""},
+		{"bounded:soon", true, 0, `consistency level "bounded:soon": use ALL`},
 		{"quorum", false, 0, `consistency level "quorum": use ALL`},
 	} {
 		opts, err := consistencyOptions(tc.level, tc.read)

@@ -128,6 +128,38 @@ func ExampleWithConsistency() {
 	}
 }
 
+// Reads as fresh as they need to be: linearizable sees every write
+// acknowledged before it; min_seq reads your own write through any worker.
+func ExampleWithReadConsistency() {
+	c, err := client.Connect("nats://127.0.0.1:4222")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+
+	rows, err := c.Query(ctx, "SELECT id, events FROM grade WHERE id = 7",
+		client.WithReadConsistency(messages.ReadConsistency{Level: messages.ReadLinearizable}))
+	if err != nil {
+		log.Fatal(err) // UNAVAILABLE if no fresh answer in time: never stale rows
+	}
+	fmt.Printf("%d rows as of seq %d\n", len(rows.Rows), rows.Seq)
+
+	res, err := c.Exec(ctx, "UPDATE grade SET events = events + [2] WHERE id = 7")
+	if err != nil {
+		log.Fatal(err)
+	}
+	mine, err := messages.ParseReadConsistency(fmt.Sprintf("min_seq:%d", res.Seq))
+	if err != nil {
+		log.Fatal(err)
+	}
+	rows, err = c.Query(ctx, "SELECT events FROM grade WHERE id = 7", client.WithServer("server2"), client.WithReadConsistency(mine))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(rows.Rows[0]["events"]) // holds the 2 just appended
+}
+
 // The leader's view of the cluster.
 func ExampleClient_Status() {
 	c, err := client.Connect("nats://127.0.0.1:4222")

@@ -108,6 +108,7 @@ type event struct {
 	lost     string
 	status   string
 	admin    *adminRequest
+	readIdx  string // a ReadIndex request's inbox
 }
 
 type trimResult struct {
@@ -249,6 +250,8 @@ func (n *Node) step(core *Core, ev event, now time.Time) []Action {
 		return core.StepDown(ev.lost, now)
 	case ev.status != "":
 		return core.Status(ev.status, now)
+	case ev.readIdx != "":
+		return core.ReadIndex(ev.readIdx, now)
 	case ev.trimmed != nil:
 		return core.Trimmed(ev.trimmed.first, ev.trimmed.err, now)
 	case ev.admin != nil:
@@ -554,6 +557,9 @@ func (n *Node) subscribe() error {
 			n.events <- event{ack: &a}
 		}
 	}); err != nil {
+		return err
+	}
+	if err := add(subj.ReadIndex(), n.onReadIndex); err != nil {
 		return err
 	}
 	for _, op := range []string{AdminRemove, AdminSnapshot} {

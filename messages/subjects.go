@@ -7,8 +7,9 @@ const (
 	// HeaderRequestID is the idempotency key: a request retried with the same
 	// id is applied once and the retry gets the original outcome.
 	HeaderRequestID = "Chorus-Request-Id"
-	// HeaderConsistency selects how many replicas must have applied a write
-	// before SUCCESS: "all" (default) or "one" (the leader's replica).
+	// HeaderConsistency selects, for a write, how many replicas must have
+	// applied it before SUCCESS: "all" (default) or "one" (the leader's
+	// replica); for a read, how fresh it must be (ParseReadConsistency).
 	HeaderConsistency = "Chorus-Consistency"
 )
 
@@ -36,6 +37,9 @@ func (s Subjects) Forward() string { return s.Prefix + ".leader.forward" }
 
 // Ack carries ACK messages from workers to the leader.
 func (s Subjects) Ack() string { return s.Prefix + ".leader.ack" }
+
+// ReadIndex carries ReadIndex requests from workers to the leader.
+func (s Subjects) ReadIndex() string { return s.Prefix + ".leader.readindex" }
 
 // Order is the subject of the ORDER log (a JetStream stream).
 func (s Subjects) Order() string { return s.Prefix + ".order" }

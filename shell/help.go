@@ -35,7 +35,11 @@ after a CREATE TABLE statement rebuilt from them (without table options).
 The worker that receives it answers from its own schema; nothing is ordered.`,
 	"CONSISTENCY": `CONSISTENCY shows the level; CONSISTENCY <level> sets it for the
 statements that follow. Writes: ALL (the default: SUCCESS once every live
-replica applied the write) or ONE (once the leader's replica did).`,
+replica applied the write) or ONE (once the leader's replica did); reads are
+then LOCAL. Reads: LOCAL (the worker's replica as it is), LINEARIZABLE (every
+write acknowledged before the read is seen), MIN_SEQ:<seq> (the replica has
+applied at least that seq) or BOUNDED:<duration> (caught up with the leader at
+most that long ago); writes are then ALL.`,
 	"TRACING": `TRACING ON prints after each statement: the round trip as the shell measured
 it (retries included), the worker that answered and the seq the reply names
 (the write's log position). TRACING OFF stops it.`,

@@ -132,6 +132,7 @@ func (w *Worker) applyLoop(ctx context.Context) error {
 			}
 		}
 		w.applied.Store(r.Applied())
+		w.applyWatch.advance(r.Applied())
 		w.epoch.Store(r.Epoch())
 		w.maxTS.Store(r.MaxTimestamp())
 		st := r.Stats()

@@ -46,6 +46,7 @@ type Config struct {
 	SnapshotKeep      int           `envconfig:"SNAPSHOT_KEEP" default:"3" desc:"snapshots kept in the bucket (older ones are deleted once a newer one is complete)"`
 	SnapshotTimeout   time.Duration `envconfig:"SNAPSHOT_TIMEOUT" default:"5m" desc:"a requested snapshot not reported done by then is given up and requested again"`
 	ForwardTimeout    time.Duration `envconfig:"FORWARD_TIMEOUT" default:"15s" desc:"how long a worker keeps retrying to hand a write to a leader before answering UNAVAILABLE"`
+	ReadTimeout       time.Duration `envconfig:"READ_TIMEOUT" default:"3s" desc:"how long a linearizable, bounded or min_seq read waits for a read index and for this replica to apply that far before answering UNAVAILABLE (keep it below the client's attempt timeout)"`
 	CassandraTimeout  time.Duration `envconfig:"CASSANDRA_TIMEOUT" default:"10s" desc:"timeout of one Cassandra request"`
 	MaxStatementBytes int           `envconfig:"MAX_STATEMENT_BYTES" default:"262144" desc:"largest statement accepted, in bytes"`
 	MaxRows           int           `envconfig:"MAX_ROWS" default:"10000" desc:"largest read answered, in rows"`
@@ -117,7 +118,7 @@ func (c *Config) Validate() error {
 	}
 	positive := map[string]time.Duration{
 		"LEASE_TTL": c.LeaseTTL, "HEARTBEAT_INTERVAL": c.HeartbeatInterval, "HEARTBEAT_TIMEOUT": c.HeartbeatTimeout,
-		"ACK_TIMEOUT": c.AckTimeout, "FORWARD_TIMEOUT": c.ForwardTimeout, "CASSANDRA_TIMEOUT": c.CassandraTimeout,
+		"ACK_TIMEOUT": c.AckTimeout, "FORWARD_TIMEOUT": c.ForwardTimeout, "READ_TIMEOUT": c.ReadTimeout, "CASSANDRA_TIMEOUT": c.CassandraTimeout,
 		"DEDUP_WINDOW": c.DedupWindow, "CATCHUP_TIMEOUT": c.CatchUpTimeout, "STALL_TIMEOUT": c.StallTimeout, "SNAPSHOT_TIMEOUT": c.SnapshotTimeout,
 	}
 	for _, name := range sortedKeys(positive) {

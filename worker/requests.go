@@ -24,7 +24,8 @@ type request struct {
 	ep          endpoint // where it came in (service.go)
 	stmt        cql.Statement
 	reqID       string
-	consistency messages.Consistency
+	consistency messages.Consistency     // a write's
+	read        messages.ReadConsistency // a read's (reads.go)
 }
 
 // admit runs the checks of a client request: they are pure (no I/O), so
@@ -41,15 +42,23 @@ func (w *Worker) admit(m *nats.Msg, ep endpoint) (request, *messages.Reply) {
 	if err := check.RequestID(reqID); err != nil {
 		return fail(messages.CodeBadRequest, "%v", err)
 	}
-	consistency, ok := messages.ParseConsistency(m.Header.Get(messages.HeaderConsistency))
-	if !ok {
-		return fail(messages.CodeBadRequest, "%s %q: use all or one", messages.HeaderConsistency, m.Header.Get(messages.HeaderConsistency))
-	}
 	stmt, err := check.Statement(m.Data, w.cfg.KeyspaceName(), w.cfg.MaxStatementBytes)
 	if err != nil {
 		return fail(check.Code(err), "%v", err)
 	}
-	if stmt.Kind.IsWrite() {
+	// Chorus-Consistency: a write's level, or a read's.
+	level := m.Header.Get(messages.HeaderConsistency)
+	var consistency messages.Consistency
+	var read messages.ReadConsistency
+	if !stmt.Kind.IsWrite() {
+		if read, err = messages.ParseReadConsistency(level); err != nil {
+			return fail(messages.CodeBadRequest, "%v", err)
+		}
+	} else {
+		var ok bool
+		if consistency, ok = messages.ParseConsistency(level); !ok {
+			return fail(messages.CodeBadRequest, "%s %q on a write: use all or one", messages.HeaderConsistency, level)
+		}
 		// Reject what the leader could not make deterministic before ordering.
 		if err := check.Deterministic(stmt, time.Now(), rand.Reader); err != nil {
 			return fail(messages.CodeNondeterministic, "%v", err)
@@ -58,7 +67,7 @@ func (w *Worker) admit(m *nats.Msg, ep endpoint) (request, *messages.Reply) {
 			reqID = nuid.Next()
 		}
 	}
-	return request{m: m, ep: ep, stmt: stmt, reqID: reqID, consistency: consistency}, nil
+	return request{m: m, ep: ep, stmt: stmt, reqID: reqID, consistency: consistency, read: read}, nil
 }
 
 // handle serves an admitted request: answers a read from this replica, or
@@ -77,7 +86,20 @@ func (w *Worker) handle(ctx context.Context, q request) {
 	w.forward(ctx, q, messages.Forward{RequestID: q.reqID, Reply: q.m.Reply, Stmt: q.stmt.Text, Origin: w.cfg.ID, Consistency: q.consistency})
 }
 
+// read answers a SELECT at its level (reads.go): once the replica is as
+// fresh as the level asks, from its own keyspace, with the seq it had
+// applied.
 func (w *Worker) read(ctx context.Context, q request) {
+	if q.read.Level != messages.ReadLocal {
+		fctx, cancel := context.WithTimeout(ctx, w.cfg.ReadTimeout)
+		err := w.readFresh(fctx, q.read)
+		cancel()
+		if err != nil {
+			w.respond(q, messages.Failure(messages.CodeUnavailable, fmt.Sprintf("%s read: %v", q.read, err), w.cfg.ID, ""))
+			return
+		}
+	}
+	seq := w.applied.Load() // the rows reflect at least this much
 	qctx, cancel := context.WithTimeout(ctx, w.cfg.CassandraTimeout)
 	defer cancel()
 	cols, rows, err := w.store.Query(qctx, q.stmt.Text)
@@ -90,7 +112,7 @@ func (w *Worker) read(ctx context.Context, q request) {
 	case err != nil:
 		w.respond(q, messages.Failure(messages.CodeCQL, err.Error(), w.cfg.ID, ""))
 	default:
-		w.respond(q, messages.ReadSuccess(cols, rows, w.cfg.ID))
+		w.respond(q, messages.ReadSuccessAt(cols, rows, w.cfg.ID, seq))
 	}
 }
 

@@ -79,6 +79,8 @@ type Worker struct {
 	maxTS       atomic.Int64  // the highest write timestamp applied
 
 	applied      atomic.Uint64
+	applyWatch   appliedWatch // wakes reads waiting for applied (reads.go)
+	freshAt      atomic.Int64 // monoNow: applied covers every write acknowledged before it
 	epoch        atomic.Uint64
 	stalled      atomic.Pointer[string]
 	replicaStats atomic.Pointer[ReplicaStats]
