@@ -2,6 +2,9 @@
 SHELL := /bin/bash
 GO    ?= go
 LOCAL := deploy/local
+# NATS_NODES=3: a local 3-server JetStream cluster instead of one server.
+NATS_NODES ?= 1
+export NATS_NODES
 
 .PHONY: help up down wipe build nats-cli run test test-cluster unit vet chaos bench bench-join
 
@@ -12,7 +15,7 @@ help: ## list targets
 # node (deploy/local/cassandra.sh; CHORUS_CASSANDRA_NODE_IPS chooses other addresses).
 CASSANDRA_NODES ?= 1
 
-up: ## start NATS (JetStream) and Cassandra (CASSANDRA_NODES=3: a 3-node cluster) locally, or reuse running ones
+up: ## start NATS (JetStream; NATS_NODES=3: a 3-server cluster) and Cassandra (CASSANDRA_NODES=3: a 3-node cluster) locally, or reuse running ones
 	$(LOCAL)/nats.sh start
 	CASSANDRA_NODES=$(CASSANDRA_NODES) $(LOCAL)/cassandra.sh start
 

@@ -51,6 +51,7 @@ func TestForwardRejectsWhatNoWorkerSends(t *testing.T) {
 		{"syntax", with(func(f *messages.Forward) { f.Stmt = "INSERT INTO grade (id VALUES 'x" }), cql.ErrSyntax},
 		{"two statements", with(func(f *messages.Forward) { f.Stmt = "INSERT INTO a (id) VALUES (1); INSERT INTO b (id) VALUES (1)" }), cql.ErrMultiple},
 		{"a read", with(func(f *messages.Forward) { f.Stmt = "SELECT * FROM grade" }), ErrNotWrite},
+		{"a DESCRIBE", with(func(f *messages.Forward) { f.Stmt = "DESCRIBE TABLES" }), ErrNotWrite},
 		{"other keyspace", with(func(f *messages.Forward) { f.Stmt = "INSERT INTO server1.grade (id) VALUES (1)" }), cql.ErrKeyspace},
 		{"system keyspace", with(func(f *messages.Forward) { f.Stmt = "DELETE FROM system_auth.roles WHERE role = 'x'" }), cql.ErrKeyspace},
 		{"USE", with(func(f *messages.Forward) { f.Stmt = "USE server1" }), cql.ErrUnsupported},
@@ -89,6 +90,7 @@ func TestStatementCodes(t *testing.T) {
 		{"INSERT INTO t (id) VALUES (1)", 10, messages.CodeBadRequest},
 		{"INSERT INTO other.t (id) VALUES (1)", 100, messages.CodeIsolation},
 		{"SELECT * FROM chorus_state", 100, messages.CodeIsolation},
+		{"DESCRIBE TABLE chorus_requests", 100, messages.CodeIsolation},
 		{"SELECT * FROM system.local", 100, messages.CodeIsolation},
 	} {
 		_, err := Statement([]byte(tc.stmt), "ks", tc.max)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/chorusdb/chorus/messages"
 	"github.com/chorusdb/chorus/worker"
 )
 
@@ -178,7 +180,36 @@ func startCluster(t testing.TB, n int, secure *SecureNATS, opts []Option) *Clust
 		c.Start(id)
 	}
 	c.WaitLeader(30 * time.Second)
+	c.waitAllLive(30 * time.Second)
 	return c
+}
+
+// waitAllLive waits until the leader counts every worker live: before that,
+// a write is acknowledged without the ones still joining, and a test that
+// reads from them right after would see them behind.
+func (c *Cluster) waitAllLive(timeout time.Duration) {
+	c.t.Helper()
+	nc := c.Conn()
+	Eventually(c.t, timeout, func() error {
+		m, err := nc.Request(c.Prefix+".status", nil, time.Second)
+		if err != nil {
+			return err
+		}
+		var st messages.Status
+		if err := json.Unmarshal(m.Data, &st); err != nil {
+			return err
+		}
+		live := map[string]bool{}
+		for _, w := range st.Workers {
+			live[w.ID] = w.Live
+		}
+		for _, id := range c.IDs {
+			if !live[id] {
+				return fmt.Errorf("%s is not live yet: %s", id, m.Data)
+			}
+		}
+		return nil
+	})
 }
 
 // configure adds worker id, with a keyspace of its own, to the cluster.

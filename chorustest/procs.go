@@ -71,6 +71,7 @@ type Procs struct {
 	natsDir  string
 	natsPort int
 	hosts    []string
+	cluster  *NATSCluster // the NATS cluster the workers run on, if not p.NATS
 
 	mu    sync.Mutex
 	procs map[string]*proc
@@ -86,13 +87,34 @@ type proc struct {
 // StartProcs starts n worker processes server0..server{n-1}.
 func StartProcs(t testing.TB, n int, env map[string]string) *Procs {
 	t.Helper()
+	return startProcs(t, n, env, nil)
+}
+
+// StartProcsOn starts n worker processes on the NATS cluster nc, as workers
+// of the shipped roles (prefix db, the worker nkey), with the log, lease and
+// snapshots replicated on every server.
+func StartProcsOn(t testing.TB, nc *NATSCluster, n int, env map[string]string) *Procs {
+	t.Helper()
+	all := map[string]string{"CHORUS_NATS_NKEY": nc.WorkerNKey, "CHORUS_LOG_REPLICAS": fmt.Sprint(len(nc.Names))}
+	for k, v := range env {
+		all[k] = v
+	}
+	return startProcs(t, n, all, nc)
+}
+
+func startProcs(t testing.TB, n int, env map[string]string, on *NATSCluster) *Procs {
+	t.Helper()
 	RequireIntegration(t)
 	p := &Procs{t: t, hosts: CassandraHosts(t), tag: randomTag(), dir: t.TempDir(), procs: map[string]*proc{}, Env: env}
-	p.Prefix = "p" + p.tag
-	p.natsDir = filepath.Join(p.dir, "nats")
-	p.NATS = StartNATS(t, p.natsDir, 0)
-	p.natsPort = p.NATS.Addr().(*net.TCPAddr).Port
-	p.URL = p.NATS.ClientURL()
+	if on != nil {
+		p.Prefix, p.URL, p.cluster = SecurePrefix, on.URLs(), on
+	} else {
+		p.Prefix = "p" + p.tag
+		p.natsDir = filepath.Join(p.dir, "nats")
+		p.NATS = StartNATS(t, p.natsDir, 0)
+		p.natsPort = p.NATS.Addr().(*net.TCPAddr).Port
+		p.URL = p.NATS.ClientURL()
+	}
 	cluster := gocql.NewCluster(p.hosts...)
 	cluster.Timeout = 30 * time.Second
 	var err error
@@ -228,9 +250,13 @@ func (p *Procs) RestartNATS() {
 	p.NATS = StartNATS(p.t, p.natsDir, p.natsPort)
 }
 
-// Conn is a NATS connection to the cluster that survives NATS restarts.
+// Conn is a NATS connection to the cluster that survives NATS restarts
+// (on a NATS cluster: an admin's, which may also read the log).
 func (p *Procs) Conn() *nats.Conn {
 	p.t.Helper()
+	if p.cluster != nil {
+		return p.cluster.Conn(AsAdmin)
+	}
 	nc, err := nats.Connect(p.URL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		p.t.Fatalf("connecting to NATS: %v", err)
@@ -278,6 +304,7 @@ func (p *Procs) close() {
 	for _, id := range p.IDs {
 		p.Stop(id)
 	}
+	keepLogs(p.t, p.dir, p.IDs)
 	if p.t.Failed() {
 		for _, id := range p.IDs {
 			logs := p.Logs(id)
@@ -291,8 +318,10 @@ func (p *Procs) close() {
 		_ = p.Session.Query(`DROP KEYSPACE IF EXISTS "` + p.Keyspace(id) + `"`).Exec()
 	}
 	p.Session.Close()
-	p.NATS.Shutdown()
-	p.NATS.WaitForShutdown()
+	if p.NATS != nil {
+		p.NATS.Shutdown()
+		p.NATS.WaitForShutdown()
+	}
 }
 
 // ReadLog returns every entry of the ORDER log, decoded where possible.
@@ -302,4 +331,25 @@ func (p *Procs) ReadLog(ctx context.Context, nc *nats.Conn) ([]messages.Order, e
 		return nil, err
 	}
 	return readAll(ctx, js, messages.NewSubjects(p.Prefix).StreamName())
+}
+
+// keepLogs copies the logs of names (in dir, as name.log) into
+// $CHORUS_TEST_KEEP_LOGS/<test name>/ when that is set: to read a run that
+// passed, or all of one that failed.
+func keepLogs(t testing.TB, dir string, names []string) {
+	keep := os.Getenv("CHORUS_TEST_KEEP_LOGS")
+	if keep == "" {
+		return
+	}
+	to := filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "_"))
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		t.Logf("keeping logs: %v", err)
+		return
+	}
+	for _, n := range names {
+		if b, err := os.ReadFile(filepath.Join(dir, n+".log")); err == nil {
+			_ = os.WriteFile(filepath.Join(to, n+".log"), b, 0o644)
+		}
+	}
+	t.Logf("logs kept in %s", to)
 }

@@ -73,7 +73,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{execCommand, queryCommand, statusCommand, membersCommand, removeCommand, snapshotCommand, benchCommand, helpCommand}
+	commands = []*command{execCommand, queryCommand, shellCommand, statusCommand, membersCommand, watchCommand, removeCommand, snapshotCommand, benchCommand, helpCommand}
 }
 
 func lookup(name string) *command {
@@ -222,8 +222,8 @@ global flags (also accepted after the command):
   --creds FILE, --nkey FILE, --user NAME --password PW, --token T
                  NATS credentials (env CHORUS_NATS_CREDS, _NKEY, _USER, _PASSWORD,
                  _TOKEN); none is needed to send statements; remove and snapshot
-                 need the admin role's (locally --nkey .data/creds/admin.nk;
-                 see SECURITY.md)
+                 need the admin role's (locally --nkey .data/creds/admin.nk),
+                 watch the feed role's (.data/creds/feed.nk; see SECURITY.md)
   --tls-ca FILE, --tls-cert FILE --tls-key FILE
                  TLS to NATS (env CHORUS_NATS_TLS_CA, _CERT, _KEY)
 
@@ -237,8 +237,10 @@ examples:
   chorus query "SELECT id, events FROM grade WHERE id = 7"
   chorus query --server server2 --json "SELECT * FROM grade"
   echo "SELECT * FROM grade" | chorus query -
+  chorus shell
   chorus --nats nats://nats.internal:4222 --prefix prod status
   chorus members
+  chorus --nkey .data/creds/feed.nk watch --from 120 grade
   chorus --nkey .data/creds/admin.nk remove server3
   chorus --nkey .data/creds/admin.nk snapshot
 

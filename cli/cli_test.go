@@ -213,6 +213,25 @@ func TestQueryTable(t *testing.T) {
 	}
 }
 
+func TestQueryConsistency(t *testing.T) {
+	url := startNATS(t)
+	seen := respond(t, url, "db.request", reply(messages.ReadSuccessAt([]string{"id"}, []byte(`[{"id":1}]`), "server1", 42).Encode()))
+	for _, level := range []string{"linearizable", "min_seq:40", "bounded:1s"} {
+		r := chorus(t, nil, "", "--nats", url, "query", "--consistency", level, "SELECT id FROM t")
+		r.want(t, 0)
+		if r.stdout != "id\n1\n(1 row, server1 at seq 42)\n" {
+			t.Fatalf("stdout %q", r.stdout)
+		}
+		if req := <-seen; req.consistency != level {
+			t.Fatalf("sent consistency %q, want %q", req.consistency, level)
+		}
+	}
+	chorus(t, nil, "", "--nats", url, "query", "SELECT id FROM t").want(t, 0)
+	if req := <-seen; req.consistency != "" {
+		t.Fatalf("a default query sent consistency %q", req.consistency)
+	}
+}
+
 func TestQueryJSONAndEmpty(t *testing.T) {
 	url := startNATS(t)
 	raw := messages.ReadSuccess([]string{"id", "events", "name"}, []byte(rowsJSON), "server2").Encode()
@@ -318,6 +337,8 @@ func TestUsage(t *testing.T) {
 		{"blank statement", []string{"query", "  "}, 2, "", "no statement given"},
 		{"bad consistency", []string{"exec", "--consistency", "quorum", "TRUNCATE t"}, 2, "", "all or one"},
 		{"bad timeout", []string{"query", "--timeout", "0s", "SELECT 1"}, 2, "", "--timeout"},
+		{"bad read consistency", []string{"query", "--consistency", "all", "SELECT 1"}, 2, "", "linearizable, min_seq:<seq>"},
+		{"query -h", []string{"query", "-h"}, 0, "bounded:<duration>", ""},
 		{"status args", []string{"status", "now"}, 2, "", "unexpected arguments"},
 		{"bad prefix", []string{"--prefix", "a b", "status"}, 2, "", "invalid subject prefix"},
 	}

@@ -84,18 +84,30 @@ example:
 var queryCommand = &command{
 	name:    "query",
 	args:    "<cql>...",
-	summary: "run a read (SELECT) and print the rows as a table",
+	summary: "run a read (SELECT, DESCRIBE) and print the rows as a table",
 	detail: `
 Prints the rows as a table, columns in the order of the statement, and a
-"(N rows, <worker>)" footer. The worker answers from its own replica.
+"(N rows, <worker> at seq <n>)" footer: the worker answers from its own
+replica, which had applied the log up to seq n. --consistency says how fresh
+it must be: local (default: as it is, maybe stale), linearizable (every write
+acknowledged before the query is seen), min_seq:<n> (the replica has applied
+at least seq n: read your own write) or bounded:<duration> (caught up with
+the leader at most that long ago, else as linearizable). A worker that cannot
+be that fresh in time answers UNAVAILABLE, never older rows.
 
 example:
-  chorus query "SELECT id, events FROM grade WHERE id = 7"`,
+  chorus query "SELECT id, events FROM grade WHERE id = 7"
+  chorus query --consistency linearizable "SELECT id, events FROM grade WHERE id = 7"`,
 	flags: func(fs *flag.FlagSet) func(*env, *globals, []string) int {
 		server := fs.String("server", "", "read from worker `ID` (default: any worker)")
+		consistency := fs.String("consistency", "local", "freshness `level`: local, linearizable, min_seq:<seq> or bounded:<duration>")
 		timeout := fs.Duration("timeout", client.DefaultTimeout, "give up after this `duration`, all retries included")
 		jsonOut := fs.Bool("json", false, "print the reply JSON as received")
 		return func(e *env, g *globals, args []string) int {
+			rc, err := messages.ParseReadConsistency(*consistency)
+			if err != nil {
+				return usageError(e, "query", "--consistency %q: use %s", *consistency, messages.ReadForms)
+			}
 			if *timeout <= 0 {
 				return usageError(e, "query", "--timeout must be positive")
 			}
@@ -112,7 +124,7 @@ example:
 			ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 			defer cancel()
 			var raw []byte
-			rows, err := c.Query(ctx, stmt, client.WithRawReply(&raw), client.WithServer(*server))
+			rows, err := c.Query(ctx, stmt, client.WithRawReply(&raw), client.WithServer(*server), client.WithReadConsistency(rc))
 			if *jsonOut && raw != nil {
 				return printJSON(e, raw, err)
 			}

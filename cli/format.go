@@ -46,9 +46,12 @@ func writeRows(w io.Writer, rows *client.Rows) {
 	if len(rows.Rows) == 1 {
 		noun = "row"
 	}
-	if rows.Server != "" {
+	switch {
+	case rows.Server != "" && rows.Seq > 0: // the seq the rows reflect
+		fmt.Fprintf(w, "(%d %s, %s at seq %d)\n", len(rows.Rows), noun, rows.Server, rows.Seq)
+	case rows.Server != "":
 		fmt.Fprintf(w, "(%d %s, %s)\n", len(rows.Rows), noun, rows.Server)
-	} else {
+	default:
 		fmt.Fprintf(w, "(%d %s)\n", len(rows.Rows), noun)
 	}
 }

@@ -71,6 +71,10 @@ type Rows struct {
 	Rows []map[string]any
 	// Server is the worker that answered.
 	Server string
+	// Seq is how far the worker's replica had applied the log when it
+	// read: the rows reflect every write up to Seq (pass it to
+	// WithReadConsistency min_seq to read at least as fresh elsewhere).
+	Seq uint64
 }
 
 // Connect dials the NATS server at url (DefaultURL if "") and returns a
@@ -149,7 +153,7 @@ func (c *Client) Exec(ctx context.Context, stmt string, opts ...Option) (Result,
 }
 
 // Query sends a read (SELECT) to a worker, which answers from its own
-// replica. With retries on it tries again after an attempt timeout or "no
+// replica, as fresh as WithReadConsistency asks (default: as it is). With retries on it tries again after an attempt timeout or "no
 // responders", until the deadline; an ERROR reply is returned as an *Error.
 func (c *Client) Query(ctx context.Context, stmt string, opts ...Option) (*Rows, error) {
 	o := c.opts.with(opts)
@@ -163,6 +167,9 @@ func (c *Client) Query(ctx context.Context, stmt string, opts ...Option) (*Rows,
 	if o.requestID != "" {
 		msg.Header.Set(messages.HeaderRequestID, o.requestID)
 	}
+	if o.readSet && o.read.Level != messages.ReadLocal { // local is the default: nothing to send
+		msg.Header.Set(messages.HeaderConsistency, o.read.String())
+	}
 	r, err := c.roundTrip(ctx, o, call{kind: kindRead, msg: msg, requestID: o.requestID})
 	if err != nil {
 		return nil, err
@@ -170,7 +177,7 @@ func (c *Client) Query(ctx context.Context, stmt string, opts ...Option) (*Rows,
 	if r.Status == messages.StatusError {
 		return nil, replyError(r, o.requestID)
 	}
-	rows := &Rows{Columns: r.Columns, Server: r.Server}
+	rows := &Rows{Columns: r.Columns, Server: r.Server, Seq: r.Seq}
 	if len(r.Rows) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(r.Rows))
 		dec.UseNumber()

@@ -521,3 +521,40 @@ func TestConnectFails(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestQueryReadConsistency(t *testing.T) {
+	url := startNATS(t)
+	rs := respond(t, url, "db.request", always(messages.ReadSuccessAt([]string{"a"}, []byte(`[{"a":1}]`), "server1", 42).Encode()))
+	c := newClient(t, url)
+	got, err := c.Query(context.Background(), "SELECT a FROM t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Seq != 42 {
+		t.Fatalf("rows reflect seq %d, want 42", got.Seq)
+	}
+	if r := <-rs.seen; r.consistency != "" {
+		t.Fatalf("a default query sent %s %q", messages.HeaderConsistency, r.consistency)
+	}
+	if _, err := c.Query(context.Background(), "SELECT a FROM t", WithReadConsistency(messages.ReadConsistency{})); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-rs.seen; r.consistency != "" {
+		t.Fatalf("a local query sent %s %q: it is the default", messages.HeaderConsistency, r.consistency)
+	}
+	for _, level := range []string{"linearizable", "min_seq:7", "bounded:1.5s"} {
+		rc, err := messages.ParseReadConsistency(level)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Set on the client (a default) and overridden per call alike.
+		for _, cl := range []*Client{newClient(t, url, WithReadConsistency(rc)), c} {
+			if _, err := cl.Query(context.Background(), "SELECT a FROM t", WithReadConsistency(rc)); err != nil {
+				t.Fatal(err)
+			}
+			if r := <-rs.seen; r.consistency != level {
+				t.Fatalf("sent %s %q, want %q", messages.HeaderConsistency, r.consistency, level)
+			}
+		}
+	}
+}

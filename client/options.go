@@ -42,6 +42,8 @@ type options struct {
 	requestID      string
 	consistency    messages.Consistency
 	consistencySet bool
+	read           messages.ReadConsistency
+	readSet        bool
 	retry          bool
 	natsOpts       []nats.Option
 	rawReply       *[]byte
@@ -108,6 +110,19 @@ func WithRequestID(id string) Option {
 // default) or messages.ConsistencyOne.
 func WithConsistency(c messages.Consistency) Option {
 	return func(o *options) { o.consistency, o.consistencySet = c, true }
+}
+
+// WithReadConsistency sets how fresh a read must be (header
+// Chorus-Consistency on Query): local (the default: the receiving replica
+// as it is), linearizable (every write acknowledged before the call is
+// seen), min_seq (the replica has applied at least that seq: pass the Seq
+// of your own write's Result) or bounded (caught up with the leader at
+// most that long ago). messages.ParseReadConsistency reads the header
+// forms ("linearizable", "min_seq:42", "bounded:1s"). A worker that cannot
+// make the read that fresh in time answers UNAVAILABLE (an *Error), never
+// older data; the read may be retried.
+func WithReadConsistency(rc messages.ReadConsistency) Option {
+	return func(o *options) { o.read, o.readSet = rc, true }
 }
 
 // WithRetry turns retries on (the default) or off. With retries on, Exec

@@ -16,7 +16,9 @@
 //
 // Parse rejects, before a statement is ordered: USE and keyspace DDL
 // (Chorus manages keyspaces itself); roles, users, permissions, functions,
-// aggregates, materialized views, triggers, LIST and DESCRIBE; a write that
+// aggregates, materialized views, triggers, LIST and DESCRIBE other than of
+// the replica's tables (DESCRIBE TABLES and DESCRIBE TABLE <name> are
+// KindDescribe, answered from the replica's own schema); a write that
 // names any keyspace, since every replica applies it to its own keyspace;
 // a SELECT that names another keyspace than the replica's; and any
 // statement that names a system keyspace.

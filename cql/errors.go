@@ -24,7 +24,7 @@ var (
 	// ErrUnsupported is returned for statements Chorus does not replicate:
 	// USE and keyspace DDL (Chorus manages keyspaces itself), and roles,
 	// users, permissions, functions, aggregates, materialized views,
-	// triggers, LIST and DESCRIBE.
+	// triggers, LIST, and DESCRIBE of anything but tables.
 	ErrUnsupported = errors.New("unsupported statement")
 
 	// ErrKeyspace is returned for a statement that names a keyspace it may

@@ -21,6 +21,10 @@ const (
 	KindDropType
 	KindCreateIndex
 	KindDropIndex
+	// KindDescribe is DESCRIBE TABLES or DESCRIBE TABLE <name> (also DESC):
+	// a question about the replica's own schema, answered by the worker
+	// that receives it, never ordered.
+	KindDescribe
 )
 
 var kindNames = [...]string{
@@ -38,9 +42,10 @@ var kindNames = [...]string{
 	KindDropType:    "DROP TYPE",
 	KindCreateIndex: "CREATE INDEX",
 	KindDropIndex:   "DROP INDEX",
+	KindDescribe:    "DESCRIBE",
 }
 
-func (k Kind) valid() bool { return k >= KindSelect && k <= KindDropIndex }
+func (k Kind) valid() bool { return k >= KindSelect && k <= KindDescribe }
 
 // String returns the statement's leading keywords: "SELECT", "CREATE TABLE", ...
 func (k Kind) String() string {
@@ -51,8 +56,9 @@ func (k Kind) String() string {
 }
 
 // IsWrite reports whether statements of this kind change data or schema:
-// every kind but SELECT. Writes are ordered and applied by every replica.
-func (k Kind) IsWrite() bool { return k.valid() && k != KindSelect }
+// every kind but SELECT and DESCRIBE. Writes are ordered and applied by
+// every replica.
+func (k Kind) IsWrite() bool { return k.valid() && k != KindSelect && k != KindDescribe }
 
 // IsSchema reports whether the kind is TRUNCATE or CREATE/ALTER/DROP of a
 // table, type or index: statements that cannot be put in a CQL BATCH.

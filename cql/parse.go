@@ -32,11 +32,15 @@ type Statement struct {
 	// every name they mention; unquoted names in lower case. Callers use it
 	// to keep clients off tables of their own.
 	Names []string
+	// DescribeTable is, for DESCRIBE TABLE <name>, the table's name
+	// (unquoted in lower case, quoted as written); "" for DESCRIBE TABLES
+	// and every other kind.
+	DescribeTable string
 }
 
 // supported lists the statements Chorus runs, for error messages.
 const supported = "Chorus supports SELECT, INSERT, UPDATE, DELETE, BATCH, TRUNCATE, " +
-	"and CREATE, ALTER and DROP of TABLE, TYPE and INDEX"
+	"CREATE, ALTER and DROP of TABLE, TYPE and INDEX, and DESCRIBE TABLES and DESCRIBE TABLE <name>"
 
 // systemKeyspaces are Cassandra's own keyspaces (5.0, plus the two that
 // later versions add), which no statement may name.
@@ -100,6 +104,8 @@ func Parse(text, keyspace string) (Statement, error) {
 	switch {
 	case kind == KindSelect:
 		err = p.checkSelect(toks)
+	case kind == KindDescribe:
+		st.DescribeTable, err = p.checkDescribe(toks)
 	case kind == KindBatch:
 		err = p.checkBatch(toks, &st)
 	case kind.IsSchema():
@@ -189,7 +195,9 @@ func (p *parser) classify(toks []token) (Kind, string, error) {
 		return p.classifyDDL(toks, w0)
 	case "USE":
 		return 0, "", fmt.Errorf("%w: USE: Chorus manages keyspaces itself and runs every statement in the replica's own keyspace; leave out USE and use unqualified table names", ErrUnsupported)
-	case "GRANT", "REVOKE", "LIST", "DESCRIBE", "DESC":
+	case "DESCRIBE", "DESC":
+		return KindDescribe, "", nil
+	case "GRANT", "REVOKE", "LIST":
 		return 0, "", unsupported(w0)
 	case "ADD":
 		if w1 == "IDENTITY" {

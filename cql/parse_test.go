@@ -188,8 +188,14 @@ func TestParseRejects(t *testing.T) {
 		{"drop user", "DROP USER bob", ErrUnsupported, "DROP USER"},
 		{"list roles", "LIST ROLES", ErrUnsupported, "LIST"},
 		{"list permissions", "LIST ALL PERMISSIONS OF bob", ErrUnsupported, "LIST"},
-		{"describe", "DESCRIBE TABLES", ErrUnsupported, "DESCRIBE"},
-		{"desc", "DESC TABLE t", ErrUnsupported, "DESC"},
+		{"describe keyspace", "DESCRIBE KEYSPACE server0", ErrUnsupported, "DESCRIBE KEYSPACE"},
+		{"desc schema", "DESC SCHEMA", ErrUnsupported, "DESCRIBE TABLES"},
+		{"describe alone", "DESCRIBE", ErrSyntax, "DESCRIBE TABLE <name>"},
+		{"describe tables argument", "DESCRIBE TABLES t", ErrSyntax, "no argument"},
+		{"describe table no name", "DESCRIBE TABLE", ErrSyntax, "a table name after DESCRIBE TABLE"},
+		{"describe table two names", "DESCRIBE TABLE t u", ErrSyntax, "one table name"},
+		{"describe table other keyspace", "DESCRIBE TABLE ks2.t", ErrKeyspace, "ks2.t"},
+		{"describe table system", "DESC TABLE system_schema.tables", ErrKeyspace, "system keyspaces"},
 		{"create function", "CREATE FUNCTION f (a int) RETURNS NULL ON NULL INPUT RETURNS int LANGUAGE java AS 'return a;'", ErrUnsupported, "CREATE FUNCTION"},
 		{"create or replace function", "CREATE OR REPLACE FUNCTION f (a int) CALLED ON NULL INPUT RETURNS int LANGUAGE java AS $$return a;$$", ErrUnsupported, "CREATE OR REPLACE FUNCTION"},
 		{"drop function", "DROP FUNCTION IF EXISTS f", ErrUnsupported, "DROP FUNCTION"},
@@ -294,7 +300,7 @@ func TestParseExactMessages(t *testing.T) {
 		{"DROP KEYSPACE other",
 			`unsupported statement: DROP KEYSPACE: Chorus manages keyspaces itself (each replica owns one and runs every statement in it); use unqualified table names in your own statements`},
 		{"GRANT ALL ON t TO bob",
-			`unsupported statement: Chorus does not run GRANT statements; Chorus supports SELECT, INSERT, UPDATE, DELETE, BATCH, TRUNCATE, and CREATE, ALTER and DROP of TABLE, TYPE and INDEX`},
+			`unsupported statement: Chorus does not run GRANT statements; Chorus supports SELECT, INSERT, UPDATE, DELETE, BATCH, TRUNCATE, CREATE, ALTER and DROP of TABLE, TYPE and INDEX, and DESCRIBE TABLES and DESCRIBE TABLE <name>`},
 		{"", `empty statement: the request holds no CQL statement, only whitespace, comments or ';'`},
 	}
 	for _, tt := range tests {
@@ -338,6 +344,7 @@ func TestKind(t *testing.T) {
 		{KindDropType, "DROP TYPE", true, true},
 		{KindCreateIndex, "CREATE INDEX", true, true},
 		{KindDropIndex, "DROP INDEX", true, true},
+		{KindDescribe, "DESCRIBE", false, false},
 		{0, "Kind(0)", false, false},
 		{99, "Kind(99)", false, false},
 	}
@@ -365,8 +372,9 @@ func TestParseKindString(t *testing.T) {
 		KindDropTable: "DROP TABLE t", KindCreateType: "CREATE TYPE a (b int)",
 		KindAlterType: "ALTER TYPE a ADD c int", KindDropType: "DROP TYPE a",
 		KindCreateIndex: "CREATE INDEX ON t (v)", KindDropIndex: "DROP INDEX i",
+		KindDescribe: "DESCRIBE TABLES",
 	}
-	for k := KindSelect; k <= KindDropIndex; k++ {
+	for k := KindSelect; k <= KindDescribe; k++ {
 		st, err := Parse(stmts[k], ks)
 		if err != nil || st.Kind != k {
 			t.Errorf("Parse(%q) = %v, %v; want %v", stmts[k], st.Kind, err, k)

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/chorusdb/chorus/chorustest"
 	"github.com/chorusdb/chorus/client"
+	"github.com/chorusdb/chorus/messages"
 )
 
 // op is one list-append in the chaos history.
@@ -29,11 +31,13 @@ type op struct {
 
 // TestChaos runs concurrent clients against 3 worker processes while a
 // nemesis SIGKILLs and restarts workers (the leader included) and freezes
-// the leader, then checks the history: replicas identical, every
-// acknowledged append present exactly once, nothing twice, and the list
-// order consistent with real time (linearizable). Short by default; `make
-// chaos` sets CHORUS_CHAOS_DURATION for the long form; CHORUS_CHAOS_SEED
-// replays a run's seed.
+// the leader or any worker, then checks the history: replicas identical,
+// every acknowledged append present exactly once, nothing twice, and the
+// list order consistent with real time; and, with porcupine, that the
+// appends together with the linearizable reads made meanwhile (through any
+// worker, frozen and lagging ones included) are linearizable. Short by
+// default; `make chaos` sets CHORUS_CHAOS_DURATION for the long form;
+// CHORUS_CHAOS_SEED replays a run's seed.
 func TestChaos(t *testing.T) {
 	duration := 20 * time.Second
 	if v := os.Getenv("CHORUS_CHAOS_DURATION"); v != "" {
@@ -69,8 +73,53 @@ func TestChaos(t *testing.T) {
 
 	var mu sync.Mutex
 	var history []*op
+	var reads, localReads []*read
+	base := time.Now()
 	stop := make(chan struct{})
 	var clients sync.WaitGroup
+	// Readers: linearizable reads (checked by porcupine), and local ones
+	// (only counted: they may be stale), mostly through a chosen worker.
+	for c := range 3 {
+		clients.Add(1)
+		go func() {
+			defer clients.Done()
+			rnd := rand.New(rand.NewPCG(seed, uint64(100+c)))
+			level := messages.ReadConsistency{Level: messages.ReadLinearizable}
+			into := &reads
+			if c == 2 {
+				level, into = messages.ReadConsistency{}, &localReads
+			}
+			cl := client.New(e.nc, client.WithPrefix(p.Prefix), client.WithTimeout(10*time.Second),
+				client.WithAttemptTimeout(5*time.Second), client.WithReadConsistency(level))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r := &read{client: 10 + c, key: keys[rnd.IntN(len(keys))], call: time.Now()}
+				var opts []client.Option
+				if rnd.IntN(4) != 0 {
+					opts = append(opts, client.WithServer(p.IDs[rnd.IntN(len(p.IDs))]))
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				rows, err := cl.Query(ctx, fmt.Sprintf("SELECT events FROM grade WHERE id = %d", r.key), opts...)
+				cancel()
+				r.ret = time.Now()
+				if err != nil {
+					continue // a read that failed changed nothing and claims nothing
+				}
+				if r.list, err = listOf(rows); err != nil {
+					t.Errorf("reader %d: %v", c, err)
+					continue
+				}
+				r.server, r.seq = rows.Server, rows.Seq
+				mu.Lock()
+				*into = append(*into, r)
+				mu.Unlock()
+			}
+		}()
+	}
 	for c := range 4 {
 		clients.Add(1)
 		go func() {
@@ -120,7 +169,7 @@ func TestChaos(t *testing.T) {
 		if err != nil || leader == "" {
 			continue
 		}
-		switch rnd.IntN(3) {
+		switch rnd.IntN(4) {
 		case 0: // kill the leader
 			p.Kill(leader)
 			kills++
@@ -137,11 +186,17 @@ func TestChaos(t *testing.T) {
 			pauses++
 			time.Sleep(leaseTTL + time.Duration(rnd.IntN(2000))*time.Millisecond)
 			p.Resume(leader)
+		case 3: // freeze anyone past the heartbeat timeout: it drops out and lags
+			victim := p.IDs[rnd.IntN(len(p.IDs))]
+			p.Pause(victim)
+			pauses++
+			time.Sleep(leaseTTL + time.Duration(rnd.IntN(2000))*time.Millisecond)
+			p.Resume(victim)
 		}
 	}
 	close(stop)
 	clients.Wait()
-	t.Logf("nemesis: %d SIGKILLs, %d SIGSTOP/SIGCONT of the leader", kills, pauses)
+	t.Logf("nemesis: %d SIGKILLs, %d SIGSTOP/SIGCONT", kills, pauses)
 
 	// Every worker must converge on the same lists.
 	final := map[int][]int64{}
@@ -169,6 +224,12 @@ func TestChaos(t *testing.T) {
 		t.Error(pr)
 	}
 	t.Logf("history: %d appends, %d acknowledged and checked, %d without an answer", len(history), acked, unknown)
+	if len(reads) == 0 {
+		t.Error("no linearizable read succeeded during the chaos: nothing for porcupine to check")
+	}
+	checkLinearizable(t, history, reads, final, base, porcupineTimeout)
+	t.Logf("local reads: %d, of which %d missed a write acknowledged before they began (allowed for local)",
+		len(localReads), len(staleReads(history, localReads, base, len(localReads))))
 	st, err := p.Status(e.nc)
 	if err != nil {
 		t.Fatal(err)
@@ -178,6 +239,30 @@ func TestChaos(t *testing.T) {
 		t.Errorf("a log of %d entries with snapshots every 150 was never snapshotted or trimmed (snapshot %d, first %d)", st.LastSeq, st.SnapshotSeq, st.FirstSeq)
 	}
 	checkLog(t, e, p)
+}
+
+// porcupineTimeout bounds the linearizability check of a chaos history.
+const porcupineTimeout = 2 * time.Minute
+
+// listOf is the list a read of one key's events returned (no row: empty).
+func listOf(rows *client.Rows) ([]int64, error) {
+	if len(rows.Rows) == 0 {
+		return nil, nil
+	}
+	vals, _ := rows.Rows[0]["events"].([]any) // null: empty
+	list := make([]int64, 0, len(vals))
+	for _, v := range vals {
+		n, ok := v.(json.Number)
+		if !ok {
+			return nil, fmt.Errorf("events value %#v is not a number", v)
+		}
+		i, err := n.Int64()
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, i)
+	}
+	return list, nil
 }
 
 // checkHistory checks a list-append history against the final lists. All

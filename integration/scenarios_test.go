@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -358,7 +359,8 @@ func TestReplication(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(string(m.Data), `{"status":"SUCCESS","columns":["id","events"],"rows":[{"id":2,"events":[`) {
+		// A read reply carries the seq its replica had applied.
+		if !regexp.MustCompile(`^\{"status":"SUCCESS","seq":[1-9][0-9]*,"columns":\["id","events"\],"rows":\[\{"id":2,"events":\[`).Match(m.Data) {
 			t.Fatalf("raw reply: %s", m.Data)
 		}
 	})

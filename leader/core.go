@@ -105,6 +105,7 @@ type Core struct {
 	// campaigns again only once its replica has applied this seq, so a
 	// caught-up worker can take over.
 	holdFor uint64
+	reads   reads // read-index requests (readindex.go)
 }
 
 // NewCore returns the core of worker cfg.ID, following.
@@ -294,6 +295,7 @@ func (c *Core) Status(to string, now time.Time) []Action {
 // the lease may have run out, and a step-down also leaves the leader's
 // subjects and gives the lease up.
 func (c *Core) post(acts []Action, now time.Time) []Action {
+	acts = append(acts, c.serveReads(now)...)
 	out := acts[:0:0]
 	for i, a := range acts {
 		switch a := a.(type) {
@@ -342,6 +344,7 @@ func (c *Core) stepDown(acts []Action, now time.Time) []Action {
 		if sd.HoldFor > 0 {
 			c.holdFor = sd.HoldFor
 		}
+		out = append(out, c.failReads(sd.Reason)...)
 		out = append(out, Unsubscribe{})
 		c.until = time.Time{}
 		switch {

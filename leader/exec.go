@@ -13,6 +13,8 @@ type Env interface {
 	Accept(to string, a messages.Accepted)
 	Respond(to string, r messages.Reply)
 	Status(to string, st messages.Status)
+	// ReadIndex answers a worker's read-index request.
+	ReadIndex(to string, r messages.ReadIndexReply)
 	Subscribe()
 	Unsubscribe()
 	// Trim deletes the log's entries below keepFrom; the result comes
@@ -36,6 +38,8 @@ func Execute(env Env, acts []Action) {
 			env.Respond(a.To, a.Reply)
 		case SendStatus:
 			env.Status(a.To, a.Status)
+		case SendReadIndex:
+			env.ReadIndex(a.To, a.Reply)
 		case Subscribe:
 			env.Subscribe()
 		case Unsubscribe:

@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/chorusdb/chorus/jsassets"
 	"github.com/chorusdb/chorus/messages"
 )
 
@@ -69,14 +71,17 @@ type Lease struct {
 func NewLease(kv KV, token string) *Lease { return &Lease{kv: kv, token: []byte(token)} }
 
 // OpenLease creates (or opens) the JetStream lease bucket with the given TTL.
-func OpenLease(ctx context.Context, js jetstream.JetStream, bucket, id string, ttl time.Duration) (*Lease, error) {
+func OpenLease(ctx context.Context, js jetstream.JetStream, bucket, id string, ttl time.Duration, replicas int, log *slog.Logger) (*Lease, error) {
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: bucket, Description: "Chorus leader lease", History: 1, TTL: ttl, Storage: jetstream.FileStorage,
+		Replicas: max(replicas, 1),
 	})
 	if errors.Is(err, jetstream.ErrBucketExists) {
+		jsassets.Reconcile(ctx, js, "KV_"+bucket, max(replicas, 1), log)
 		kv, err = js.KeyValue(ctx, bucket)
 	}
 	if err != nil {
+		err = jsassets.Explain(err, "lease bucket "+bucket, replicas)
 		return nil, fmt.Errorf("opening lease bucket %s: %w", bucket, err)
 	}
 	var r [6]byte

@@ -26,6 +26,10 @@ type Policy struct {
 	// replica has applied; once it has applied the epoch marker, the
 	// leader's timestamps go above it.
 	TimestampFloor func() int64
+	// FeedNeeds returns the first log entry the change feed has not
+	// published yet (0: not known yet); the log is kept from there on.
+	// Nil: no change feed.
+	FeedNeeds func() uint64
 }
 
 // Trim asks the Node to delete the log's entries below KeepFrom and to
@@ -305,6 +309,13 @@ func (s *Sequencer) keepFrom() uint64 {
 		return 0
 	}
 	keep := s.snapshotSeq + 1 - min(s.policy.Retain, s.snapshotSeq)
+	if f := s.policy.FeedNeeds; f != nil {
+		need := f()
+		if need == 0 {
+			return 0
+		}
+		keep = min(keep, need)
+	}
 	for id, r := range s.roster {
 		if r.Removed {
 			continue

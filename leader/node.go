@@ -1,9 +1,11 @@
 package leader
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -30,9 +32,16 @@ type Config struct {
 	EpochFloor func() uint64
 	Policy     Policy
 	Snapshots  Snapshots
-	Log        *slog.Logger
+	// LogReplicas: replicas of the lease bucket (CHORUS_LOG_REPLICAS).
+	LogReplicas int
+	Log         *slog.Logger
 	// Metrics counts what the node does (nil: nothing is counted).
 	Metrics *metrics.Metrics
+	// OnCommit, if set, hears how far the log is committed after every
+	// event: (epoch, committed) while this worker leads and is ready,
+	// (0, 0) otherwise. It runs on the node's goroutine: it must not
+	// block (the change feed's publisher takes it).
+	OnCommit func(epoch, committed uint64)
 }
 
 // Node runs a Core on NATS: one goroutine owns the Core and carries out
@@ -60,6 +69,8 @@ type Node struct {
 	received map[string]time.Time
 	forgotAt time.Time
 	view     atomic.Pointer[View]
+	// told is what OnCommit last heard.
+	told [2]uint64
 }
 
 // View is the node's state as of its last tick, for metrics and health.
@@ -97,6 +108,7 @@ type event struct {
 	lost     string
 	status   string
 	admin    *adminRequest
+	readIdx  string // a ReadIndex request's inbox
 }
 
 type trimResult struct {
@@ -117,6 +129,7 @@ type pendingAppend struct {
 	epoch, seq uint64
 	kind       messages.OrderKind
 	writes     int
+	data       []byte // the ORDER as appended, to find it in the log
 	fut        jetstream.PubAckFuture
 }
 
@@ -152,7 +165,7 @@ func (n *Node) Run(ctx context.Context) error {
 		return fmt.Errorf("subscribing to heartbeats: %w", err)
 	}
 	defer hb.Unsubscribe()
-	lease, err := OpenLease(ctx, n.js, n.cfg.Subjects.LeaseBucket(), n.cfg.ID, n.cfg.LeaseTTL)
+	lease, err := OpenLease(ctx, n.js, n.cfg.Subjects.LeaseBucket(), n.cfg.ID, n.cfg.LeaseTTL, n.cfg.LogReplicas, n.log)
 	if err != nil {
 		return err
 	}
@@ -167,6 +180,9 @@ func (n *Node) Run(ctx context.Context) error {
 	tick := time.NewTicker(min(n.cfg.Tick, n.cfg.LeaseTTL/8))
 	defer tick.Stop()
 	defer n.unsubscribe()
+	if n.cfg.OnCommit != nil {
+		defer n.cfg.OnCommit(0, 0)
+	}
 	Execute(n, core.Tick(time.Now()))
 	n.publish(core, time.Now())
 	for {
@@ -180,6 +196,7 @@ func (n *Node) Run(ctx context.Context) error {
 			case <-tick.C:
 				now := time.Now()
 				Execute(n, core.Tick(now))
+				n.tellCommit(core)
 				n.publish(core, now)
 				n.forget(now)
 				continue
@@ -189,12 +206,29 @@ func (n *Node) Run(ctx context.Context) error {
 		now := time.Now()
 		acts := n.step(core, ev, now)
 		Execute(n, acts)
+		n.tellCommit(core)
 		for _, a := range acts {
 			switch a.(type) {
 			case Ready, StepDown: // health follows the role at once
 				n.publish(core, now)
 			}
 		}
+	}
+}
+
+// tellCommit hands the commit point to OnCommit when it moved.
+func (n *Node) tellCommit(core *Core) {
+	if n.cfg.OnCommit == nil {
+		return
+	}
+	s := core.Sequencer()
+	var now [2]uint64
+	if c := s.Committed(); c > 0 {
+		now = [2]uint64{s.Epoch(), c}
+	}
+	if now != n.told {
+		n.told = now
+		n.cfg.OnCommit(now[0], now[1])
 	}
 }
 
@@ -216,6 +250,8 @@ func (n *Node) step(core *Core, ev event, now time.Time) []Action {
 		return core.StepDown(ev.lost, now)
 	case ev.status != "":
 		return core.Status(ev.status, now)
+	case ev.readIdx != "":
+		return core.ReadIndex(ev.readIdx, now)
 	case ev.trimmed != nil:
 		return core.Trimmed(ev.trimmed.first, ev.trimmed.err, now)
 	case ev.admin != nil:
@@ -286,14 +322,14 @@ func (n *Node) awaitAppends(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case p := <-n.appends:
-			var err error
-			select {
-			case <-p.fut.Ok():
-				n.cfg.Metrics.Appended(p.kind, p.writes)
-			case err = <-p.fut.Err():
-				n.cfg.Metrics.AppendFailed()
-			case <-ctx.Done():
+			err := n.settle(ctx, p)
+			if ctx.Err() != nil {
 				return
+			}
+			if err == nil {
+				n.cfg.Metrics.Appended(p.kind, p.writes)
+			} else {
+				n.cfg.Metrics.AppendFailed()
 			}
 			select {
 			case n.events <- event{appended: &appendResult{epoch: p.epoch, seq: p.seq, err: err}}:
@@ -301,6 +337,68 @@ func (n *Node) awaitAppends(ctx context.Context) {
 				return
 			}
 		}
+	}
+}
+
+// Bounds of waiting for an append's acknowledgement (settle).
+const (
+	appendCheckAfter = time.Second
+	appendGiveUp     = 10 * time.Second
+)
+
+// settle waits for the outcome of an append. On a JetStream cluster an
+// append can be stored while its acknowledgement never comes: the stream's
+// leader took it, replicated it and died or froze before answering. Past
+// appendCheckAfter, or after an error that leaves the outcome open (a
+// disconnect, a timeout), settle looks for the entry in the log itself,
+// until appendGiveUp. Only the log decides: the entry at seq is this
+// ORDER (appended), another one (failed), or none: after the stream has
+// said so twice, a second apart, the append is lost (a stream's former
+// leader does not store what it took once it follows).
+func (n *Node) settle(ctx context.Context, p pendingAppend) error {
+	ok, failed := p.fut.Ok(), p.fut.Err()
+	check := time.NewTimer(appendCheckAfter)
+	defer check.Stop()
+	giveUp := time.Now().Add(appendGiveUp)
+	var lastErr error
+	absent := 0
+	for {
+		select {
+		case <-ok:
+			return nil
+		case err := <-failed:
+			var apiErr *jetstream.APIError
+			if errors.As(err, &apiErr) || errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
+				return err // refused (e.g. the expected last seq moved), or nobody took it
+			}
+			ok, failed, lastErr = nil, nil, err
+		case <-check.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		gctx, cancel := context.WithTimeout(ctx, appendCheckAfter)
+		m, err := n.stream.GetMsg(gctx, p.seq)
+		cancel()
+		switch {
+		case err == nil && bytes.Equal(m.Data, p.data):
+			n.log.Info("append acknowledged by the log, not by JetStream's answer", "seq", p.seq)
+			return nil
+		case err == nil:
+			return fmt.Errorf("append of seq %d: the log holds another entry there", p.seq)
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			if absent++; absent >= 2 {
+				return fmt.Errorf("append of seq %d: not acknowledged, and not in the log", p.seq)
+			}
+		case lastErr == nil:
+			lastErr = err
+		}
+		if time.Now().After(giveUp) {
+			if lastErr == nil {
+				lastErr = errors.New("no acknowledgement")
+			}
+			return fmt.Errorf("append of seq %d: not in the log after %s: %w", p.seq, appendGiveUp, lastErr)
+		}
+		check.Reset(appendCheckAfter)
 	}
 }
 
@@ -314,7 +412,7 @@ func (n *Node) Append(o messages.Order) {
 		n.local = append(n.local, event{appended: &appendResult{epoch: o.Epoch, seq: o.Seq, err: err}})
 		return
 	}
-	n.appends <- pendingAppend{epoch: o.Epoch, seq: o.Seq, kind: o.Kind, writes: len(o.Writes), fut: fut}
+	n.appends <- pendingAppend{epoch: o.Epoch, seq: o.Seq, kind: o.Kind, writes: len(o.Writes), data: msg.Data, fut: fut}
 }
 
 // Lease hands a lease operation to the lease loop (Env). The core has at
@@ -459,6 +557,9 @@ func (n *Node) subscribe() error {
 			n.events <- event{ack: &a}
 		}
 	}); err != nil {
+		return err
+	}
+	if err := add(subj.ReadIndex(), n.onReadIndex); err != nil {
 		return err
 	}
 	for _, op := range []string{AdminRemove, AdminSnapshot} {

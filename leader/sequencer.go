@@ -210,6 +210,16 @@ func (s *Sequencer) Leading() bool { return s.leading }
 // IsReady reports whether the leader serves writes.
 func (s *Sequencer) IsReady() bool { return s.leading && s.ready }
 
+// Committed is how far the log is committed while the leader is ready
+// (every entry up to it is applied by the replicas it must be, its writes
+// answered), 0 otherwise.
+func (s *Sequencer) Committed() uint64 {
+	if !s.IsReady() {
+		return 0
+	}
+	return s.committed
+}
+
 // Epoch is the current leadership epoch (0 when following).
 func (s *Sequencer) Epoch() uint64 { return s.epoch }
 

@@ -30,6 +30,8 @@ const (
 	tagOrder
 	tagAck
 	tagHeartbeat
+	tagReadIndex
+	tagReadIndexReply
 )
 
 // Message is any internal message.

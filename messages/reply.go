@@ -95,6 +95,15 @@ func ReadSuccess(columns []string, rows json.RawMessage, server string) Reply {
 	return Reply{Status: StatusSuccess, Columns: columns, Rows: rows, Server: server}
 }
 
+// ReadSuccessAt is ReadSuccess from a replica that had applied seq when the
+// read ran: the rows reflect every write up to seq (and maybe later ones
+// applied while it ran).
+func ReadSuccessAt(columns []string, rows json.RawMessage, server string, seq uint64) Reply {
+	r := ReadSuccess(columns, rows, server)
+	r.Seq = seq
+	return r
+}
+
 // Failure is an ERROR reply.
 func Failure(code Code, msg, server, requestID string) Reply {
 	return Reply{Status: StatusError, Code: code.String(), Error: msg, Server: server, RequestID: requestID}

@@ -7,8 +7,9 @@ const (
 	// HeaderRequestID is the idempotency key: a request retried with the same
 	// id is applied once and the retry gets the original outcome.
 	HeaderRequestID = "Chorus-Request-Id"
-	// HeaderConsistency selects how many replicas must have applied a write
-	// before SUCCESS: "all" (default) or "one" (the leader's replica).
+	// HeaderConsistency selects, for a write, how many replicas must have
+	// applied it before SUCCESS: "all" (default) or "one" (the leader's
+	// replica); for a read, how fresh it must be (ParseReadConsistency).
 	HeaderConsistency = "Chorus-Consistency"
 )
 
@@ -37,6 +38,9 @@ func (s Subjects) Forward() string { return s.Prefix + ".leader.forward" }
 // Ack carries ACK messages from workers to the leader.
 func (s Subjects) Ack() string { return s.Prefix + ".leader.ack" }
 
+// ReadIndex carries ReadIndex requests from workers to the leader.
+func (s Subjects) ReadIndex() string { return s.Prefix + ".leader.readindex" }
+
 // Order is the subject of the ORDER log (a JetStream stream).
 func (s Subjects) Order() string { return s.Prefix + ".order" }
 
@@ -50,6 +54,24 @@ func (s Subjects) Status() string { return s.Prefix + ".status" }
 // change the cluster outside the log's normal writes, so only the admin
 // role may publish them.
 func (s Subjects) Admin(op string) string { return s.Prefix + ".admin." + op }
+
+// Changes is the subject subscribers of the change feed see for token
+// (a table, SchemaToken or GapToken): the changes stream republishes
+// what it stored there, so a plain subscriber sees the feed in order.
+func (s Subjects) Changes(token string) string { return s.Prefix + ".changes." + token }
+
+// ChangesAll matches every subject of the change feed.
+func (s Subjects) ChangesAll() string { return s.Prefix + ".changes.>" }
+
+// ChangeLog is the subject the leader publishes the change of token on,
+// into the changes stream (only workers may publish there).
+func (s Subjects) ChangeLog(token string) string { return s.Prefix + ".changelog." + token }
+
+// ChangeLogAll matches every subject of the changes stream.
+func (s Subjects) ChangeLogAll() string { return s.Prefix + ".changelog.>" }
+
+// ChangesStream is the JetStream stream holding the change feed.
+func (s Subjects) ChangesStream() string { return "CHORUS_" + s.token() + "_CHANGES" }
 
 // SnapshotBucket is the JetStream object store holding snapshots.
 func (s Subjects) SnapshotBucket() string { return "CHORUS_" + s.token() + "_SNAPSHOTS" }

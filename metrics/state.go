@@ -26,6 +26,13 @@ type State struct {
 	// them; nil when this worker does not lead (then no series).
 	Members map[string]int
 
+	// The change feed while this worker leads: FeedLag is the committed
+	// log entries not yet published (FeedKnown false: not leading, or
+	// the feed's position not read yet).
+	FeedKnown               bool
+	FeedLag                 uint64
+	FeedPublished, FeedGaps uint64
+
 	// The log, from the stream's info (LogRead false: not read yet).
 	LogRead                     bool
 	LogFirst, LogLast, LogBytes uint64
@@ -95,6 +102,12 @@ var stateMetrics = []gauge{
 		func(s State, now time.Time) (float64, bool) {
 			return now.Sub(s.SnapshotAt).Seconds(), s.SnapshotSeq > 0 && !s.SnapshotAt.IsZero()
 		}},
+	{newDesc("feed_lag", "Leader: committed log entries the change feed has not published yet (no series while it does not know where it stands)."), prometheus.GaugeValue,
+		func(s State, _ time.Time) (float64, bool) { return float64(s.FeedLag), s.FeedKnown }},
+	{newDesc("feed_published_total", "Changes this worker published on the change feed while it led."), prometheus.CounterValue,
+		func(s State, _ time.Time) (float64, bool) { return float64(s.FeedPublished), true }},
+	{newDesc("feed_unknown_total", "Committed writes published on the feed's gap subject: their outcome was no longer known (the feed was behind by more than the dedup window)."), prometheus.CounterValue,
+		func(s State, _ time.Time) (float64, bool) { return float64(s.FeedGaps), true }},
 	{newDesc("garbage_dropped_total", "Internal messages dropped because they do not decode (counted and logged, never applied)."), prometheus.CounterValue,
 		func(s State, _ time.Time) (float64, bool) { return float64(s.Garbage), true }},
 	{newDesc("forwards_rejected_total", "FORWARDs the leader dropped for failing the admission checks (forged: no worker's checks let them through)."), prometheus.CounterValue,

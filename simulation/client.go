@@ -120,6 +120,7 @@ func (s *Sim) respond(by *node, to string, r messages.Reply) {
 	}
 	if r.Status == messages.StatusSuccess {
 		s.okReplies = append(s.okReplies, sentReply{by: by.id, reply: r})
+		s.ackedSeq = max(s.ackedSeq, r.Seq)
 		s.checkSuccess(by, r)
 	}
 	s.debugf("%s replies %s %s seq %d to %s", by.id, r.Status, r.Code, r.Seq, to)

@@ -145,6 +145,12 @@ type Sim struct {
 	violation   string
 	clientsDone int
 	counts      map[string]int
+	// Read-index probes (reads.go): the highest seq a SUCCESS was sent
+	// for, and its value when each probe was sent.
+	reads     int
+	ackedSeq  uint64
+	readFloor map[string]uint64
+	leaseCut  map[string]time.Time // node -> when the fault removed its lease key early
 	// broken is a node whose store fails from healing on, for good: the
 	// others must go on without it, even when it leads or campaigns
 	// (Config.Broken).
@@ -178,7 +184,7 @@ type sentReply struct {
 func New(seed uint64, cfg Config, tr *tracer) *Sim {
 	s := &Sim{
 		cfg: cfg, seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		now: epoch0, appender: map[uint64]string{}, inboxes: map[string]inbox{}, tr: tr, first: 1,
+		now: epoch0, appender: map[uint64]string{}, inboxes: map[string]inbox{}, tr: tr, first: 1, readFloor: map[string]uint64{}, leaseCut: map[string]time.Time{},
 	}
 	for i := range cfg.Nodes {
 		s.nodes = append(s.nodes, &node{s: s, idx: i, id: fmt.Sprintf("s%d", i), down: true, skew: cfg.Skew[i]})
@@ -201,6 +207,7 @@ func (s *Sim) Run() string {
 		s.after(time.Duration(s.rng.IntN(500))*time.Millisecond, c.next)
 	}
 	s.after(s.jitter(100*time.Millisecond, 1500*time.Millisecond), s.fault)
+	s.after(readProbeEvery, s.readProbe)
 	s.after(s.cfg.FaultPhase, s.heal)
 	for s.violation == "" {
 		if s.healed && s.quiescent() {
@@ -582,6 +589,9 @@ func (s *Sim) fault() {
 		})
 	case r < 8:
 		s.tracef("FAULT lease expires (held by %q)", s.kv.value)
+		if s.kv.present {
+			s.leaseCut[strings.SplitN(s.kv.value, "/", 2)[0]] = s.now
+		}
 		s.kv.present = false
 	case r < 9 && s.cfg.LeaseResets && s.rng.IntN(4) == 0:
 		// The lease bucket is deleted and recreated (an operator, a lost

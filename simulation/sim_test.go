@@ -118,7 +118,8 @@ func TestSimulationCoversItsFaults(t *testing.T) {
 	for _, what := range []string{"slow store", "failing store", "wiped keyspace", "replica full", "consumer restart",
 		"won the lease far behind", "lagging leader gave up",
 		"snapshot", "trim", "restore", "remove asked", "member removed", "admin request done",
-		"crash during restore", "crash right after a trim", "broken store"} {
+		"crash during restore", "crash right after a trim", "broken store",
+		"read index under the lease", "read index through the log"} {
 		if total[what] == 0 {
 			t.Errorf("%q never happened in 300 seeds", what)
 		}

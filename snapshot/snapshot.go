@@ -12,12 +12,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/chorusdb/chorus/jsassets"
 	"github.com/chorusdb/chorus/messages"
 )
 
@@ -63,15 +65,17 @@ type Store struct {
 }
 
 // Open creates (or opens) the bucket; Put keeps the newest keep snapshots.
-func Open(ctx context.Context, js jetstream.JetStream, bucket string, replicas, keep int) (*Store, error) {
+func Open(ctx context.Context, js jetstream.JetStream, bucket string, replicas, keep int, log *slog.Logger) (*Store, error) {
 	os, err := js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket: bucket, Description: "Chorus snapshots: one keyspace state per object, named by its log seq",
 		Storage: jetstream.FileStorage, Replicas: max(replicas, 1),
 	})
 	if errors.Is(err, jetstream.ErrBucketExists) {
+		jsassets.Reconcile(ctx, js, "OBJ_"+bucket, max(replicas, 1), log)
 		os, err = js.ObjectStore(ctx, bucket)
 	}
 	if err != nil {
+		err = jsassets.Explain(err, "snapshot bucket "+bucket, replicas)
 		return nil, fmt.Errorf("opening snapshot bucket %s: %w", bucket, err)
 	}
 	return &Store{os: os, keep: max(keep, 1)}, nil

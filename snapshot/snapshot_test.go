@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ func open(t *testing.T, keep int) *snapshot.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := snapshot.Open(context.Background(), js, "CHORUS_T_SNAPSHOTS", 1, keep)
+	s, err := snapshot.Open(context.Background(), js, "CHORUS_T_SNAPSHOTS", 1, keep, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func TestSlowReaderReadsItAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := snapshot.Open(ctx, js, "CHORUS_T_SNAPSHOTS", 1, 1)
+	s, err := snapshot.Open(ctx, js, "CHORUS_T_SNAPSHOTS", 1, 1, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,8 +73,15 @@ func TestCassandraReapplyReturnsRecordedOutcomes(t *testing.T) {
 		t.Fatalf("Apply of applied seq 1 = %+v, %v; want the recorded %+v", got, err, want)
 	}
 
+	// The change feed's reading of one record.
+	if out, ok, err := second.Outcome(ctx, "bad"); err != nil || !ok || out != want[0][2] {
+		t.Fatalf("Outcome(bad) = %+v %v %v; want the recorded %+v", out, ok, err, want[0][2])
+	}
 	if err := direct.Query(`DELETE FROM `+ks+`.chorus_requests WHERE id = ?`, "ok").WithContext(ctx).Exec(); err != nil {
 		t.Fatal(err)
+	}
+	if _, ok, err := second.Outcome(ctx, "ok"); ok || err != nil {
+		t.Fatalf("Outcome of a deleted record: %v %v; want none", ok, err)
 	}
 	got, err = second.Apply(ctx, []messages.Order{o})
 	if err != nil {

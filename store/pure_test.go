@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -120,5 +121,25 @@ func TestClassify(t *testing.T) {
 				t.Fatalf("classify(%v) = %q; want ErrUnavailable with the cause", tc.err, got)
 			}
 		})
+	}
+}
+
+func TestSortColumns(t *testing.T) {
+	cols := []Column{
+		{Name: "b", Kind: ColumnRegular, Position: -1},
+		{Name: "c2", Kind: ColumnClustering, Position: 1},
+		{Name: "s", Kind: ColumnStatic, Position: -1},
+		{Name: "k1", Kind: ColumnPartitionKey, Position: 1},
+		{Name: "a", Kind: ColumnRegular, Position: -1},
+		{Name: "c1", Kind: ColumnClustering, Position: 0},
+		{Name: "k0", Kind: ColumnPartitionKey, Position: 0},
+	}
+	sortColumns(cols)
+	var got []string
+	for _, c := range cols {
+		got = append(got, c.Name)
+	}
+	if want := []string{"k0", "k1", "c1", "c2", "s", "a", "b"}; !slices.Equal(got, want) {
+		t.Errorf("sortColumns: %q, want %q", got, want)
 	}
 }

@@ -28,7 +28,7 @@ func (w *Worker) applyLoop(ctx context.Context) error {
 	if w.cfg.StallTimeout > 0 {
 		cfg.StallAfter = w.cfg.StallTimeout
 	}
-	cfg.Gen = w.gen
+	cfg.Gen = w.generation()
 	r := NewReplica(cfg, w.applied.Load(), w.epoch.Load(), time.Now())
 	if p := w.replicaStats.Load(); p != nil { // counters never go back
 		w.replicaBase = ReplicaStats{Duplicates: p.Duplicates, Skipped: p.Skipped}
@@ -100,7 +100,7 @@ func (w *Worker) applyLoop(ctx context.Context) error {
 				}
 				go w.apply(ctx, a.Orders, applied)
 			case SendAck:
-				a.Ack.Gen = w.gen
+				a.Ack.Gen = w.generation()
 				_ = w.nc.Publish(w.subjects.Ack(), messages.MustEncode(&a.Ack))
 				if v := r.MembersVersion(); v != rosterVer { // rare: a membership change
 					rosterVer = v
@@ -132,6 +132,7 @@ func (w *Worker) applyLoop(ctx context.Context) error {
 			}
 		}
 		w.applied.Store(r.Applied())
+		w.applyWatch.advance(r.Applied())
 		w.epoch.Store(r.Epoch())
 		w.maxTS.Store(r.MaxTimestamp())
 		st := r.Stats()

@@ -14,6 +14,8 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/chorusdb/chorus/jsassets"
+
 	"github.com/chorusdb/chorus/check"
 	"github.com/chorusdb/chorus/messages"
 )
@@ -38,11 +40,13 @@ type Config struct {
 	AckTimeout        time.Duration `envconfig:"ACK_TIMEOUT" default:"5s" desc:"a worker that has not applied a write this long after it was ordered is taken out of the ACK set until it catches up"`
 	CatchUpTimeout    time.Duration `envconfig:"CATCHUP_TIMEOUT" default:"10s" desc:"a new leader whose own replica has not reached its epoch marker this long after winning gives the lease to a worker that is caught up"`
 	StallTimeout      time.Duration `envconfig:"STALL_TIMEOUT" default:"5s" desc:"a replica behind the log that receives nothing for this long reports itself stalled and reads the log again"`
+	LogReplicas       int           `envconfig:"LOG_REPLICAS" default:"1" desc:"replicas of every JetStream asset Chorus creates (ORDER stream, lease bucket, snapshot bucket, changes stream): 1 on a single NATS server, 3 on a JetStream cluster (at most 5)"`
 	SnapshotEvery     uint64        `envconfig:"SNAPSHOT_EVERY" default:"10000" desc:"the leader asks for a snapshot every this many log entries (0: only by chorus snapshot)"`
 	LogRetain         uint64        `envconfig:"LOG_RETAIN" default:"10000" desc:"log entries kept behind the newest snapshot when the log is trimmed"`
 	SnapshotKeep      int           `envconfig:"SNAPSHOT_KEEP" default:"3" desc:"snapshots kept in the bucket (older ones are deleted once a newer one is complete)"`
 	SnapshotTimeout   time.Duration `envconfig:"SNAPSHOT_TIMEOUT" default:"5m" desc:"a requested snapshot not reported done by then is given up and requested again"`
 	ForwardTimeout    time.Duration `envconfig:"FORWARD_TIMEOUT" default:"15s" desc:"how long a worker keeps retrying to hand a write to a leader before answering UNAVAILABLE"`
+	ReadTimeout       time.Duration `envconfig:"READ_TIMEOUT" default:"3s" desc:"how long a linearizable, bounded or min_seq read waits for a read index and for this replica to apply that far before answering UNAVAILABLE (keep it below the client's attempt timeout)"`
 	CassandraTimeout  time.Duration `envconfig:"CASSANDRA_TIMEOUT" default:"10s" desc:"timeout of one Cassandra request"`
 	MaxStatementBytes int           `envconfig:"MAX_STATEMENT_BYTES" default:"262144" desc:"largest statement accepted, in bytes"`
 	MaxRows           int           `envconfig:"MAX_ROWS" default:"10000" desc:"largest read answered, in rows"`
@@ -52,6 +56,10 @@ type Config struct {
 	DebugAddr         string        `envconfig:"DEBUG_ADDR" desc:"if set (e.g. 127.0.0.1:6060), serve Go's /debug/pprof profiles there"`
 	MetricsAddr       string        `envconfig:"METRICS_ADDR" desc:"if set (e.g. :9464), serve Prometheus /metrics, /healthz (up, NATS connected) and /readyz (caught up and in the ACK set, or leading) there over HTTP"`
 	NoopStore         bool          `envconfig:"NOOP_STORE" default:"false" desc:"benchmarks only: acknowledge writes without applying them, to measure the ordering layer alone (the worker then holds no data)"`
+
+	// The change feed (package feed).
+	Feed         bool  `envconfig:"FEED" default:"true" desc:"publish every committed write on <prefix>.changes.<table> (the leader does, into the stream CHORUS_<prefix>_CHANGES)"`
+	FeedMaxBytes int64 `envconfig:"FEED_MAX_BYTES" default:"1073741824" desc:"bytes the changes stream keeps, oldest changes dropped first (read when the stream is created; later: nats stream edit)"`
 
 	// NATS credentials (at most one kind) and TLS; see natsconn.go.
 	NATSCreds    string `envconfig:"NATS_CREDS" desc:"NATS .creds file (user JWT and nkey seed)"`
@@ -115,7 +123,7 @@ func (c *Config) Validate() error {
 	}
 	positive := map[string]time.Duration{
 		"LEASE_TTL": c.LeaseTTL, "HEARTBEAT_INTERVAL": c.HeartbeatInterval, "HEARTBEAT_TIMEOUT": c.HeartbeatTimeout,
-		"ACK_TIMEOUT": c.AckTimeout, "FORWARD_TIMEOUT": c.ForwardTimeout, "CASSANDRA_TIMEOUT": c.CassandraTimeout,
+		"ACK_TIMEOUT": c.AckTimeout, "FORWARD_TIMEOUT": c.ForwardTimeout, "READ_TIMEOUT": c.ReadTimeout, "CASSANDRA_TIMEOUT": c.CassandraTimeout,
 		"DEDUP_WINDOW": c.DedupWindow, "CATCHUP_TIMEOUT": c.CatchUpTimeout, "STALL_TIMEOUT": c.StallTimeout, "SNAPSHOT_TIMEOUT": c.SnapshotTimeout,
 	}
 	for _, name := range sortedKeys(positive) {
@@ -138,6 +146,9 @@ func (c *Config) Validate() error {
 	if c.MaxRows < 1 {
 		bad("MAX_ROWS", "must be positive")
 	}
+	if c.LogReplicas < 1 || c.LogReplicas > jsassets.MaxReplicas {
+		bad("LOG_REPLICAS", "must be between 1 and %d (JetStream's limit), got %d; use 3 on a 3-server NATS cluster", jsassets.MaxReplicas, c.LogReplicas)
+	}
 	if c.SnapshotKeep < 1 {
 		bad("SNAPSHOT_KEEP", "must be at least 1, got %d", c.SnapshotKeep)
 	}
@@ -148,6 +159,9 @@ func (c *Config) Validate() error {
 		if err := checkListenAddr(c.MetricsAddr); err != nil {
 			bad("METRICS_ADDR", "%q: %v (use host:port or :port, e.g. :9464)", c.MetricsAddr, err)
 		}
+	}
+	if c.FeedMaxBytes < 1<<20 {
+		bad("FEED_MAX_BYTES", "must be at least 1048576 (1 MiB), got %d", c.FeedMaxBytes)
 	}
 	if c.DedupMax < 1 {
 		bad("DEDUP_MAX", "must be positive")

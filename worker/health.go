@@ -194,6 +194,10 @@ func (w *Worker) metricsState() metrics.State {
 		st.NATSConnected = w.nc.IsConnected()
 		st.Reconnects = w.nc.Stats().Reconnects
 	}
+	if w.feed != nil {
+		fs := w.feed.Stats()
+		st.FeedPublished, st.FeedGaps = fs.Published, fs.Unknown
+	}
 	if w.node != nil {
 		ns, v := w.node.Stats(), w.node.View()
 		st.Garbage, st.Rejected = ns.Garbage, ns.Rejected
@@ -201,6 +205,11 @@ func (w *Worker) metricsState() metrics.State {
 		st.Leading, st.LeaderReady = v.Leading, v.Ready
 		if v.Leading {
 			st.LeaderEpoch = v.Epoch
+		}
+		if v.Ready && w.feed != nil {
+			if need := w.feed.Needs(); need > 0 {
+				st.FeedKnown, st.FeedLag = true, v.Status.Committed+1-min(need, v.Status.Committed+1)
+			}
 		}
 		if v.Ready {
 			st.Members = map[string]int{}

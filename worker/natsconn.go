@@ -2,7 +2,6 @@ package worker
 
 import (
 	"errors"
-	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -63,10 +62,11 @@ func urlHasUser(urls string) bool {
 	return false
 }
 
-// Bounds of the request subscriptions: past them nats.go drops messages
-// (a slow consumer), which the error handler counts and logs. The handoff
-// callback never blocks, and the request channel (with its byte budget)
-// answers UNAVAILABLE long before these fill up.
+// Bounds of the request subscriptions (the micro endpoints, service.go):
+// past them nats.go drops messages (a slow consumer), which the error
+// handler counts and logs. The handoff callback never blocks, and the
+// request channel (with its byte budget) answers UNAVAILABLE long before
+// these fill up.
 const (
 	requestPendingMsgs  = 1 << 16
 	requestPendingBytes = 64 << 20
@@ -116,6 +116,12 @@ func (w *Worker) natsOptions(creds natsauth.Settings) ([]nats.Option, error) {
 		nats.Name("chorus-worker " + cfg.ID),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
+		// A frozen server (SIGSTOP, a hung host) keeps the TCP connection
+		// open; nats.go's default pings notice after minutes. These notice
+		// within about a heartbeat timeout, so the worker moves to another
+		// server of the cluster before the leader counts it out.
+		nats.PingInterval(max(cfg.HeartbeatTimeout/2, 250*time.Millisecond)),
+		nats.MaxPingsOutstanding(2),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("disconnected from NATS", "err", err) }),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("reconnected to NATS", "url", c.ConnectedUrl()) }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
@@ -139,14 +145,6 @@ func (w *Worker) natsOptions(creds natsauth.Settings) ([]nats.Option, error) {
 			}
 		}),
 	}, auth...), nil
-}
-
-// limitPending sets the pending limits of a request subscription.
-func limitPending(sub *nats.Subscription) error {
-	if err := sub.SetPendingLimits(requestPendingMsgs, requestPendingBytes); err != nil {
-		return fmt.Errorf("limiting %s: %w", sub.Subject, err)
-	}
-	return nil
 }
 
 // budget bounds the bytes of requests a worker holds at once.

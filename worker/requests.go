@@ -11,70 +11,113 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/chorusdb/chorus/check"
+	"github.com/chorusdb/chorus/cql"
 	"github.com/chorusdb/chorus/messages"
 	"github.com/chorusdb/chorus/metrics"
 	"github.com/chorusdb/chorus/store"
 )
 
-// handle serves one client request: checks it, answers a read from this
-// replica, or hands a write to the leader.
-func (w *Worker) handle(ctx context.Context, m *nats.Msg) {
-	reqID := m.Header.Get(messages.HeaderRequestID)
-	fail := func(code messages.Code, format string, args ...any) {
-		w.metrics.Request(metrics.RequestInvalid)
-		w.respond(m, messages.Failure(code, fmt.Sprintf(format, args...), w.cfg.ID, reqID))
-	}
-	if err := check.RequestID(reqID); err != nil {
-		fail(messages.CodeBadRequest, "%v", err)
-		return
-	}
-	consistency, ok := messages.ParseConsistency(m.Header.Get(messages.HeaderConsistency))
-	if !ok {
-		fail(messages.CodeBadRequest, "%s %q: use all or one", messages.HeaderConsistency, m.Header.Get(messages.HeaderConsistency))
-		return
-	}
-	// The same checks run again at the leader on the FORWARD (check.Forward).
-	stmt, err := check.Statement(m.Data, w.cfg.KeyspaceName(), w.cfg.MaxStatementBytes)
-	if err != nil {
-		fail(check.Code(err), "%v", err)
-		return
-	}
-	if !stmt.Kind.IsWrite() {
-		w.metrics.Request(metrics.RequestRead)
-		w.read(ctx, m, stmt.Text)
-		return
-	}
-	// Reject what the leader could not make deterministic before ordering.
-	if err := check.Deterministic(stmt, time.Now(), rand.Reader); err != nil {
-		fail(messages.CodeNondeterministic, "%v", err)
-		return
-	}
-	if reqID == "" {
-		reqID = nuid.Next()
-	}
-	w.metrics.Request(metrics.RequestWrite)
-	w.forward(ctx, m, messages.Forward{RequestID: reqID, Reply: m.Reply, Stmt: stmt.Text, Origin: w.cfg.ID, Consistency: consistency})
+// request is a client request the checks admitted, queued for the
+// serving goroutines.
+type request struct {
+	m           *nats.Msg
+	ep          endpoint // where it came in (service.go)
+	stmt        cql.Statement
+	reqID       string
+	consistency messages.Consistency     // a write's
+	read        messages.ReadConsistency // a read's (reads.go)
 }
 
-func (w *Worker) read(ctx context.Context, m *nats.Msg, stmt string) {
+// admit runs the checks of a client request: they are pure (no I/O), so
+// they run in the NATS callback and a refusal is answered there, where the
+// micro service counts it as an error (service.go). The same checks run
+// again at the leader on the FORWARD (check.Forward).
+func (w *Worker) admit(m *nats.Msg, ep endpoint) (request, *messages.Reply) {
+	reqID := m.Header.Get(messages.HeaderRequestID)
+	fail := func(code messages.Code, format string, args ...any) (request, *messages.Reply) {
+		w.metrics.Request(metrics.RequestInvalid)
+		r := messages.Failure(code, fmt.Sprintf(format, args...), w.cfg.ID, reqID)
+		return request{}, &r
+	}
+	if err := check.RequestID(reqID); err != nil {
+		return fail(messages.CodeBadRequest, "%v", err)
+	}
+	stmt, err := check.Statement(m.Data, w.cfg.KeyspaceName(), w.cfg.MaxStatementBytes)
+	if err != nil {
+		return fail(check.Code(err), "%v", err)
+	}
+	// Chorus-Consistency: a write's level, or a read's.
+	level := m.Header.Get(messages.HeaderConsistency)
+	var consistency messages.Consistency
+	var read messages.ReadConsistency
+	if !stmt.Kind.IsWrite() {
+		if read, err = messages.ParseReadConsistency(level); err != nil {
+			return fail(messages.CodeBadRequest, "%v", err)
+		}
+	} else {
+		var ok bool
+		if consistency, ok = messages.ParseConsistency(level); !ok {
+			return fail(messages.CodeBadRequest, "%s %q on a write: use all or one", messages.HeaderConsistency, level)
+		}
+		// Reject what the leader could not make deterministic before ordering.
+		if err := check.Deterministic(stmt, time.Now(), rand.Reader); err != nil {
+			return fail(messages.CodeNondeterministic, "%v", err)
+		}
+		if reqID == "" {
+			reqID = nuid.Next()
+		}
+	}
+	return request{m: m, ep: ep, stmt: stmt, reqID: reqID, consistency: consistency, read: read}, nil
+}
+
+// handle serves an admitted request: answers a read from this replica, or
+// hands a write to the leader.
+func (w *Worker) handle(ctx context.Context, q request) {
+	if q.stmt.Kind == cql.KindDescribe {
+		w.describe(ctx, q, q.stmt.DescribeTable)
+		return
+	}
+	if !q.stmt.Kind.IsWrite() {
+		w.metrics.Request(metrics.RequestRead)
+		w.read(ctx, q)
+		return
+	}
+	w.metrics.Request(metrics.RequestWrite)
+	w.forward(ctx, q, messages.Forward{RequestID: q.reqID, Reply: q.m.Reply, Stmt: q.stmt.Text, Origin: w.cfg.ID, Consistency: q.consistency})
+}
+
+// read answers a SELECT at its level (reads.go): once the replica is as
+// fresh as the level asks, from its own keyspace, with the seq it had
+// applied.
+func (w *Worker) read(ctx context.Context, q request) {
+	if q.read.Level != messages.ReadLocal {
+		fctx, cancel := context.WithTimeout(ctx, w.cfg.ReadTimeout)
+		err := w.readFresh(fctx, q.read)
+		cancel()
+		if err != nil {
+			w.respond(q, messages.Failure(messages.CodeUnavailable, fmt.Sprintf("%s read: %v", q.read, err), w.cfg.ID, ""))
+			return
+		}
+	}
+	seq := w.applied.Load() // the rows reflect at least this much
 	qctx, cancel := context.WithTimeout(ctx, w.cfg.CassandraTimeout)
 	defer cancel()
-	cols, rows, err := w.store.Query(qctx, stmt)
+	cols, rows, err := w.store.Query(qctx, q.stmt.Text)
 	switch {
 	case errors.Is(err, store.ErrUnavailable):
 		w.metrics.QueryFailed()
-		w.respond(m, messages.Failure(messages.CodeUnavailable, err.Error(), w.cfg.ID, ""))
+		w.respond(q, messages.Failure(messages.CodeUnavailable, err.Error(), w.cfg.ID, ""))
 	case errors.Is(err, store.ErrTooManyRows):
-		w.respond(m, messages.Failure(messages.CodeBadRequest, err.Error(), w.cfg.ID, ""))
+		w.respond(q, messages.Failure(messages.CodeBadRequest, err.Error(), w.cfg.ID, ""))
 	case err != nil:
-		w.respond(m, messages.Failure(messages.CodeCQL, err.Error(), w.cfg.ID, ""))
+		w.respond(q, messages.Failure(messages.CodeCQL, err.Error(), w.cfg.ID, ""))
 	default:
-		w.respond(m, messages.ReadSuccess(cols, rows, w.cfg.ID))
+		w.respond(q, messages.ReadSuccessAt(cols, rows, w.cfg.ID, seq))
 	}
 }
 
 // forward hands a write to the leader under ForwardRetry's policy.
-func (w *Worker) forward(ctx context.Context, m *nats.Msg, f messages.Forward) {
+func (w *Worker) forward(ctx context.Context, q request, f messages.Forward) {
 	data := messages.MustEncode(&f)
 	policy := NewForwardRetry(time.Now(), w.cfg.ForwardTimeout)
 	var err error
@@ -86,7 +129,7 @@ func (w *Worker) forward(ctx context.Context, m *nats.Msg, f messages.Forward) {
 			if ok {
 				why = "worker " + w.cfg.ID + " is stopping"
 			}
-			w.respond(m, messages.Failure(messages.CodeUnavailable, fmt.Sprintf(
+			w.respond(q, messages.Failure(messages.CodeUnavailable, fmt.Sprintf(
 				"%s; it may or may not be applied: retry with %s: %s", why, messages.HeaderRequestID, f.RequestID), w.cfg.ID, f.RequestID))
 			return
 		}

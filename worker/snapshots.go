@@ -87,7 +87,8 @@ func (w *Worker) restore(ctx context.Context, m snapshot.Manifest, applied uint6
 	if err != nil {
 		return fmt.Errorf("emptying keyspace %s for a restore: %w", w.cfg.KeyspaceName(), err)
 	}
-	w.gen = st.Gen
+	gen := st.Gen
+	w.gen.Store(&gen)
 	w.log.Info("restoring the keyspace from a snapshot", "seq", m.Seq, "bytes", m.Bytes, "rows", m.Rows, "by", m.By, "taken", m.At)
 	start := time.Now()
 	r, err := w.snapshots.Read(ctx, m)

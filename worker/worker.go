@@ -18,6 +18,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/chorusdb/chorus/feed"
+	"github.com/chorusdb/chorus/jsassets"
 	"github.com/chorusdb/chorus/leader"
 	"github.com/chorusdb/chorus/messages"
 	"github.com/chorusdb/chorus/metrics"
@@ -35,8 +37,15 @@ type Store interface {
 	Query(ctx context.Context, stmt string) ([]string, json.RawMessage, error)
 	// Requests lists remembered request ids and outcomes.
 	Requests(ctx context.Context) ([]store.Request, error)
+	// Outcome reads the exactly-once record of one request id (false: none).
+	Outcome(ctx context.Context, id string) (messages.Outcome, bool, error)
 	// Members lists the cluster's members as the keyspace holds them.
 	Members(ctx context.Context) ([]messages.Member, error)
+	// DescribeTables lists the keyspace's own tables (DESCRIBE TABLES).
+	DescribeTables(ctx context.Context) ([]string, error)
+	// DescribeTable lists a table's columns in CREATE TABLE order (DESCRIBE
+	// TABLE), or fails with store.ErrNoTable.
+	DescribeTable(ctx context.Context, name string) ([]store.Column, error)
 	Close()
 }
 
@@ -55,11 +64,12 @@ type Worker struct {
 	store    Store
 	recent   *Recent
 	node     *leader.Node
+	feed     *feed.Publisher // nil without the change feed
 
 	snapshots *snapshot.Store
-	gen       string             // this life of the keyspace
-	members   []messages.Member  // as the keyspace holds them at start
-	plan      *snapshot.Manifest // the snapshot to restore before serving
+	gen       atomic.Pointer[string] // this life of the keyspace (set again by a restore)
+	members   []messages.Member      // as the keyspace holds them at start
+	plan      *snapshot.Manifest     // the snapshot to restore before serving
 	// restoring is the progress of a restore under way; snapshotSeq the
 	// newest snapshot this worker stored (both reported in heartbeats).
 	restoring   atomic.Pointer[messages.RestoreProgress]
@@ -69,13 +79,20 @@ type Worker struct {
 	maxTS       atomic.Int64  // the highest write timestamp applied
 
 	applied      atomic.Uint64
+	applyWatch   appliedWatch // wakes reads waiting for applied (reads.go)
+	freshAt      atomic.Int64 // monoNow: applied covers every write acknowledged before it
 	epoch        atomic.Uint64
 	stalled      atomic.Pointer[string]
 	replicaStats atomic.Pointer[ReplicaStats]
 
-	requests chan *nats.Msg
+	requests chan request
 	inflight budget // bytes of the requests in w.requests or being served
-	wg       sync.WaitGroup
+	service  *service
+	// gate orders admissions against the end of serving: once closed, no
+	// request enters w.requests (stop), so none is left there unanswered.
+	gate   sync.RWMutex
+	closed bool
+	wg     sync.WaitGroup
 
 	connStats connStats   // NATS's asynchronous errors (natsconn.go)
 	stopping  atomic.Bool // past the shutdown grace: forwards give up
@@ -109,7 +126,7 @@ func (w *Worker) Stats() Stats {
 // New connects a worker to NATS and Cassandra; Run starts it. openStore
 // opens the replica's storage and returns what it has applied.
 func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(context.Context) (Store, store.State, error)) (*Worker, error) {
-	w := &Worker{cfg: cfg, subjects: messages.NewSubjects(cfg.SubjectPrefix), log: log, requests: make(chan *nats.Msg, 4096)}
+	w := &Worker{cfg: cfg, subjects: messages.NewSubjects(cfg.SubjectPrefix), log: log, requests: make(chan request, 4096)}
 	nc, err := w.connect()
 	if err != nil {
 		return nil, fmt.Errorf("connecting to NATS at %s (CHORUS_NATS_URL): %w", cfg.NATSURL, err)
@@ -119,7 +136,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(conte
 		nc.Close()
 		return nil, err
 	}
-	if w.stream, err = openLog(ctx, w.js, w.subjects); err != nil {
+	if w.stream, err = openLog(ctx, w.js, w.subjects, cfg.LogReplicas, log); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -132,13 +149,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(conte
 	w.durable.Store(st.Applied)
 	w.maxTS.Store(st.TS)
 	w.epoch.Store(st.Epoch)
-	w.gen = st.Gen
+	gen := st.Gen
+	w.gen.Store(&gen)
 	fail := func(err error) (*Worker, error) {
 		w.store.Close()
 		nc.Close()
 		return nil, err
 	}
-	if w.snapshots, err = snapshot.Open(ctx, w.js, w.subjects.SnapshotBucket(), 1, cfg.SnapshotKeep); err != nil {
+	if w.snapshots, err = snapshot.Open(ctx, w.js, w.subjects.SnapshotBucket(), cfg.LogReplicas, cfg.SnapshotKeep, log); err != nil {
 		return fail(err)
 	}
 	if w.plan, err = w.restorePlan(ctx, st.Applied); err != nil {
@@ -158,15 +176,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(conte
 	}
 	w.metrics = metrics.New(cfg.ID, w.metricsState)
 	w.handler = metrics.Handler(w.metrics, w.healthy, w.readiness)
-	w.node = leader.NewNode(nc, w.js, w.stream, leader.Config{
+	lc := leader.Config{
 		ID: cfg.ID, Subjects: w.subjects, LeaseTTL: cfg.LeaseTTL, Tick: cfg.HeartbeatInterval / 2,
 		Timing: leader.Timing{HeartbeatTimeout: cfg.HeartbeatTimeout, AckTimeout: cfg.AckTimeout, CatchUpTimeout: cfg.CatchUpTimeout},
 		Lookup: w.recent.Lookup, EpochFloor: w.epoch.Load, Log: log.With("role", "leader"),
 		Policy: leader.Policy{SnapshotEvery: cfg.SnapshotEvery, Retain: cfg.LogRetain, SnapshotTimeout: cfg.SnapshotTimeout,
 			Roster: w.roster, TimestampFloor: w.maxTS.Load},
-		Snapshots: latestSeq{w.snapshots},
-		Metrics:   w.metrics,
-	})
+		Snapshots:   latestSeq{w.snapshots},
+		Metrics:     w.metrics,
+		LogReplicas: cfg.LogReplicas,
+	}
+	if err := w.openFeed(ctx, &lc, log); err != nil {
+		return fail(err)
+	}
+	w.node = leader.NewNode(nc, w.js, w.stream, lc)
 	return w, nil
 }
 
@@ -214,9 +237,11 @@ func (w *Worker) openStore(ctx context.Context, open func(context.Context) (Stor
 	}
 }
 
-// openLog creates the ORDER stream if it is missing.
-func openLog(ctx context.Context, js jetstream.JetStream, s messages.Subjects) (jetstream.Stream, error) {
+// openLog creates the ORDER stream if it is missing, with the configured
+// replicas (an existing one is moved to them where NATS allows).
+func openLog(ctx context.Context, js jetstream.JetStream, s messages.Subjects, replicas int, log *slog.Logger) (jetstream.Stream, error) {
 	st, err := js.CreateStream(ctx, jetstream.StreamConfig{
+		Replicas:    replicas,
 		Name:        s.StreamName(),
 		Description: "Chorus ORDER log: one entry per write, in global order",
 		Subjects:    []string{s.Order()},
@@ -225,9 +250,11 @@ func openLog(ctx context.Context, js jetstream.JetStream, s messages.Subjects) (
 		Discard:     jetstream.DiscardOld,
 	})
 	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		jsassets.Reconcile(ctx, js, s.StreamName(), replicas, log)
 		st, err = js.Stream(ctx, s.StreamName())
 	}
 	if err != nil {
+		err = jsassets.Explain(err, "ORDER log "+s.StreamName(), replicas)
 		return nil, fmt.Errorf("opening the ORDER log %s (is JetStream enabled on the NATS server?): %w", s.StreamName(), err)
 	}
 	return st, nil
@@ -242,7 +269,7 @@ func (w *Worker) Run(parent context.Context) error {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
 	defer cancel()
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	w.wg.Add(2)
 	go func() { defer w.wg.Done(); w.heartbeats(ctx); errc <- nil }()
 	go func() { defer w.wg.Done(); w.watchCluster(ctx) }()
@@ -253,16 +280,17 @@ func (w *Worker) Run(parent context.Context) error {
 			return err
 		}
 	}
-	w.wg.Add(2)
+	w.wg.Add(3)
 	go func() { defer w.wg.Done(); errc <- w.replicate(ctx) }()
 	go func() { defer w.wg.Done(); errc <- w.node.Run(ctx) }()
+	go func() { defer w.wg.Done(); errc <- w.runFeed(ctx) }()
 	var serving sync.WaitGroup
 	stopServing := make(chan struct{})
 	for range requestHandlers {
 		serving.Add(1)
 		go func() { defer serving.Done(); w.serve(ctx, stopServing) }()
 	}
-	subs, err := w.subscribeRequests()
+	svc, err := w.startService()
 	if err != nil {
 		cancel()
 		serving.Wait()
@@ -275,7 +303,7 @@ func (w *Worker) Run(parent context.Context) error {
 	case <-parent.Done():
 	case runErr = <-errc:
 	}
-	w.stop(subs, stopServing, &serving)
+	w.stop(svc, stopServing, &serving)
 	cancel()
 	w.wg.Wait()
 	return runErr
@@ -286,14 +314,20 @@ func (w *Worker) Run(parent context.Context) error {
 const stopGrace = 3 * time.Second
 
 // stop ends serving without losing a request: the server stops routing
-// requests here (unsubscribe, then a flush so it has seen it) before the
-// queue is drained, and what is still in hand after stopGrace is answered
-// UNAVAILABLE (the forward retries under the same request id elsewhere).
-func (w *Worker) stop(subs []*nats.Subscription, stopServing chan struct{}, serving *sync.WaitGroup) {
-	for _, s := range subs {
-		_ = s.Unsubscribe()
+// requests here (the micro service drains its endpoints, then a flush so
+// the server has seen it) before the queue is drained; a request NATS
+// still delivers after that is refused UNAVAILABLE, not applied (admit
+// behind the closed gate); and what is still in hand after stopGrace is
+// answered UNAVAILABLE (the forward retries under the same request id
+// elsewhere).
+func (w *Worker) stop(svc *service, stopServing chan struct{}, serving *sync.WaitGroup) {
+	if err := svc.Stop(); err != nil {
+		w.log.Warn("stopping the micro service", "err", err)
 	}
 	_ = w.nc.FlushTimeout(time.Second)
+	w.gate.Lock()
+	w.closed = true
+	w.gate.Unlock()
 	close(stopServing)
 	done := make(chan struct{})
 	go func() { serving.Wait(); close(done) }()
@@ -332,54 +366,20 @@ func (w *Worker) replicate(ctx context.Context) error {
 // requestHandlers is how many requests a worker serves at once.
 const requestHandlers = 64
 
-func (w *Worker) subscribeRequests() ([]*nats.Subscription, error) {
-	enqueue := func(m *nats.Msg) {
-		if !w.inflight.take(m) {
-			w.metrics.Request(metrics.RequestOverloaded)
-			w.respond(m, messages.Failure(messages.CodeUnavailable, "worker "+w.cfg.ID+" holds too many request bytes; retry later", w.cfg.ID, m.Header.Get(messages.HeaderRequestID)))
-			return
-		}
-		select {
-		case w.requests <- m:
-		default:
-			w.inflight.release(m)
-			w.metrics.Request(metrics.RequestOverloaded)
-			w.respond(m, messages.Failure(messages.CodeUnavailable, "worker "+w.cfg.ID+" is overloaded; retry later", w.cfg.ID, m.Header.Get(messages.HeaderRequestID)))
-		}
-	}
-	shared, err := w.nc.QueueSubscribe(w.subjects.Request(), messages.QueueGroup, enqueue)
-	if err != nil {
-		return nil, fmt.Errorf("subscribing to %s: %w", w.subjects.Request(), err)
-	}
-	own, err := w.nc.Subscribe(w.subjects.RequestTo(w.cfg.ID), enqueue)
-	if err != nil {
-		_ = shared.Unsubscribe()
-		return nil, fmt.Errorf("subscribing to %s: %w", w.subjects.RequestTo(w.cfg.ID), err)
-	}
-	if err := errors.Join(limitPending(shared), limitPending(own)); err != nil {
-		return nil, err
-	}
-	// Make sure the server has the subscriptions before we say we serve.
-	if err := w.nc.Flush(); err != nil {
-		return nil, err
-	}
-	return []*nats.Subscription{shared, own}, nil
-}
-
 func (w *Worker) serve(ctx context.Context, stop <-chan struct{}) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case m := <-w.requests:
-			w.handle(ctx, m)
-			w.inflight.release(m)
+		case q := <-w.requests:
+			w.handle(ctx, q)
+			w.inflight.release(q.m)
 		case <-stop: // answer what is queued, then end
 			for {
 				select {
-				case m := <-w.requests:
-					w.handle(ctx, m)
-					w.inflight.release(m)
+				case q := <-w.requests:
+					w.handle(ctx, q)
+					w.inflight.release(q.m)
 				default:
 					return
 				}
@@ -388,9 +388,14 @@ func (w *Worker) serve(ctx context.Context, stop <-chan struct{}) {
 	}
 }
 
-func (w *Worker) respond(m *nats.Msg, r messages.Reply) {
-	if m.Reply != "" {
-		_ = m.Respond(r.Encode())
+// respond answers an admitted request; an ERROR is counted in the micro
+// service's endpoint data (service.go).
+func (w *Worker) respond(q request, r messages.Reply) {
+	if r.Status == messages.StatusError {
+		w.service.failedLater(q.ep, r.Code)
+	}
+	if q.m.Reply != "" {
+		_ = w.nc.Publish(q.m.Reply, r.Encode())
 	}
 }
 
@@ -400,7 +405,7 @@ func (w *Worker) heartbeats(ctx context.Context) {
 	t := time.NewTicker(w.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for {
-		hb := messages.Heartbeat{Worker: w.cfg.ID, Applied: w.applied.Load(), Epoch: w.epoch.Load(), Gen: w.gen,
+		hb := messages.Heartbeat{Worker: w.cfg.ID, Applied: w.applied.Load(), Epoch: w.epoch.Load(), Gen: w.generation(),
 			Snapshot: w.snapshotSeq.Load(), Restoring: w.restoring.Load(), Durable: w.durable.Load()}
 		if s := w.stalled.Load(); s != nil {
 			hb.Stalled = *s
@@ -435,4 +440,13 @@ func (b *backoff) wait(ctx context.Context) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// generation is this life of the keyspace: a restore replaces it while the
+// heartbeats read it.
+func (w *Worker) generation() string {
+	if g := w.gen.Load(); g != nil {
+		return *g
+	}
+	return ""
 }

@@ -185,7 +185,7 @@ func Run(ctx context.Context, cfg Config, writes int) (res bench.JoinResult, err
 		r.log.Warn("snapshot failed; asking once more", "err", err)
 	}
 	res.SnapshotSeconds = time.Since(start).Seconds()
-	store, err := snapshot.Open(ctx, r.js, r.subj.SnapshotBucket(), 1, 1)
+	store, err := snapshot.Open(ctx, r.js, r.subj.SnapshotBucket(), 1, 1, slog.Default())
 	if err != nil {
 		return res, err
 	}

@@ -6,6 +6,13 @@
 #                                 127.0.0.1:4222 or CHORUS_NATS_URL points elsewhere
 #   deploy/local/nats.sh stop     stop the server this script started
 #   deploy/local/nats.sh status   exit 0 if a server is usable, 3 if not
+#   deploy/local/nats.sh kill N   SIGKILL cluster server N (1..3; fault tests by hand)
+#
+# NATS_NODES=3 runs a local 3-server JetStream cluster instead (nats-cluster.conf):
+# servers chorus-1..3 on client ports 4222..4224, monitoring 8222..8224, routes
+# 6222..6224, stores .data/nats-cluster/nN/, logs and pids .data/nats-cluster/nN.{log,pid}.
+# Workers then need CHORUS_NATS_URL with all three URLs and CHORUS_LOG_REPLICAS=3
+# (run-workers.sh sets both when the cluster runs). `stop` stops whichever runs.
 #
 # Data: .data/nats/   log: .data/nats.log   pid: .data/nats.pid
 # Credentials (generated on first start, never committed; see SECURITY.md):
@@ -20,7 +27,9 @@ PIDFILE="$DATA/nats.pid"
 LOGFILE="$DATA/nats.log"
 READY_TIMEOUT=${CHORUS_NATS_READY_TIMEOUT:-30}
 CREDS="$DATA/creds"
-ROLES=(worker admin bench)
+ROLES=(worker admin bench feed)
+NODES=${NATS_NODES:-1}
+CLUSTER="$DATA/nats-cluster"
 
 # external: CHORUS_NATS_URL names a server that is not the local default.
 external() {
@@ -105,6 +114,10 @@ cmd_start() {
 		return 0
 	fi
 	local pid
+	if cluster_running; then
+		log "the local 3-server cluster runs (make up NATS_NODES=3); using it: CHORUS_NATS_URL=$(cluster_urls)"
+		return 0
+	fi
 	CREDS_NEW=
 	gen_creds
 	if pid=$(our_pid); then
@@ -157,9 +170,120 @@ cmd_status() {
 	fi
 }
 
+# --- the 3-server cluster (NATS_NODES=3) ---------------------------------------
+
+node_pid() { pid_of "$CLUSTER/n$1.pid" nats-cluster.conf; }
+
+cluster_running() {
+	local i
+	for i in 1 2 3; do node_pid "$i" >/dev/null && return 0; done
+	return 1
+}
+
+# start_node I: the server chorus-I with its own ports and store.
+start_node() {
+	local i=$1
+	mkdir -p "$CLUSTER/n$i"
+	printf '\n=== %s nats.sh start (node %s) ===\n' "$(date -u +%FT%TZ)" >>"$CLUSTER/n$i.log"
+	cd "$ROOT"
+	CHORUS_NATS_NAME=chorus-$i CHORUS_NATS_PORT=$((4221 + i)) CHORUS_NATS_HTTP_PORT=$((8221 + i)) \
+		CHORUS_NATS_CLUSTER_PORT=$((6221 + i)) CHORUS_NATS_STORE="$CLUSTER/n$i" \
+		CHORUS_NATS_ROUTES='[nats-route://127.0.0.1:6222, nats-route://127.0.0.1:6223, nats-route://127.0.0.1:6224]' \
+		spawn "$CLUSTER/n$i.log" "$ROOT/bin/nats-server" -c "$ROOT/nats-cluster.conf"
+	echo "$SPAWNED_PID" >"$CLUSTER/n$i.pid"
+}
+
+# cluster_ready: every server answers /healthz, which on a cluster also
+# means it knows the JetStream meta leader and is current with it.
+cluster_ready() {
+	local i
+	for i in 1 2 3; do http_ok 127.0.0.1 $((8221 + i)) /healthz || return 1; done
+}
+
+cluster_start() {
+	if our_pid >/dev/null; then
+		die "a single NATS server started by make up runs (pid $(our_pid)); stop it first (make down), then make up NATS_NODES=3"
+	fi
+	local i pid missing= running=
+	CREDS_NEW=
+	gen_creds
+	for i in 1 2 3; do
+		if node_pid "$i" >/dev/null; then
+			running=1
+		else
+			port_open 127.0.0.1 $((4221 + i)) && die "port $((4221 + i)) is in use by a process not started by this script"
+			missing=1
+		fi
+	done
+	[[ -n $missing ]] && build
+	for i in 1 2 3; do node_pid "$i" >/dev/null || start_node "$i"; done
+	local start=$SECONDS
+	progress_start
+	until cluster_ready; do
+		for i in 1 2 3; do
+			if ! pid=$(node_pid "$i"); then
+				progress_done
+				tail -n 20 "$CLUSTER/n$i.log" >&2 || true
+				die "nats-server chorus-$i exited during start-up (log: $CLUSTER/n$i.log)"
+			fi
+		done
+		if ((SECONDS - start >= READY_TIMEOUT)); then
+			progress_done
+			die "NATS cluster not ready after ${READY_TIMEOUT}s (logs: $CLUSTER/n{1,2,3}.log)"
+		fi
+		progress "waiting for the NATS cluster ... $((SECONDS - start))s"
+		sleep 0.2
+	done
+	progress_done
+	[[ -z $CREDS_NEW || -z $running ]] || log "warning: servers already running use the credentials of before; restart them (make down up NATS_NODES=3)"
+	log "3-server JetStream cluster ready: CHORUS_NATS_URL=$(cluster_urls) CHORUS_LOG_REPLICAS=3 (monitoring :8222..8224, logs $CLUSTER/)"
+}
+
+cluster_urls() { echo "nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224"; }
+
+cluster_stop() {
+	local i pid
+	for i in 1 2 3; do
+		if pid=$(node_pid "$i"); then
+			log "stopping nats-server chorus-$i (pid $pid)"
+			stop_pid "$pid" "nats-server chorus-$i" 30 || true
+		fi
+		rm -f "$CLUSTER/n$i.pid"
+	done
+}
+
+cluster_status() {
+	local i pid up=0
+	for i in 1 2 3; do
+		if pid=$(node_pid "$i"); then
+			up=$((up + 1))
+			if http_ok 127.0.0.1 $((8221 + i)) /healthz; then log "chorus-$i running (pid $pid), healthy"; else log "chorus-$i running (pid $pid), not healthy"; fi
+		else
+			log "chorus-$i not running"
+		fi
+	done
+	((up > 0))
+}
+
+cmd_kill() {
+	local i=${1-} pid
+	[[ $i =~ ^[123]$ ]] || die "usage: $0 kill N (N = 1, 2 or 3: a server of the NATS_NODES=3 cluster)"
+	pid=$(node_pid "$i") || die "chorus-$i is not running"
+	kill -KILL "$pid"
+	while alive "$pid"; do sleep 0.1; done
+	rm -f "$CLUSTER/n$i.pid"
+	log "killed nats-server chorus-$i (pid $pid); make up NATS_NODES=3 starts it again"
+}
+
+case $NODES in
+1 | 3) ;;
+*) die "NATS_NODES must be 1 (one server) or 3 (a local JetStream cluster), got $NODES" ;;
+esac
+
 case ${1-} in
-start) cmd_start ;;
-stop) cmd_stop ;;
-status) cmd_status ;;
-*) echo "usage: $0 {start|stop|status}" >&2; exit 2 ;;
+start) if ((NODES == 3)); then cluster_start; else cmd_start; fi ;;
+stop) cluster_stop; cmd_stop ;;
+status) if cluster_running; then cluster_status; else cmd_status; fi ;;
+kill) cmd_kill "${2-}" ;;
+*) echo "usage: $0 {start|stop|status|kill N}" >&2; exit 2 ;;
 esac

@@ -15,6 +15,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 n=${1:-3}
 worker=${CHORUS_WORKER_BIN:-$ROOT/bin/chorus-worker}
 [[ -x $worker ]] || die "$worker not found; run 'make build' first"
+# On the local 3-server cluster (make up NATS_NODES=3): every server's URL, so
+# a worker fails over between them, and the log replicated on all three.
+nats_status=$("$ROOT/deploy/local/nats.sh" status 2>/dev/null || true)
+if [[ -z ${CHORUS_NATS_URL-} && $nats_status =~ chorus-[123]\ running ]]; then
+	export CHORUS_NATS_URL=nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224
+	export CHORUS_LOG_REPLICAS=${CHORUS_LOG_REPLICAS:-3}
+	log "on the local NATS cluster: CHORUS_NATS_URL=$CHORUS_NATS_URL CHORUS_LOG_REPLICAS=$CHORUS_LOG_REPLICAS"
+fi
 if [[ -z ${CHORUS_NATS_CREDS-}${CHORUS_NATS_NKEY-}${CHORUS_NATS_USER-}${CHORUS_NATS_TOKEN-} && -f $DATA/creds/worker.nk ]]; then
 	export CHORUS_NATS_NKEY=$DATA/creds/worker.nk
 fi
