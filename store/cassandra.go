@@ -39,9 +39,15 @@ type Config struct {
 	Username          string
 	Password          string
 	ReplicationFactor int
-	Timeout           time.Duration // per Cassandra request
-	DedupWindow       time.Duration // how long request ids are remembered
-	MaxRows           int           // largest read answered
+	// Replication of the keyspace when this store creates it; the zero
+	// value is SimpleStrategy with ReplicationFactor.
+	Replication Replication
+	// Consistency of every read and write (a gocql name); "" is
+	// DefaultConsistency. Conditional writes use SerialFor it.
+	Consistency string
+	Timeout     time.Duration // per Cassandra request
+	DedupWindow time.Duration // how long request ids are remembered
+	MaxRows     int           // largest read answered
 	// TLS to Cassandra: on when TLSCA is set (with host verification);
 	// TLSCert and TLSKey give a client certificate.
 	TLSCA, TLSCert, TLSKey string
@@ -91,6 +97,9 @@ type Cassandra struct {
 	// may have landed). Only the apply loop calls Apply.
 	st     State
 	unsure bool
+	// warnings are what the operator should know about the keyspace's
+	// replication and consistency, found at open (the worker logs them).
+	warnings []string
 }
 
 // State and request tables; user statements may not touch them.
@@ -119,10 +128,22 @@ func IsReservedTable(name string) bool { return check.IsReservedTable(name) }
 // OpenCassandra connects, creates the keyspace and Chorus's tables if they
 // are missing, and reads the applied state.
 func OpenCassandra(ctx context.Context, cfg Config) (*Cassandra, State, error) {
+	repl := cfg.replication()
+	cl, err := ParseConsistency(cfg.Consistency, repl)
+	if err != nil {
+		return nil, State{}, fmt.Errorf("store: consistency of keyspace %s: %w", cfg.Keyspace, err)
+	}
+	var warnings []string
+	if risk := ConsistencyRisk(cl, repl); risk != "" {
+		warnings = append(warnings, "keyspace "+cfg.Keyspace+": "+risk)
+	}
 	cluster := gocql.NewCluster(cfg.Hosts...)
 	cluster.Timeout = cfg.Timeout
 	cluster.ConnectTimeout = cfg.Timeout
-	cluster.Consistency = gocql.Quorum
+	// Every query of the store (applies, reads, snapshots, restores,
+	// resets) runs at the session's levels.
+	cluster.Consistency = cl
+	cluster.SerialConsistency = SerialFor(cl)
 	if cfg.Username != "" {
 		cluster.Authenticator = gocql.PasswordAuthenticator{Username: cfg.Username, Password: cfg.Password}
 	}
@@ -133,18 +154,24 @@ func OpenCassandra(ctx context.Context, cfg Config) (*Cassandra, State, error) {
 	if err != nil {
 		return nil, State{}, fmt.Errorf("%w: connecting to %s: %v", ErrUnavailable, strings.Join(cfg.Hosts, ","), err)
 	}
-	err = sys.Query(fmt.Sprintf(`CREATE KEYSPACE IF NOT EXISTS %q WITH replication = {'class': 'SimpleStrategy', 'replication_factor': %d}`,
-		cfg.Keyspace, cfg.ReplicationFactor)).WithContext(ctx).Exec()
+	err = sys.Query(createKeyspace(cfg.Keyspace, repl)).WithContext(ctx).Exec()
+	var has map[string]string
+	if err == nil {
+		err = sys.Query(`SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?`, cfg.Keyspace).WithContext(ctx).Scan(&has)
+	}
 	sys.Close()
 	if err != nil {
 		return nil, State{}, fmt.Errorf("creating keyspace %s: %w", cfg.Keyspace, classify(err))
+	}
+	if diff := ReplicationDiff(repl, has); diff != "" {
+		warnings = append(warnings, replicationWarning(cfg.Keyspace, repl, diff))
 	}
 	cluster.Keyspace = cfg.Keyspace
 	session, err := cluster.CreateSession()
 	if err != nil {
 		return nil, State{}, fmt.Errorf("%w: connecting to keyspace %s: %v", ErrUnavailable, cfg.Keyspace, err)
 	}
-	c := &Cassandra{session: session, keyspace: cfg.Keyspace, ttl: int(cfg.DedupWindow / time.Second), maxRows: cfg.MaxRows}
+	c := &Cassandra{session: session, keyspace: cfg.Keyspace, ttl: int(cfg.DedupWindow / time.Second), maxRows: cfg.MaxRows, warnings: warnings}
 	for _, ddl := range []string{
 		`CREATE TABLE IF NOT EXISTS ` + stateTable + ` (id int PRIMARY KEY, applied bigint, epoch bigint, partial int)`,
 		`CREATE TABLE IF NOT EXISTS ` + requestsTable + ` (id text PRIMARY KEY, seq bigint, idx int, code int, error text) WITH ` + requestsOptions,
@@ -169,6 +196,28 @@ func OpenCassandra(ctx context.Context, cfg Config) (*Cassandra, State, error) {
 	c.st = st
 	return c, st, nil
 }
+
+// replication is the configured replication, completed with its defaults.
+func (cfg Config) replication() Replication {
+	r := cfg.Replication
+	if r.Strategy == "" {
+		r.Strategy = SimpleStrategy
+	}
+	if r.Strategy == SimpleStrategy && r.Factor == 0 {
+		r.Factor = max(cfg.ReplicationFactor, 1)
+	}
+	return r
+}
+
+// createKeyspace is the CQL that creates keyspace ks replicated as r.
+func createKeyspace(ks string, r Replication) string {
+	return fmt.Sprintf(`CREATE KEYSPACE IF NOT EXISTS %q WITH replication = %s`, ks, r.CQL())
+}
+
+// Warnings says what the operator should know about the keyspace: a
+// replication other than configured (with what to run), a consistency
+// that lets reads miss writes.
+func (c *Cassandra) Warnings() []string { return c.warnings }
 
 // gen reads the keyspace's generation, making one for a new keyspace.
 func (c *Cassandra) gen(ctx context.Context) (string, error) {

@@ -74,6 +74,11 @@ type Config struct {
 	CassandraTLSCA   string `envconfig:"CASSANDRA_TLS_CA" desc:"PEM file of the CA of Cassandra's certificates (turns TLS on, with host verification)"`
 	CassandraTLSCert string `envconfig:"CASSANDRA_TLS_CERT" desc:"PEM file of the client certificate for Cassandra (with CHORUS_CASSANDRA_TLS_KEY)"`
 	CassandraTLSKey  string `envconfig:"CASSANDRA_TLS_KEY" desc:"PEM file of the private key of CHORUS_CASSANDRA_TLS_CERT"`
+	// Cassandra's own replication of the keyspace, and the consistency of
+	// every read and write (config_cassandra.go).
+	ReplicationStrategy  string `envconfig:"REPLICATION_STRATEGY" default:"SimpleStrategy" desc:"replication strategy of the keyspace when the worker creates it: SimpleStrategy (CHORUS_REPLICATION_FACTOR copies) or NetworkTopologyStrategy (CHORUS_REPLICATION_DCS)"`
+	ReplicationDCs       string `envconfig:"REPLICATION_DCS" desc:"NetworkTopologyStrategy only: data centres and their copies, e.g. dc1:3,dc2:3"`
+	CassandraConsistency string `envconfig:"CASSANDRA_CONSISTENCY" desc:"consistency of the worker's Cassandra reads and writes: ONE, TWO, THREE, QUORUM, ALL, LOCAL_QUORUM, EACH_QUORUM or LOCAL_ONE (default: LOCAL_QUORUM with more than one copy, else ONE)"`
 }
 
 var keyspaceName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,47}$`)
@@ -163,6 +168,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.natsSettings().Problems(natsNames)...)
 	errs = append(errs, c.cassandraTLSProblems()...)
+	errs = append(errs, c.replicationProblems()...)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:

@@ -109,7 +109,8 @@ func CassandraOpener(cfg Config) func(context.Context) (Store, store.State, erro
 		s, st, err := store.OpenCassandra(ctx, store.Config{
 			Hosts: cfg.CassandraHosts, Keyspace: cfg.KeyspaceName(),
 			Username: cfg.CassandraUser, Password: cfg.CassandraPassword,
-			ReplicationFactor: cfg.ReplicationFactor, Timeout: cfg.CassandraTimeout,
+			ReplicationFactor: cfg.ReplicationFactor, Replication: cfg.Replication(),
+			Consistency: cfg.CassandraConsistency, Timeout: cfg.CassandraTimeout,
 			DedupWindow: cfg.DedupWindow, MaxRows: cfg.MaxRows,
 			TLSCA: cfg.CassandraTLSCA, TLSCert: cfg.CassandraTLSCert, TLSKey: cfg.CassandraTLSKey,
 		})

@@ -220,6 +220,11 @@ func (w *Worker) openStore(ctx context.Context, open func(context.Context) (Stor
 		s, st, err := open(ctx)
 		if err == nil {
 			w.store = s
+			if ws, ok := s.(interface{ Warnings() []string }); ok {
+				for _, warning := range ws.Warnings() {
+					w.log.Warn(warning)
+				}
+			}
 			return st, nil
 		}
 		if !errors.Is(err, store.ErrUnavailable) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Local single-node Apache Cassandra 5.0, run from its Maven Central jars on JDK 17
-# (no tarball, no Docker). See /work/shared/docs/cassandra-local.md.
+# Local Apache Cassandra 5.0, run from its Maven Central jars on JDK 17 (no tarball,
+# no Docker): one node, or with CASSANDRA_NODES=3 a local cluster of 3 (cluster mode,
+# below). See /work/shared/docs/cassandra-local.md.
 #
 #   deploy/local/cassandra.sh start    fetch the jars if needed, write the config and start
 #                                      the node, unless 127.0.0.1:9042 already answers or
@@ -16,10 +17,23 @@
 # .data/cassandra/{data,commitlog,...}, logs .data/cassandra/logs/{system,stdout}.log,
 # pid .data/cassandra.pid.
 #
+# Cluster mode (CASSANDRA_NODES=N, N > 1): node i listens on 127.0.0.i (ports 7000 and
+# 9042 on each address; no JMX), in .data/cassandra-cluster/nodei/ (same layout as
+# above) with pid file .data/cassandra-cluster/nodei.pid; cluster chorus-local-cluster,
+# seed node 1, one evenly spaced token per node, no bootstrap. The same subcommands
+# act on every node; `start I` and `kill I` on node I only (tests crash and restart
+# one node); `status` exits 0 only if every node runs. `stop` without CASSANDRA_NODES
+# stops the single node and any cluster nodes this script started (make down).
+# The single node and a cluster never run at once (both would use 127.0.0.1:9042).
+#
 # Environment:
+#   CASSANDRA_NODES                  1 (default): one node; N > 1: a local cluster of N
+#   CHORUS_CASSANDRA_NODE_IPS        cluster mode: the nodes' addresses, space separated
+#                                    (default 127.0.0.1 ... 127.0.0.N; sets N if
+#                                    CASSANDRA_NODES is unset)
 #   CHORUS_CASSANDRA_COMMITLOG_SYNC  batch (default: acknowledged writes survive power
 #                                    loss), group, or periodic (faster, can lose ~10 s)
-#   CHORUS_CASSANDRA_HEAP            JVM heap, default 1g
+#   CHORUS_CASSANDRA_HEAP            JVM heap per node, default 1g (cluster: 512m)
 #   CHORUS_CASSANDRA_READY_TIMEOUT   seconds to wait for start-up, default 180
 #   JAVA_HOME                        the JDK 17 to use (default: java on PATH)
 set -euo pipefail
@@ -38,6 +52,11 @@ READY_TIMEOUT=${CHORUS_CASSANDRA_READY_TIMEOUT:-180}
 STOP_TIMEOUT=90
 DEP_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
+# The single node's identity (cluster nodes get their own in cluster.sh).
+CLUSTER_NAME=chorus-local
+ADDRESS=127.0.0.1
+SEEDS=127.0.0.1:7000
+TOKEN=0
 
 # external: CHORUS_CASSANDRA_HOSTS names hosts other than the local default.
 external() {
@@ -95,7 +114,11 @@ write_config() {
 		if [[ $line == "@COMMITLOG_SYNC@" ]]; then
 			printf '%s\n' "$sync"
 		else
-			printf '%s\n' "${line//@DATA_DIR@/$DIR}"
+			line=${line//@DATA_DIR@/$DIR}
+			line=${line//@CLUSTER_NAME@/$CLUSTER_NAME}
+			line=${line//@ADDRESS@/$ADDRESS}
+			line=${line//@SEEDS@/$SEEDS}
+			printf '%s\n' "${line//@INITIAL_TOKEN@/$TOKEN}"
 		fi
 	done <"$SRC/cassandra.yaml.in" >"$CONF/cassandra.yaml"
 	cp "$SRC/logback.xml" "$CONF/logback.xml"
@@ -105,7 +128,7 @@ jvm_options() {
 	local jamm
 	jamm=$(ls "$LIB"/jamm-*.jar 2>/dev/null | head -n1)
 	[[ -n $jamm ]] || die "no jamm-*.jar in $LIB"
-	local heap=${CHORUS_CASSANDRA_HEAP:-1g}
+	local heap=${CHORUS_CASSANDRA_HEAP:-$DEFAULT_HEAP}
 	JVM_OPTS=(
 		-Xms"$heap" -Xmx"$heap" -Xss256k
 		-XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -XX:+PerfDisableSharedMem
@@ -138,8 +161,9 @@ jvm_options() {
 		-Dlogback.configurationFile="$CONF/logback.xml"
 		# Single node: do not wait for gossip or ring state (about 1 min -> seconds).
 		-Dcassandra.skip_wait_for_gossip_to_settle=0
-		-Dcassandra.initial_token=0
+		-Dcassandra.initial_token="$TOKEN"
 		-Dcassandra.load_ring_state=false
+		"${EXTRA_JVM_OPTS[@]}"
 	)
 }
 
@@ -162,13 +186,16 @@ show_logs() {
 	} >&2
 }
 
-# wait_ready PID OFFSET: until the log shows the CQL listener (after OFFSET) and
-# 127.0.0.1:9042 accepts connections; fails if the process dies or time runs out.
+# ready OFFSET: the log shows the CQL listener (after OFFSET) and ADDRESS:9042
+# accepts connections.
+ready() { log_since "$1" | grep -q "$READY_LINE" && port_open "$ADDRESS" 9042; }
+
+# wait_ready PID OFFSET: until ready; fails if the process dies or time runs out.
 wait_ready() {
 	local pid=$1 off=$2 start=$SECONDS
 	progress_start
 	while :; do
-		if log_since "$off" | grep -q "$READY_LINE" && port_open 127.0.0.1 9042; then
+		if ready "$off"; then
 			break
 		fi
 		if ! alive "$pid"; then
@@ -187,6 +214,17 @@ wait_ready() {
 	progress_done
 }
 
+# spawn_node: start the node configured by DIR, CONF, LOGS, ADDRESS, TOKEN; sets
+# SPAWNED_PID and LOG_OFFSET (where this run's log starts).
+spawn_node() {
+	write_config
+	jvm_options
+	LOG_OFFSET=$(log_size)
+	: >"$LOGS/stdout.log"
+	cd "$DIR"
+	spawn "$LOGS/stdout.log" "$JAVA" "${JVM_OPTS[@]}" -cp "$CONF:$LIB/*" "$MAIN"
+}
+
 cmd_start() {
 	if external; then
 		log "using external Cassandra at $CHORUS_CASSANDRA_HOSTS (CHORUS_CASSANDRA_HOSTS); not starting one"
@@ -198,6 +236,10 @@ cmd_start() {
 		log "already running (pid $pid), CQL on 127.0.0.1:9042"
 		return 0
 	fi
+	local running
+	if running=$(cluster_pids); then
+		die "a local Cassandra cluster started by this script is running (pids $running): stop it first (make down), or use it (CASSANDRA_NODES=N)"
+	fi
 	if port_open 127.0.0.1 9042; then
 		log "something already accepts CQL on 127.0.0.1:9042; reusing it (not started by this script)"
 		return 0
@@ -205,22 +247,19 @@ cmd_start() {
 	port_open 127.0.0.1 7000 && die "port 7000 (Cassandra storage) is in use by another process"
 	check_java
 	ensure_lib
-	write_config
-	jvm_options
-	local off
-	off=$(log_size)
-	: >"$LOGS/stdout.log"
-	cd "$DIR"
-	spawn "$LOGS/stdout.log" "$JAVA" "${JVM_OPTS[@]}" -cp "$CONF:$LIB/*" "$MAIN"
+	spawn_node
 	echo "$SPAWNED_PID" >"$PIDFILE"
 	log "starting Cassandra (pid $SPAWNED_PID, commitlog_sync ${CHORUS_CASSANDRA_COMMITLOG_SYNC:-batch}, logs $LOGS)"
 	local start=$SECONDS
-	wait_ready "$SPAWNED_PID" "$off"
+	wait_ready "$SPAWNED_PID" "$LOG_OFFSET"
 	log "Cassandra ready in $((SECONDS - start))s: CQL on 127.0.0.1:9042"
 }
 
 cmd_stop() {
 	local pid
+	if cluster_pids >/dev/null; then
+		cluster_stop
+	fi
 	if ! pid=$(our_pid); then
 		rm -f "$PIDFILE"
 		log "not running (nothing started by this script)"
@@ -242,7 +281,9 @@ cmd_stop() {
 
 cmd_status() {
 	local pid
-	if external; then
+	if pid=$(cluster_pids); then
+		log "a local cluster started by this script runs (pids $pid); CASSANDRA_NODES=N $0 status shows its nodes"
+	elif external; then
 		log "external: $CHORUS_CASSANDRA_HOSTS"
 	elif pid=$(our_pid); then
 		if port_open 127.0.0.1 9042; then
@@ -277,11 +318,19 @@ cmd_wipe() {
 	log "removed $DIR"
 }
 
+DEFAULT_HEAP=1g
+EXTRA_JVM_OPTS=()
+source "$(dirname "${BASH_SOURCE[0]}")/cassandra-cluster.sh"
+
+if cluster_mode; then
+	cluster_main "$@"
+	exit
+fi
 case ${1-} in
 start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 wipe) cmd_wipe ;;
 kill) cmd_kill ;;
-*) echo "usage: $0 {start|stop|status|wipe|kill}" >&2; exit 2 ;;
+*) echo "usage: $0 {start|stop|status|wipe|kill}, or CASSANDRA_NODES=N $0 {start|stop|status|wipe|kill} [NODE]" >&2; exit 2 ;;
 esac
