@@ -97,8 +97,6 @@ type Cassandra struct {
 	// may have landed). Only the apply loop calls Apply.
 	st     State
 	unsure bool
-	// settle is set after a write whose outcome is unknown: see mayLand.
-	settle *settling
 	// warnings are what the operator should know about the keyspace's
 	// replication and consistency, found at open (the worker logs them).
 	warnings []string
@@ -117,14 +115,11 @@ const (
 // that has run for longer holds one expired record per old write, and a
 // scan of them (at start, and for a snapshot) fails with Cassandra's
 // READ_TOO_MANY_TOMBSTONES once more than 100,000 lie in its way (found by
-// the join benchmark with a short window). Time windows let Cassandra drop
-// whole expired SSTables. The grace period must not be 0, though:
-// Cassandra does not replay a logged batch from its batchlog once the
-// grace period of any table in it has passed, and every apply batch holds
-// a record. With 0, a batch whose coordinator died half way stayed half
-// applied, and the worker applied its list appends again (found by
-// TestCassandraClusterNodeKilled). Three hours match the hint window.
-const requestsOptions = `gc_grace_seconds = 10800 AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': '1'}`
+// the join benchmark with a short window). The records are only ever
+// inserted with a TTL, never deleted, so no grace period is needed to
+// keep a deletion from being undone, and time windows let Cassandra drop
+// whole expired SSTables.
+const requestsOptions = `gc_grace_seconds = 0 AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': '1'}`
 
 // IsReservedTable reports whether name is one of Chorus's own tables
 // (check.IsReservedTable: the rule lives with the admission checks).
@@ -274,7 +269,6 @@ func (c *Cassandra) applyMember(ctx context.Context, o *messages.Order) error {
 	b.Query(recordMember, ch.ID, ch.Gen, ch.Op == messages.MemberRemove, int64(o.Seq), o.Timestamp)
 	b.Query(recordState, o.Timestamp, int64(o.Seq), int64(o.Epoch), 0)
 	if err := c.session.ExecuteBatch(b); err != nil {
-		c.mayLand(err, o, 0)
 		return fmt.Errorf("recording member change at seq %d in %s: %w", o.Seq, c.keyspace, classify(err))
 	}
 	c.advance(o, 0)
@@ -350,13 +344,6 @@ func (c *Cassandra) Apply(ctx context.Context, orders []messages.Order) ([][]mes
 			return nil, err
 		}
 		st.Gen = c.st.Gen
-		if s := c.settle; s != nil {
-			if !reached(st, s.applied, s.partial) && time.Now().Before(s.until) {
-				return nil, fmt.Errorf("%w: a write batch up to seq %d of unknown outcome may still be applied from Cassandra's batchlog; not applying it again before %s",
-					ErrUnavailable, s.applied+min(uint64(s.partial), 1), s.until.Format(time.TimeOnly))
-			}
-			c.settle = nil
-		}
 		c.st, c.unsure = st, false
 	}
 	out := make([][]messages.Outcome, len(orders))
@@ -491,61 +478,12 @@ func (c *Cassandra) applyGroup(ctx context.Context, rs []ref) error {
 		b.Query(text)
 	}
 	c.addRecords(b, rs)
-	last := rs[len(rs)-1]
 	if err := c.session.ExecuteBatch(b); err != nil {
-		c.mayLand(err, last.o, last.k+1)
 		return classify(err)
 	}
+	last := rs[len(rs)-1]
 	c.advance(last.o, last.k+1)
 	return nil
-}
-
-// batchSettle is how long a logged batch of unknown outcome can still be
-// applied by Cassandra: a batchlog replica replays a batch once it is older
-// than twice the write timeout (2 s by default), checking every 10 s.
-const batchSettle = 30 * time.Second
-
-// settling is the progress a batch of unknown outcome records if it lands.
-type settling struct {
-	applied uint64
-	partial uint32
-	until   time.Time
-}
-
-// mayLand notes a logged batch that failed without saying whether it was
-// applied (a timeout, a coordinator that died). Cassandra finishes such a
-// batch from its batchlog, and list appends are not idempotent: applying it
-// again now could apply its writes twice. So the next Apply waits until the
-// progress record shows the batch, or batchSettle has passed.
-func (c *Cassandra) mayLand(err error, o *messages.Order, next int) {
-	if !ambiguous(err) {
-		return
-	}
-	applied, partial := progress(o, next)
-	c.settle = &settling{applied: applied, partial: uint32(partial), until: time.Now().Add(batchSettle)}
-}
-
-// ambiguous reports whether a failed write may still have been applied:
-// anything but a refusal before any work (unavailable, invalid).
-func ambiguous(err error) bool {
-	var unavailable *gocql.RequestErrUnavailable
-	if errors.As(err, &unavailable) {
-		return false
-	}
-	var re gocql.RequestError
-	if errors.As(err, &re) {
-		switch re.Code() {
-		case gocql.ErrCodeUnavailable, gocql.ErrCodeSyntax, gocql.ErrCodeInvalid, gocql.ErrCodeConfig,
-			gocql.ErrCodeAlreadyExists, gocql.ErrCodeUnauthorized, gocql.ErrCodeOverloaded, gocql.ErrCodeBootstrapping:
-			return false
-		}
-	}
-	return true
-}
-
-// reached reports whether state st records at least the given progress.
-func reached(st State, applied uint64, partial uint32) bool {
-	return st.Applied > applied || st.Applied == applied && st.Partial >= partial
 }
 
 func (c *Cassandra) advance(o *messages.Order, next int) {
@@ -635,7 +573,6 @@ func (c *Cassandra) recordOnly(ctx context.Context, o *messages.Order, k int, ou
 	b.Query(recordRequest, o.Writes[k].RequestID, int64(o.Seq), k, int(out.Code), out.Error, c.ttl, ts)
 	b.Query(recordState, ts, int64(applied), int64(o.Epoch), partial)
 	if err := c.session.ExecuteBatch(b); err != nil {
-		c.mayLand(err, o, k+1)
 		return out, fmt.Errorf("recording seq %d write %d in %s: %w", o.Seq, k, c.keyspace, classify(err))
 	}
 	c.advance(o, k+1)

@@ -143,34 +143,3 @@ func TestSortColumns(t *testing.T) {
 		t.Errorf("sortColumns: %q, want %q", got, want)
 	}
 }
-
-func TestReachedProgress(t *testing.T) {
-	for _, c := range []struct {
-		st      State
-		applied uint64
-		partial uint32
-		want    bool
-	}{
-		{State{Applied: 7}, 7, 0, true},
-		{State{Applied: 8}, 7, 2, true},
-		{State{Applied: 6}, 7, 0, false},
-		{State{Applied: 6, Partial: 1}, 6, 2, false},
-		{State{Applied: 6, Partial: 2}, 6, 2, true},
-	} {
-		if got := reached(c.st, c.applied, c.partial); got != c.want {
-			t.Errorf("reached(%+v, %d, %d) = %v, want %v", c.st, c.applied, c.partial, got, c.want)
-		}
-	}
-}
-
-func TestAmbiguousWriteErrors(t *testing.T) {
-	if !ambiguous(errors.New("gocql: no response received from cassandra within timeout period")) {
-		t.Error("a timeout without answer must count as of unknown outcome")
-	}
-	if !ambiguous(&gocql.RequestErrWriteTimeout{}) {
-		t.Error("a write timeout must count as of unknown outcome")
-	}
-	if ambiguous(&gocql.RequestErrUnavailable{}) {
-		t.Error("unavailable is refused before any write")
-	}
-}
