@@ -153,6 +153,26 @@ func NewNode(nc *nats.Conn, js jetstream.JetStream, stream jetstream.Stream, cfg
 	}
 }
 
+// openLease opens the lease bucket, waiting out JetStream being briefly
+// unavailable (a NATS cluster electing its meta leader answers 503): a
+// worker that stopped then would leave a healthy cluster one replica short.
+func (n *Node) openLease(ctx context.Context) (*Lease, error) {
+	pause := 250 * time.Millisecond
+	for {
+		lease, err := OpenLease(ctx, n.js, n.cfg.Subjects.LeaseBucket(), n.cfg.ID, n.cfg.LeaseTTL, n.cfg.LogReplicas, n.log)
+		if err == nil || ctx.Err() != nil {
+			return lease, err
+		}
+		n.log.Warn("cannot open the lease bucket yet; trying again", "err", err, "in", pause)
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return nil, err
+		}
+		pause = min(2*pause, 5*time.Second)
+	}
+}
+
 // Run campaigns and leads until ctx ends; it then releases the lease.
 func (n *Node) Run(ctx context.Context) error {
 	hb, err := n.nc.Subscribe(n.cfg.Subjects.Heartbeat(), func(m *nats.Msg) {
@@ -165,7 +185,7 @@ func (n *Node) Run(ctx context.Context) error {
 		return fmt.Errorf("subscribing to heartbeats: %w", err)
 	}
 	defer hb.Unsubscribe()
-	lease, err := OpenLease(ctx, n.js, n.cfg.Subjects.LeaseBucket(), n.cfg.ID, n.cfg.LeaseTTL, n.cfg.LogReplicas, n.log)
+	lease, err := n.openLease(ctx)
 	if err != nil {
 		return err
 	}
