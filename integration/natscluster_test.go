@@ -150,6 +150,24 @@ func TestNATSCluster(t *testing.T) {
 	}
 
 	more(30, "warm-up")
+	// Every worker running and live before the first fault: on 2 cores a
+	// worker can still be starting (or restoring a snapshot) here.
+	chorustest.Eventually(t, 2*time.Minute, func() error {
+		st, err := p.Status(admin)
+		if err != nil {
+			return err
+		}
+		live := 0
+		for _, w := range st.Workers {
+			if w.Live {
+				live++
+			}
+		}
+		if live < len(p.IDs) {
+			return fmt.Errorf("%d of %d workers live", live, len(p.IDs))
+		}
+		return nil
+	})
 	var faults []*natsFault
 	run := func(name string, fault func()) {
 		f := &natsFault{name: name, start: time.Now()}

@@ -113,7 +113,15 @@ func (w *Worker) startService() (*service, error) {
 	)
 	if err == nil {
 		// Make sure the server has the subscriptions before we say we serve.
-		err = w.nc.Flush()
+		// A connection that is reconnecting (a NATS cluster losing a server)
+		// sends them again once it is back: that is no reason to stop.
+		if ferr := w.nc.Flush(); ferr != nil {
+			if w.nc.IsClosed() {
+				err = ferr
+			} else {
+				w.log.Warn("cannot confirm the request subscriptions with NATS yet; they are sent again on reconnecting", "err", ferr)
+			}
+		}
 	}
 	if err != nil {
 		_ = svc.Stop()
