@@ -30,19 +30,7 @@ var (
 // test process (the Go build cache makes later builds cheap).
 func NATSServerBinary(t testing.TB) string {
 	t.Helper()
-	natsBuildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "chorus-nats-bin-")
-		if err != nil {
-			natsBuildErr = err
-			return
-		}
-		natsBinPath = filepath.Join(dir, "nats-server")
-		cmd := exec.Command("go", "build", "-o", natsBinPath, "github.com/nats-io/nats-server/v2")
-		cmd.Dir = RepoRoot(t)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			natsBuildErr = fmt.Errorf("building nats-server: %v\n%s", err, out)
-		}
-	})
+	natsBuildOnce.Do(func() { natsBinPath, natsBuildErr = goBuild(t, "nats-server", "github.com/nats-io/nats-server/v2") })
 	if natsBuildErr != nil {
 		t.Fatal(natsBuildErr)
 	}

@@ -30,29 +30,27 @@ var (
 // WorkerBinary builds cmd/chorus-worker once per test process.
 func WorkerBinary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		out, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		root := filepath.Dir(strings.TrimSpace(string(out)))
-		dir, err := os.MkdirTemp("", "chorus-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "chorus-worker")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/chorus-worker")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("building chorus-worker: %v\n%s", err, out)
-		}
-	})
+	buildOnce.Do(func() { binPath, buildErr = goBuild(t, "chorus-worker", "./cmd/chorus-worker") })
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return binPath
+}
+
+// goBuild builds pkg of the repository's module into a new temporary
+// directory as name and returns its path.
+func goBuild(t testing.TB, name, pkg string) (string, error) {
+	dir, err := os.MkdirTemp("", "chorus-bin-")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", path, pkg)
+	cmd.Dir = RepoRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building %s: %v\n%s", name, err, out)
+	}
+	return path, nil
 }
 
 // Procs is a cluster of chorus-worker processes (so they can be killed,

@@ -199,14 +199,11 @@ func TestChaos(t *testing.T) {
 	t.Logf("nemesis: %d SIGKILLs, %d SIGSTOP/SIGCONT", kills, pauses)
 
 	// Every worker must converge on the same lists.
-	final := map[int][]int64{}
+	var final map[int][]int64
 	chorustest.Eventually(t, 2*time.Minute, func() error {
-		for _, k := range keys {
-			list, err := e.agreed(k)
-			if err != nil {
-				return err
-			}
-			final[k] = list
+		var err error
+		if final, err = e.agreedLists(keys); err != nil {
+			return err
 		}
 		st, err := p.Status(e.nc)
 		if err != nil {

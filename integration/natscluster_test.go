@@ -213,16 +213,10 @@ func TestNATSCluster(t *testing.T) {
 	clients.Wait()
 	stop = make(chan struct{}) // for the deferred close
 
-	final := map[int][]int64{}
-	chorustest.Eventually(t, 2*time.Minute, func() error {
-		for _, k := range keys {
-			list, err := e.agreed(k)
-			if err != nil {
-				return err
-			}
-			final[k] = list
-		}
-		return nil
+	var final map[int][]int64
+	chorustest.Eventually(t, 2*time.Minute, func() (err error) {
+		final, err = e.agreedLists(keys)
+		return err
 	})
 	acked, unknown, problems := checkHistory(history, final)
 	for _, pr := range problems {

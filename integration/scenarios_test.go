@@ -149,6 +149,19 @@ func (e *env) updateApplied(server string, k int) int64 {
 }
 
 // agreed returns key k's list if every worker holds the same one.
+// agreedLists is agreed for each of keys: the list every replica holds.
+func (e *env) agreedLists(keys []int) (map[int][]int64, error) {
+	lists := map[int][]int64{}
+	for _, k := range keys {
+		list, err := e.agreed(k)
+		if err != nil {
+			return nil, err
+		}
+		lists[k] = list
+	}
+	return lists, nil
+}
+
 func (e *env) agreed(k int) ([]int64, error) {
 	var first []int64
 	for i, id := range e.c.IDs {
