@@ -100,6 +100,10 @@ type Cassandra struct {
 	// warnings are what the operator should know about the keyspace's
 	// replication and consistency, found at open (the worker logs them).
 	warnings []string
+	// doubt is when a write last failed without a clear answer; the next
+	// Apply first waits until Cassandra can no longer replay it (batchfate.go).
+	doubt time.Time
+	logs  *batchlogs
 }
 
 // State and request tables; user statements may not touch them.
@@ -116,10 +120,17 @@ const (
 // scan of them (at start, and for a snapshot) fails with Cassandra's
 // READ_TOO_MANY_TOMBSTONES once more than 100,000 lie in its way (found by
 // the join benchmark with a short window). The records are only ever
-// inserted with a TTL, never deleted, so no grace period is needed to
-// keep a deletion from being undone, and time windows let Cassandra drop
-// whole expired SSTables.
-const requestsOptions = `gc_grace_seconds = 0 AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': '1'}`
+// inserted with a TTL, never deleted, so a short grace period cannot bring
+// a deleted record back, and time windows let Cassandra drop whole
+// expired SSTables. The grace is not 0: Cassandra never replays a logged
+// batch that writes a table without grace, and a batch of the store left
+// half applied by a coordinator's death would stay so (batchfate.go).
+var requestsOptions = graceOption + ` AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': '1'}`
+
+// graceOption is chorus_state's and chorus_requests' grace: the time within
+// which Cassandra replays a failed logged batch of the store. Neither
+// table has deletions a short grace could bring back.
+var graceOption = fmt.Sprintf(`gc_grace_seconds = %d`, int(batchGrace/time.Second))
 
 // IsReservedTable reports whether name is one of Chorus's own tables
 // (check.IsReservedTable: the rule lives with the admission checks).
@@ -171,14 +182,17 @@ func OpenCassandra(ctx context.Context, cfg Config) (*Cassandra, State, error) {
 	if err != nil {
 		return nil, State{}, fmt.Errorf("%w: connecting to keyspace %s: %v", ErrUnavailable, cfg.Keyspace, err)
 	}
-	c := &Cassandra{session: session, keyspace: cfg.Keyspace, ttl: int(cfg.DedupWindow / time.Second), maxRows: cfg.MaxRows, warnings: warnings}
+	c := &Cassandra{session: session, keyspace: cfg.Keyspace, ttl: int(cfg.DedupWindow / time.Second), maxRows: cfg.MaxRows, warnings: warnings,
+		logs: newBatchlogs(cluster, cfg.Hosts)}
 	for _, ddl := range []string{
-		`CREATE TABLE IF NOT EXISTS ` + stateTable + ` (id int PRIMARY KEY, applied bigint, epoch bigint, partial int)`,
+		`CREATE TABLE IF NOT EXISTS ` + stateTable + ` (id int PRIMARY KEY, applied bigint, epoch bigint, partial int) WITH ` + graceOption,
+		`ALTER TABLE ` + stateTable + ` WITH ` + graceOption,
 		`CREATE TABLE IF NOT EXISTS ` + requestsTable + ` (id text PRIMARY KEY, seq bigint, idx int, code int, error text) WITH ` + requestsOptions,
 		// Also on a keyspace made before these options.
 		`ALTER TABLE ` + requestsTable + ` WITH ` + requestsOptions,
 		`CREATE TABLE IF NOT EXISTS ` + membersTable + ` (id text PRIMARY KEY, gen text, removed boolean, seq bigint)`,
 		`CREATE TABLE IF NOT EXISTS ` + genTable + ` (id int PRIMARY KEY, gen text)`,
+		createIntent,
 	} {
 		if err := session.Query(ddl).WithContext(ctx).Exec(); err != nil {
 			session.Close()
@@ -310,7 +324,10 @@ func (c *Cassandra) state(ctx context.Context) (State, error) {
 }
 
 // Close ends the session.
-func (c *Cassandra) Close() { c.session.Close() }
+func (c *Cassandra) Close() {
+	c.session.Close()
+	c.logs.close()
+}
 
 // Keyspace is the keyspace this store owns.
 func (c *Cassandra) Keyspace() string { return c.keyspace }
@@ -334,11 +351,18 @@ const maxGroup = 128
 // skips one; a batch Cassandra refuses is retried write by write, so each
 // write gets its own outcome. Writes Cassandra cannot batch (schema
 // changes, TRUNCATE, counters, conditional writes, explicit timestamps)
-// run alone and are recorded right after. The outcomes are the statements'
+// run alone and are recorded right after; a schema change run again after
+// its record failed is recognised by the keyspace's schema (intent.go). The outcomes are the statements'
 // own results, the same on every replica; the error is a storage failure:
 // retry the same ORDERs.
 func (c *Cassandra) Apply(ctx context.Context, orders []messages.Order) ([][]messages.Outcome, error) {
 	if c.unsure {
+		if !c.doubt.IsZero() {
+			if err := c.logs.awaitSettled(ctx, c.doubt); err != nil {
+				return nil, err
+			}
+			c.doubt = time.Time{}
+		}
 		st, err := c.state(ctx)
 		if err != nil {
 			return nil, err
@@ -368,6 +392,9 @@ func (c *Cassandra) Apply(ctx context.Context, orders []messages.Order) ([][]mes
 	}
 	c.unsure = err != nil
 	if err != nil {
+		if errors.Is(err, ErrUnavailable) { // a write may be on its way
+			c.doubt = time.Now()
+		}
 		return nil, err
 	}
 	return out, nil
@@ -512,6 +539,15 @@ func (c *Cassandra) applyOne(ctx context.Context, r ref) (messages.Outcome, erro
 		}
 		// Rejected: run it alone below, so the client sees the statement's
 		// own error (and a statement Cassandra refuses to batch still runs).
+	}
+	if schemaChange(stmt) {
+		ran, err := c.ranBefore(ctx, o, k)
+		if err != nil {
+			return out, err
+		}
+		if ran {
+			return c.recordOnly(ctx, o, k, out)
+		}
 	}
 	q := c.session.Query(stmt.Text).WithContext(ctx)
 	if !stmt.Kind.IsSchema() && !stmt.UsingTimestamp && !stmt.Conditional {

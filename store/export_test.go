@@ -2,8 +2,15 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/chorusdb/chorus/cql"
+	"github.com/chorusdb/chorus/messages"
 )
 
 // SnapshotDump decodes a snapshot stream for tests: its header, one line
@@ -65,4 +72,40 @@ func SnapshotDump(b []byte) (map[string]any, []string, []int64, error) {
 			return nil, nil, nil, err
 		}
 	}
+}
+
+// BatchlogNode is what LookAtBatchlogs found on one node.
+type BatchlogNode struct {
+	Addr      string
+	Reachable bool
+	Oldest    time.Time
+}
+
+// LookAtBatchlogs asks every node of the ring that seeds lead to for its
+// oldest pending batch, as a store does after a write failed unanswered.
+func LookAtBatchlogs(ctx context.Context, seeds []string) []BatchlogNode {
+	cc := gocql.NewCluster(seeds...)
+	cc.Timeout, cc.ConnectTimeout = 5*time.Second, 5*time.Second
+	b := newBatchlogs(cc, seeds)
+	defer b.close()
+	var out []BatchlogNode
+	for _, n := range b.look(ctx) {
+		out = append(out, BatchlogNode{Addr: n.addr, Reachable: n.reachable, Oldest: n.oldest})
+	}
+	return out
+}
+
+// RunUnrecorded runs write k of o as Apply does, intent included, but
+// stops before recording it: a worker that died right after the statement.
+func (c *Cassandra) RunUnrecorded(ctx context.Context, o *messages.Order, k int) error {
+	st, err := cql.Parse(o.Writes[k].Stmt, c.keyspace)
+	if err != nil {
+		return err
+	}
+	if schemaChange(st) {
+		if _, err := c.ranBefore(ctx, o, k); err != nil {
+			return err
+		}
+	}
+	return c.session.Query(st.Text).WithContext(ctx).Exec()
 }

@@ -1,0 +1,207 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/gocql/gocql"
+)
+
+// A logged batch that fails without a clear answer (a timeout, a lost
+// connection: the coordinator may have died half way) is not finished
+// with. Cassandra first writes it to the batchlog of two other nodes and
+// only then applies it, and a node holding it replays it some seconds
+// later — or, if that node is down, once it is back. Applying the same
+// writes again before that is settled applies a list append twice: its
+// cell names are made anew each time (docs: cassandra-facts), so the
+// replay and the second apply both stay.
+//
+// So after such a failure the store waits until the batch is settled:
+// no node holds a batch as old as the failure, or the batch can no longer
+// be replayed — Cassandra drops a batch older than the smallest
+// gc_grace_seconds of its tables, and every batch of the store writes
+// chorus_state, whose grace is batchGrace. Only then does it read its
+// progress again and apply what is missing.
+
+// batchGrace is the gc_grace_seconds of chorus_state and chorus_requests,
+// and so the age past which Cassandra no longer replays a batch of the
+// store. It bounds the wait for a node that is down; a node that is up
+// replays a batch within about 15 s (twice write_request_timeout, then
+// its 10 s replay round), far inside it.
+const batchGrace = 60 * time.Second
+
+// batchSkew allows for the clocks of the worker and the Cassandra nodes,
+// which name batches by their own time.
+const batchSkew = 2 * time.Second
+
+// batchPoll is how often the batchlogs are asked again while unsettled.
+const batchPoll = 500 * time.Millisecond
+
+// batchNode is what one Cassandra node said about its batchlog.
+type batchNode struct {
+	addr      string
+	reachable bool
+	oldest    time.Time // its oldest batch; zero when it holds none
+}
+
+// batchSettled reports whether a batch that failed at failed can still be
+// applied by a replay, from what the ring's nodes said at now, and if it
+// can, why (for the error the apply loop logs).
+func batchSettled(nodes []batchNode, failed, now time.Time) (bool, string) {
+	horizon := failed.Add(batchSkew)
+	if now.Before(horizon) {
+		return false, "waiting out the clock allowance of " + batchSkew.String()
+	}
+	expired := !now.Before(failed.Add(batchGrace + batchSkew))
+	if len(nodes) == 0 && !expired {
+		return false, "no Cassandra node answered"
+	}
+	for _, n := range nodes {
+		switch {
+		case !n.reachable && !expired:
+			return false, fmt.Sprintf("node %s is unreachable and may hold the batch in its batchlog (replayable for %s)", n.addr, batchGrace)
+		case n.reachable && !n.oldest.IsZero() && !n.oldest.After(horizon):
+			return false, fmt.Sprintf("node %s still holds a batch from %s in its batchlog", n.addr, n.oldest.UTC().Format(time.RFC3339Nano))
+		}
+	}
+	return true, ""
+}
+
+// batchlogs asks each node of the ring for the oldest batch it holds.
+// system.batches is local to each node, so every node is asked on its
+// own connection.
+type batchlogs struct {
+	base     gocql.ClusterConfig // the store's settings (credentials, TLS)
+	seeds    []string
+	sessions map[string]*gocql.Session
+}
+
+func newBatchlogs(base *gocql.ClusterConfig, seeds []string) *batchlogs {
+	return &batchlogs{base: *base, seeds: seeds, sessions: map[string]*gocql.Session{}}
+}
+
+// session connects to node addr alone; nil if it cannot be reached.
+func (b *batchlogs) session(addr string) *gocql.Session {
+	if s := b.sessions[addr]; s != nil && !s.Closed() {
+		return s
+	}
+	cc := b.base
+	cc.Hosts = []string{addr}
+	cc.Keyspace = ""
+	cc.Consistency = gocql.One
+	cc.NumConns = 1
+	cc.DisableInitialHostLookup = true
+	cc.ConnectTimeout = min(cc.ConnectTimeout, time.Second)
+	cc.Timeout = min(cc.Timeout, 2*time.Second)
+	ips := hostIPs(addr)
+	cc.HostFilter = gocql.HostFilterFunc(func(h *gocql.HostInfo) bool {
+		for _, ip := range ips {
+			if h.ConnectAddress().Equal(ip) {
+				return true
+			}
+		}
+		return false
+	})
+	s, err := cc.CreateSession()
+	if err != nil {
+		return nil
+	}
+	b.sessions[addr] = s
+	return s
+}
+
+// hostIPs are the addresses of addr (host or host:port).
+func hostIPs(addr string) []net.IP {
+	host := addr
+	if hp, _, err := net.SplitHostPort(addr); err == nil {
+		host = hp
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		return []net.IP{ip}
+	}
+	ips, _ := net.LookupIP(host)
+	return ips
+}
+
+// ring lists the nodes: the seeds, and every peer a reachable seed knows
+// (system.peers_v2 keeps nodes that are down).
+func (b *batchlogs) ring(ctx context.Context) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(a string) {
+		if !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	for _, s := range b.seeds {
+		add(s)
+	}
+	for _, s := range b.seeds {
+		sess := b.session(s)
+		if sess == nil {
+			continue
+		}
+		iter := sess.Query(`SELECT native_address, native_port FROM system.peers_v2`).WithContext(ctx).Iter()
+		var ip net.IP
+		var port int
+		for iter.Scan(&ip, &port) {
+			if ip != nil {
+				add(net.JoinHostPort(ip.String(), strconv.Itoa(port)))
+			}
+		}
+		if iter.Close() == nil {
+			break
+		}
+	}
+	return out
+}
+
+// look asks every node of the ring for its oldest batch.
+func (b *batchlogs) look(ctx context.Context) []batchNode {
+	var out []batchNode
+	for _, addr := range b.ring(ctx) {
+		n := batchNode{addr: addr}
+		if sess := b.session(addr); sess != nil {
+			iter := sess.Query(`SELECT id FROM system.batches`).WithContext(ctx).Iter()
+			var id gocql.UUID
+			for iter.Scan(&id) {
+				if t := id.Time(); n.oldest.IsZero() || t.Before(n.oldest) {
+					n.oldest = t
+				}
+			}
+			n.reachable = iter.Close() == nil
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func (b *batchlogs) close() {
+	for _, s := range b.sessions {
+		s.Close()
+	}
+}
+
+// awaitSettled waits until a batch that failed at failed can no longer be
+// replayed, or ctx ends (an ErrUnavailable saying what it waits for: the
+// apply loop calls again and the wait goes on).
+func (b *batchlogs) awaitSettled(ctx context.Context, failed time.Time) error {
+	for {
+		ok, why := batchSettled(b.look(ctx), failed, time.Now())
+		if ok {
+			return nil
+		}
+		t := time.NewTimer(batchPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w: a write to Cassandra failed at %s without an answer and Cassandra may still apply it from its batchlog; it is applied again only once that is settled: %s",
+				ErrUnavailable, failed.UTC().Format(time.RFC3339Nano), why)
+		case <-t.C:
+		}
+	}
+}
