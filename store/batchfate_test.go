@@ -21,9 +21,9 @@ func TestBatchSettled(t *testing.T) {
 	}{
 		{"every node empty, past the clock allowance", []batchNode{up("a"), up("b"), up("c")}, after(batchSkew), true, ""},
 		{"within the clock allowance a batch may not be visible yet", []batchNode{up("a")}, after(batchSkew - time.Millisecond), false, "clock allowance"},
-		{"a node holds a batch from before the failure", []batchNode{up("a"), holding("b", after(-3 * time.Second)), up("c")}, after(5 * time.Second), false, "node b still holds"},
+		{"a node holds a batch from before the failure", []batchNode{up("a"), holding("b", after(-3*time.Second)), up("c")}, after(5 * time.Second), false, "node b still holds"},
 		{"a batch from within the clock allowance may be ours", []batchNode{holding("a", after(batchSkew))}, after(5 * time.Second), false, "node a"},
-		{"only batches made after the failure (and the allowance)", []batchNode{holding("a", after(batchSkew + time.Millisecond))}, after(5 * time.Second), true, ""},
+		{"only batches made after the failure (and the allowance)", []batchNode{holding("a", after(batchSkew+time.Millisecond))}, after(5 * time.Second), true, ""},
 		{"a node down may hold the batch", []batchNode{up("a"), down("b"), up("c")}, after(10 * time.Second), false, "node b is unreachable"},
 		{"a node down past the grace can no longer replay it", []batchNode{up("a"), down("b"), up("c")}, after(batchGrace + batchSkew), true, ""},
 		{"a node up keeps an old batch past the grace: it is dropped at its next round, wait", []batchNode{holding("a", after(-time.Second))}, after(batchGrace + batchSkew), false, "node a still holds"},
