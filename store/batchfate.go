@@ -19,12 +19,17 @@ import (
 // cell names are made anew each time (docs: cassandra-facts), so the
 // replay and the second apply both stay.
 //
-// So after such a failure the store waits until the batch is settled:
-// no node holds a batch as old as the failure, or the batch can no longer
-// be replayed — Cassandra drops a batch older than the smallest
-// gc_grace_seconds of its tables, and every batch of the store writes
-// chorus_state, whose grace is batchGrace. Only then does it read its
-// progress again and apply what is missing.
+// So after such a failure the store waits until the batch is settled, and
+// only then reads its progress again and applies what is missing. It asks
+// every node that may hold the batch (not its coordinator, which sends it
+// to two others when the ring has them) for its batchlog; the batch is
+// settled once none of those that answer holds a batch as old as the
+// failure, and either the store's progress shows the batch landed (a copy
+// a node that is down replays later writes the same cells again), or every
+// one of them answered, or the batch can no longer be replayed: Cassandra
+// drops a batch older than the smallest gc_grace_seconds of its tables,
+// and every batch of the store writes chorus_state, whose grace is
+// batchGrace.
 
 // batchGrace is the gc_grace_seconds of chorus_state and chorus_requests,
 // and so the age past which Cassandra no longer replays a batch of the
@@ -42,15 +47,17 @@ const batchPoll = 500 * time.Millisecond
 
 // batchNode is what one Cassandra node said about its batchlog.
 type batchNode struct {
-	addr      string
-	reachable bool
-	oldest    time.Time // its oldest batch; zero when it holds none
+	addr        string
+	reachable   bool
+	oldest      time.Time // its oldest batch; zero when it holds none
+	coordinator bool      // it ran the failed write
 }
 
 // batchSettled reports whether a batch that failed at failed can still be
-// applied by a replay, from what the ring's nodes said at now, and if it
-// can, why (for the error the apply loop logs).
-func batchSettled(nodes []batchNode, failed, now time.Time) (bool, string) {
+// applied by a replay, from what the ring's nodes said at now and whether
+// the store's progress shows it landed; if it can, why (for the error the
+// apply loop logs).
+func batchSettled(nodes []batchNode, failed, now time.Time, landed func() bool) (bool, string) {
 	horizon := failed.Add(batchSkew)
 	if now.Before(horizon) {
 		return false, "waiting out the clock allowance of " + batchSkew.String()
@@ -59,13 +66,20 @@ func batchSettled(nodes []batchNode, failed, now time.Time) (bool, string) {
 	if len(nodes) == 0 && !expired {
 		return false, "no Cassandra node answered"
 	}
+	// A coordinator puts the batch on two other nodes when it has them.
+	skipCoordinator := len(nodes) >= 3
+	var unreachable string
 	for _, n := range nodes {
 		switch {
-		case !n.reachable && !expired:
-			return false, fmt.Sprintf("node %s is unreachable and may hold the batch in its batchlog (replayable for %s)", n.addr, batchGrace)
-		case n.reachable && !n.oldest.IsZero() && !n.oldest.After(horizon):
+		case n.coordinator && skipCoordinator:
+		case !n.reachable:
+			unreachable = n.addr
+		case !n.oldest.IsZero() && !n.oldest.After(horizon):
 			return false, fmt.Sprintf("node %s still holds a batch from %s in its batchlog", n.addr, n.oldest.UTC().Format(time.RFC3339Nano))
 		}
+	}
+	if unreachable != "" && !expired && !landed() {
+		return false, fmt.Sprintf("node %s is unreachable and may hold the batch in its batchlog (replayable for %s)", unreachable, batchGrace)
 	}
 	return true, ""
 }
@@ -94,6 +108,7 @@ func (b *batchlogs) session(addr string) *gocql.Session {
 	cc.Consistency = gocql.One
 	cc.NumConns = 1
 	cc.DisableInitialHostLookup = true
+	cc.Logger = quietLogger{} // a node that is down is expected here, and reported
 	cc.ConnectTimeout = min(cc.ConnectTimeout, time.Second)
 	cc.Timeout = min(cc.Timeout, 2*time.Second)
 	ips := hostIPs(addr)
@@ -112,6 +127,12 @@ func (b *batchlogs) session(addr string) *gocql.Session {
 	b.sessions[addr] = s
 	return s
 }
+
+type quietLogger struct{}
+
+func (quietLogger) Print(...any)          {}
+func (quietLogger) Printf(string, ...any) {}
+func (quietLogger) Println(...any)        {}
 
 // hostIPs are the addresses of addr (host or host:port).
 func hostIPs(addr string) []net.IP {
@@ -160,11 +181,15 @@ func (b *batchlogs) ring(ctx context.Context) []string {
 	return out
 }
 
-// look asks every node of the ring for its oldest batch.
-func (b *batchlogs) look(ctx context.Context) []batchNode {
+// look asks every node of the ring for its oldest batch; coordinator is
+// the address of the node that ran the failed write (nil: unknown).
+func (b *batchlogs) look(ctx context.Context, coordinator net.IP) []batchNode {
 	var out []batchNode
 	for _, addr := range b.ring(ctx) {
 		n := batchNode{addr: addr}
+		for _, ip := range hostIPs(addr) {
+			n.coordinator = n.coordinator || (coordinator != nil && ip.Equal(coordinator))
+		}
 		if sess := b.session(addr); sess != nil {
 			iter := sess.Query(`SELECT id FROM system.batches`).WithContext(ctx).Iter()
 			var id gocql.UUID
@@ -186,12 +211,16 @@ func (b *batchlogs) close() {
 	}
 }
 
-// awaitSettled waits until a batch that failed at failed can no longer be
-// replayed, or ctx ends (an ErrUnavailable saying what it waits for: the
-// apply loop calls again and the wait goes on).
-func (b *batchlogs) awaitSettled(ctx context.Context, failed time.Time) error {
+// awaitSettled waits until a batch that failed at failed, run by node
+// coordinator, can no longer be replayed, or ctx ends (an ErrUnavailable
+// saying what it waits for: the apply loop calls again and the wait goes
+// on). landed reads whether the store's progress shows the batch applied.
+func (b *batchlogs) awaitSettled(ctx context.Context, failed time.Time, coordinator net.IP, landed func(context.Context) (bool, error)) error {
 	for {
-		ok, why := batchSettled(b.look(ctx), failed, time.Now())
+		ok, why := batchSettled(b.look(ctx, coordinator), failed, time.Now(), func() bool {
+			in, err := landed(ctx)
+			return err == nil && in
+		})
 		if ok {
 			return nil
 		}
@@ -203,5 +232,20 @@ func (b *batchlogs) awaitSettled(ctx context.Context, failed time.Time) error {
 				ErrUnavailable, failed.UTC().Format(time.RFC3339Nano), why)
 		case <-t.C:
 		}
+	}
+}
+
+// writeObserver remembers the node that ran the store's last failed write.
+type writeObserver struct{ host *net.IP }
+
+func (w writeObserver) ObserveBatch(_ context.Context, b gocql.ObservedBatch) {
+	if b.Err != nil && b.Host != nil {
+		*w.host = b.Host.ConnectAddress()
+	}
+}
+
+func (w writeObserver) ObserveQuery(_ context.Context, q gocql.ObservedQuery) {
+	if q.Err != nil && q.Host != nil {
+		*w.host = q.Host.ConnectAddress()
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -102,8 +103,9 @@ type Cassandra struct {
 	warnings []string
 	// doubt is when a write last failed without a clear answer; the next
 	// Apply first waits until Cassandra can no longer replay it (batchfate.go).
-	doubt time.Time
-	logs  *batchlogs
+	doubt    time.Time
+	failedOn net.IP // the node that ran the last failed write (writeObserver)
+	logs     *batchlogs
 }
 
 // State and request tables; user statements may not touch them.
@@ -279,7 +281,7 @@ const recordMember = `INSERT INTO ` + membersTable + ` (id, gen, removed, seq) V
 // progress past it, in one logged batch.
 func (c *Cassandra) applyMember(ctx context.Context, o *messages.Order) error {
 	ch := o.Member
-	b := c.session.NewBatch(gocql.LoggedBatch).WithContext(ctx)
+	b := c.logged(ctx)
 	b.Query(recordMember, ch.ID, ch.Gen, ch.Op == messages.MemberRemove, int64(o.Seq), o.Timestamp)
 	b.Query(recordState, o.Timestamp, int64(o.Seq), int64(o.Epoch), 0)
 	if err := c.session.ExecuteBatch(b); err != nil {
@@ -358,7 +360,7 @@ const maxGroup = 128
 func (c *Cassandra) Apply(ctx context.Context, orders []messages.Order) ([][]messages.Outcome, error) {
 	if c.unsure {
 		if !c.doubt.IsZero() {
-			if err := c.logs.awaitSettled(ctx, c.doubt); err != nil {
+			if err := c.logs.awaitSettled(ctx, c.doubt, c.failedOn, c.landed); err != nil {
 				return nil, err
 			}
 			c.doubt = time.Time{}
@@ -398,6 +400,22 @@ func (c *Cassandra) Apply(ctx context.Context, orders []messages.Order) ([][]mes
 		return nil, err
 	}
 	return out, nil
+}
+
+// landed reports whether the durable progress is past what this store
+// last wrote: the write that failed unanswered took effect.
+func (c *Cassandra) landed(ctx context.Context) (bool, error) {
+	st, err := c.state(ctx)
+	if err != nil {
+		return false, err
+	}
+	return st.Applied > c.st.Applied || (st.Applied == c.st.Applied && st.Partial > c.st.Partial), nil
+}
+
+// logged is a logged batch of the store's writes, watched for the node
+// that runs it should it fail.
+func (c *Cassandra) logged(ctx context.Context) *gocql.Batch {
+	return c.session.NewBatch(gocql.LoggedBatch).WithContext(ctx).Observer(writeObserver{&c.failedOn})
 }
 
 // ref is one write to apply: write k of ORDER o.
@@ -496,7 +514,7 @@ func (c *Cassandra) addRecords(b *gocql.Batch, rs []ref) {
 }
 
 func (c *Cassandra) applyGroup(ctx context.Context, rs []ref) error {
-	b := c.session.NewBatch(gocql.LoggedBatch).WithContext(ctx)
+	b := c.logged(ctx)
 	for _, r := range rs {
 		text, err := cql.WithTimestamp(r.st, r.o.WriteTimestamp(r.k))
 		if err != nil {
@@ -549,7 +567,7 @@ func (c *Cassandra) applyOne(ctx context.Context, r ref) (messages.Outcome, erro
 			return c.recordOnly(ctx, o, k, out)
 		}
 	}
-	q := c.session.Query(stmt.Text).WithContext(ctx)
+	q := c.session.Query(stmt.Text).WithContext(ctx).Observer(writeObserver{&c.failedOn})
 	if !stmt.Kind.IsSchema() && !stmt.UsingTimestamp && !stmt.Conditional {
 		q = q.WithTimestamp(ts)
 	}
@@ -583,7 +601,7 @@ func (c *Cassandra) atomicQuery(ctx context.Context, r ref) func() error {
 	applied, partial := progress(o, k+1)
 	switch stmt.Kind {
 	case cql.KindInsert, cql.KindUpdate, cql.KindDelete:
-		b := c.session.NewBatch(gocql.LoggedBatch).WithTimestamp(ts).WithContext(ctx)
+		b := c.logged(ctx).WithTimestamp(ts)
 		b.Query(stmt.Text)
 		c.addRecords(b, []ref{r})
 		return func() error { return c.session.ExecuteBatch(b) }
@@ -594,7 +612,7 @@ func (c *Cassandra) atomicQuery(ctx context.Context, r ref) func() error {
 		// The client's batch is one query: splice the record into it.
 		text := stmt.Text[:stmt.ApplyOffset] + " " + recordRequest + "; " + recordState + "; " + stmt.Text[stmt.ApplyOffset:]
 		q := c.session.Query(text, o.Writes[k].RequestID, int64(o.Seq), k, 0, "", c.ttl, ts,
-			ts, int64(applied), int64(o.Epoch), partial).WithTimestamp(ts).WithContext(ctx)
+			ts, int64(applied), int64(o.Epoch), partial).WithTimestamp(ts).WithContext(ctx).Observer(writeObserver{&c.failedOn})
 		return q.Exec
 	}
 	return nil
@@ -605,7 +623,7 @@ func (c *Cassandra) atomicQuery(ctx context.Context, r ref) func() error {
 func (c *Cassandra) recordOnly(ctx context.Context, o *messages.Order, k int, out messages.Outcome) (messages.Outcome, error) {
 	ts := o.WriteTimestamp(k)
 	applied, partial := progress(o, k+1)
-	b := c.session.NewBatch(gocql.LoggedBatch).WithContext(ctx)
+	b := c.logged(ctx)
 	b.Query(recordRequest, o.Writes[k].RequestID, int64(o.Seq), k, int(out.Code), out.Error, c.ttl, ts)
 	b.Query(recordState, ts, int64(applied), int64(o.Epoch), partial)
 	if err := c.session.ExecuteBatch(b); err != nil {

@@ -89,7 +89,7 @@ func LookAtBatchlogs(ctx context.Context, seeds []string) []BatchlogNode {
 	b := newBatchlogs(cc, seeds)
 	defer b.close()
 	var out []BatchlogNode
-	for _, n := range b.look(ctx) {
+	for _, n := range b.look(ctx, nil) {
 		out = append(out, BatchlogNode{Addr: n.addr, Reachable: n.reachable, Oldest: n.oldest})
 	}
 	return out
