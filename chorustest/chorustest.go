@@ -258,7 +258,7 @@ func (c *Cluster) Start(id string) {
 	cfg := c.configs[id]
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(logSink(), &slog.HandlerOptions{Level: slog.LevelInfo})).With("worker", id)
-	w, err := worker.New(ctx, cfg, log, worker.CassandraOpener(cfg))
+	w, err := worker.New(ctx, cfg, log, worker.CassandraOpener(cfg, log))
 	if err != nil {
 		cancel()
 		c.t.Fatalf("starting %s: %v", id, err)

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"time"
@@ -52,6 +53,8 @@ type Config struct {
 	// TLS to Cassandra: on when TLSCA is set (with host verification);
 	// TLSCert and TLSKey give a client certificate.
 	TLSCA, TLSCert, TLSKey string
+	// Log hears what the store waits for (nil: nothing is logged).
+	Log *slog.Logger
 }
 
 // State is what a replica has durably applied.
@@ -106,6 +109,7 @@ type Cassandra struct {
 	doubt    time.Time
 	failedOn net.IP // the node that ran the last failed write (writeObserver)
 	logs     *batchlogs
+	log      *slog.Logger
 }
 
 // State and request tables; user statements may not touch them.
@@ -185,7 +189,10 @@ func OpenCassandra(ctx context.Context, cfg Config) (*Cassandra, State, error) {
 		return nil, State{}, fmt.Errorf("%w: connecting to keyspace %s: %v", ErrUnavailable, cfg.Keyspace, err)
 	}
 	c := &Cassandra{session: session, keyspace: cfg.Keyspace, ttl: int(cfg.DedupWindow / time.Second), maxRows: cfg.MaxRows, warnings: warnings,
-		logs: newBatchlogs(cluster, cfg.Hosts)}
+		logs: newBatchlogs(cluster, cfg.Hosts), log: cfg.Log}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
 	for _, ddl := range []string{
 		`CREATE TABLE IF NOT EXISTS ` + stateTable + ` (id int PRIMARY KEY, applied bigint, epoch bigint, partial int) WITH ` + graceOption,
 		`ALTER TABLE ` + stateTable + ` WITH ` + graceOption,
@@ -363,6 +370,8 @@ func (c *Cassandra) Apply(ctx context.Context, orders []messages.Order) ([][]mes
 			if err := c.logs.awaitSettled(ctx, c.doubt, c.failedOn, c.landed); err != nil {
 				return nil, err
 			}
+			c.log.Info("a write that failed without an answer is settled in Cassandra's batchlogs; applying what is missing",
+				"failed", c.doubt.UTC().Format(time.RFC3339Nano), "coordinator", c.failedOn, "waited", time.Since(c.doubt).Round(time.Millisecond))
 			c.doubt = time.Time{}
 		}
 		st, err := c.state(ctx)

@@ -33,7 +33,8 @@ func localConfig(t *testing.T, url string) worker.Config {
 func newWorker(cfg worker.Config, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	_, err := worker.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), worker.CassandraOpener(cfg))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	_, err := worker.New(ctx, cfg, log, worker.CassandraOpener(cfg, log))
 	return err
 }
 

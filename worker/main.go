@@ -71,7 +71,7 @@ func Main(args []string, stderr io.Writer) int {
 	if cfg.NoopStore {
 		log.Warn("CHORUS_NOOP_STORE is set: writes are acknowledged without being applied (benchmarks only)")
 	}
-	w, err := New(ctx, cfg, log, CassandraOpener(cfg))
+	w, err := New(ctx, cfg, log, CassandraOpener(cfg, log))
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
@@ -101,7 +101,7 @@ func metricsHandler(w *atomic.Pointer[Worker]) http.Handler {
 
 // CassandraOpener opens the worker's keyspace as configured (or the no-op
 // store of CHORUS_NOOP_STORE).
-func CassandraOpener(cfg Config) func(context.Context) (Store, store.State, error) {
+func CassandraOpener(cfg Config, log *slog.Logger) func(context.Context) (Store, store.State, error) {
 	return func(ctx context.Context) (Store, store.State, error) {
 		if cfg.NoopStore {
 			return store.Noop{}, store.State{}, nil
@@ -113,6 +113,7 @@ func CassandraOpener(cfg Config) func(context.Context) (Store, store.State, erro
 			Consistency: cfg.CassandraConsistency, Timeout: cfg.CassandraTimeout,
 			DedupWindow: cfg.DedupWindow, MaxRows: cfg.MaxRows,
 			TLSCA: cfg.CassandraTLSCA, TLSCert: cfg.CassandraTLSCert, TLSKey: cfg.CassandraTLSKey,
+			Log: log,
 		})
 		if err != nil {
 			return nil, st, err

@@ -365,7 +365,8 @@ func (r *run) startWorker(parent context.Context, cfg worker.Config) (*running, 
 		out = io.Discard
 	}
 	ctx, cancel := context.WithCancel(parent)
-	w, err := worker.New(ctx, cfg, slog.New(slog.NewTextHandler(out, nil)).With("worker", cfg.ID), worker.CassandraOpener(cfg))
+	log := slog.New(slog.NewTextHandler(out, nil)).With("worker", cfg.ID)
+	w, err := worker.New(ctx, cfg, log, worker.CassandraOpener(cfg, log))
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("starting worker %s: %w", cfg.ID, err)
