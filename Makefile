@@ -45,9 +45,10 @@ CHAOS_DURATION ?= 3m
 test: ## all tests, with a local Cassandra started (and stopped) if none is running
 	CHORUS_TEST_CASSANDRA_CTL=$(CASSANDRA_CTL) $(LOCAL)/with-services.sh $(GO) test -count=1 -timeout 40m ./...
 
-# The cluster fault tests: every test named *Cluster* in ./integration/, on a local
-# 3-node Cassandra started here (and stopped afterwards, even on failure, unless it
-# was already running). CLUSTER_IPS chooses the nodes' addresses.
+# The Cassandra-cluster fault tests of ./integration/ (TestNATSCluster runs in `make
+# test`: it needs no Cassandra cluster), on a local 3-node Cassandra started here (and
+# stopped afterwards, even on failure, unless it was already running). CLUSTER_IPS
+# chooses the nodes' addresses. CI runs it after `make test`.
 CLUSTER_IPS ?= 127.0.0.1 127.0.0.2 127.0.0.3
 comma := ,
 CLUSTER_HOSTS = $(subst $() ,$(comma),$(strip $(patsubst %,%:9042,$(CLUSTER_IPS))))
@@ -56,10 +57,10 @@ CLUSTER_HOSTS = $(subst $() ,$(comma),$(strip $(patsubst %,%:9042,$(CLUSTER_IPS)
 # 5.0.6 can leave a restarted node's schema behind after the test drops its keyspaces).
 CLUSTER_ENV = CASSANDRA_NODES=3 CHORUS_CASSANDRA_NODE_IPS="$(CLUSTER_IPS)"
 
-test-cluster: ## fault tests on a local 3-node Cassandra cluster (go test -run Cluster ./integration/, ~3 min)
+test-cluster: ## fault tests on a local 3-node Cassandra cluster (go test -run 'CassandraCluster|ClusterAudit' ./integration/, ~3 min)
 	$(CLUSTER_ENV) $(LOCAL)/cassandra.sh status >/dev/null 2>&1 || $(CLUSTER_ENV) $(LOCAL)/cassandra.sh wipe
 	$(CLUSTER_ENV) CHORUS_TEST_CASSANDRA_CLUSTER=$(CLUSTER_HOSTS) CHORUS_TEST_CASSANDRA_CLUSTER_CTL=$(CURDIR)/$(LOCAL)/cassandra.sh \
-	$(LOCAL)/with-services.sh $(GO) test -count=1 -timeout 30m -run 'Cluster' -v ./integration/
+	$(LOCAL)/with-services.sh $(GO) test -count=1 -timeout 30m -run 'CassandraCluster|ClusterAudit' -v ./integration/
 
 chaos: ## the long chaos test (CHAOS_DURATION=3m): kills, freezes, checks the history
 	CHORUS_CHAOS_DURATION=$(CHAOS_DURATION) $(LOCAL)/with-services.sh $(GO) test -count=1 -timeout 60m -run 'TestChaos$$' -v ./integration/
