@@ -36,6 +36,7 @@ type Settings struct {
 	Prefix      string  `json:"prefix,omitempty"`
 	Cassandra   string  `json:"cassandra,omitempty"`
 	Keyspace    string  `json:"keyspace,omitempty"`
+	Etcd        string  `json:"etcd,omitempty"` // endpoints, for the etcd peer
 }
 
 // SettingsOf records o.
@@ -111,6 +112,8 @@ func WriteText(w io.Writer, r *Report) error {
 		switch x.Target {
 		case "direct":
 			fmt.Fprintf(&b, "direct  (Cassandra %s, keyspace %s)\n", st.Cassandra, st.Keyspace)
+		case "etcd":
+			fmt.Fprintf(&b, "etcd    (%s)\n", st.Etcd)
 		default:
 			fmt.Fprintf(&b, "chorus  (%s, prefix %s", st.NATS, st.Prefix)
 			if r.Replicas > 0 {
