@@ -15,6 +15,7 @@ type Report struct {
 	Runs     []*Result   `json:"runs"`
 	Replicas int         `json:"replicas,omitempty"` // live replicas of the cluster
 	Compare  *Comparison `json:"compare,omitempty"`
+	CatchUp  *CatchUp    `json:"catch_up,omitempty"` // catchupbench's measurement
 	Notes    []string    `json:"notes,omitempty"`
 }
 
@@ -129,6 +130,22 @@ func WriteText(w io.Writer, r *Report) error {
 	if c := r.Compare; c != nil {
 		fmt.Fprintf(&b, "ratio   %.2f = chorus %s ÷ direct %s\n", c.OfDirect, FormatRate(c.Chorus), FormatRate(c.Direct))
 		fmt.Fprintf(&b, "        %.2f = chorus ÷ (direct ÷ %d replicas = %s)\n", c.Ratio, c.Replicas, FormatRate(c.Bound))
+	}
+	if c := r.CatchUp; c != nil {
+		fmt.Fprintf(&b, "catch-up  %s stopped %.1fs (leader %s), backlog %s writes (%s log entries)\n",
+			c.Worker, c.Pause, c.Leader, thousands(int64(c.BacklogWrites)), thousands(int64(c.BacklogEntries)))
+		if c.CaughtUp {
+			fmt.Fprintf(&b, "  applied the backlog in %.2fs: %s while the cluster committed %s: ratio %.1f\n",
+				c.Time, FormatRate(c.ApplyRate), FormatRate(c.CommitRate), c.Ratio)
+		} else {
+			fmt.Fprintf(&b, "  did not apply the backlog within %.1fs: %s while the cluster committed %s\n",
+				c.Time, FormatRate(c.ApplyRate), FormatRate(c.CommitRate))
+		}
+		fmt.Fprintf(&b, "  commit rate before the pause %s", FormatRate(c.CommitRateBefore))
+		if c.Rejoin > 0 {
+			fmt.Fprintf(&b, "; live again %.2fs after its resume", c.Rejoin)
+		}
+		b.WriteString("\n")
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "note: %s\n", n)
