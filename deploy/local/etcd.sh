@@ -27,7 +27,7 @@ build() {
 	mkdir -p "$ROOT/bin"
 	# -C: build in the tools module, whose go.mod pins etcd's version.
 	go build -C "$ROOT/deploy/etcd" -o "$ROOT/bin/etcd" go.etcd.io/etcd/server/v3
-	"$ROOT/bin/etcd" --version | head -n1
+	"$ROOT/bin/etcd" --version | sed -n 1p
 }
 
 start() {

@@ -7,12 +7,16 @@
 //	benchreport rate REPORT.json FRACTION
 //	    print FRACTION × the Chorus throughput of the report, in writes/s
 //	benchreport write -dir DIR -out BENCHMARKS.md -plots docs/bench
-//	    write the document from DIR (see below) and the plots into -plots
+//	    write the document from DIR (see below) and the plots into -plots:
+//	    latency-<workload>.svg, latency-ordering.svg, throughput.svg (an older
+//	    run's latency*.svg and throughput*.svg there are removed)
 //
 // DIR holds, written by bench.sh:
 //
 //	machine.tsv  name<TAB>value lines, in order
 //	runs.tsv     name<TAB>workers<TAB>noop(0|1)<TAB>description<TAB>report file<TAB>command
+//	             (the reports of chorus bench, etcdbench and catchupbench; the names
+//	             the targets read are those of bench.Run*)
 //	notes.md     one Markdown note per line
 //	meta.tsv     started<TAB>…, took_s<TAB>…, generate<TAB>…
 //	join.json    the join benchmark's report (bench/cmd/joinbench -json), if it ran
@@ -224,11 +228,16 @@ func write(dir, out, plots string) error {
 	return writeFile(out, func(f *os.File) error { return bench.WriteMarkdown(f, d) })
 }
 
-// removeOtherSVGs deletes the .svg files of dir not in keep.
+// removeOtherSVGs deletes the plots of an older run in dir (latency*.svg,
+// throughput*.svg) not in keep.
 func removeOtherSVGs(dir string, keep []string) error {
-	old, err := filepath.Glob(filepath.Join(dir, "*.svg"))
-	if err != nil {
-		return err
+	var old []string
+	for _, pattern := range []string{"latency*.svg", "throughput*.svg"} {
+		m, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil {
+			return err
+		}
+		old = append(old, m...)
 	}
 	for _, path := range old {
 		if !slices.Contains(keep, filepath.Base(path)) {
