@@ -52,8 +52,8 @@ type Outcome struct {
 	CatchUp bench.CatchUp
 }
 
-// metrics is one scrape of a worker.
-type metrics struct {
+// scraped is one scrape of a worker.
+type scraped struct {
 	leader, ready                  bool
 	applied, appliedSeq, committed float64
 	live                           float64
@@ -240,23 +240,23 @@ const rejoinGrace = 10 * time.Second
 var httpClient = &http.Client{Timeout: 2 * time.Second}
 
 // scrape reads the metrics of the worker serving them on addr.
-func scrape(ctx context.Context, addr string) (metrics, error) {
+func scrape(ctx context.Context, addr string) (scraped, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
 	if err != nil {
-		return metrics{}, err
+		return scraped{}, err
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		return metrics{}, err
+		return scraped{}, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return metrics{}, fmt.Errorf("GET http://%s/metrics: %s", addr, resp.Status)
+		return scraped{}, fmt.Errorf("GET http://%s/metrics: %s", addr, resp.Status)
 	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(resp.Body)
 	if err != nil {
-		return metrics{}, fmt.Errorf("http://%s/metrics: %w", addr, err)
+		return scraped{}, fmt.Errorf("http://%s/metrics: %w", addr, err)
 	}
 	value := func(name string, label ...string) float64 {
 		f := fams[name]
@@ -276,7 +276,7 @@ func scrape(ctx context.Context, addr string) (metrics, error) {
 		}
 		return 0
 	}
-	return metrics{
+	return scraped{
 		leader: value("chorus_leader") == 1, ready: value("chorus_leader_ready") == 1,
 		applied: value("chorus_writes_applied_total"), appliedSeq: value("chorus_applied_seq"),
 		committed: value("chorus_writes_committed_total"), live: value("chorus_members", "state", "live"),
