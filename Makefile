@@ -73,7 +73,7 @@ unit: ## fast tests only (-short: no Cassandra needed)
 vet: ## go vet
 	$(GO) vet ./...
 
-bench: ## measure issue 12's targets, against direct Cassandra and etcd, and join time (~9 min); writes BENCHMARKS.md and docs/bench/
+bench: ## measure issue 12's targets, against direct Cassandra and etcd, and join time (~7 min); writes BENCHMARKS.md and docs/bench/
 	$(LOCAL)/bench.sh
 
 # The join benchmark alone. `CHORUS_BENCH_JOIN_HISTORY=100000,1000000 make bench` puts
