@@ -146,6 +146,24 @@ func TestTargets(t *testing.T) {
 	}
 }
 
+func TestWriteTargets(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteTargets(&b, sampleDoc().Targets()); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"targets of issue 12:\n",
+		"  MET          1. committed writes/s, 3 workers, list appends\n               wanted ≥ 0.8 × direct writes/s into one keyspace, same clients; measured 0.83 (",
+		"  missed       1. committed writes/s, 3 workers, idempotent writes\n",
+		"  not measured 2. p99 at half of Chorus's peak, open loop (from the scheduled send), idempotent writes\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 func TestWriteMarkdown(t *testing.T) {
 	var b bytes.Buffer
 	if err := WriteMarkdown(&b, sampleDoc()); err != nil {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -179,4 +180,23 @@ func (d *Doc) tableTarget() Target {
 		t.Got = "not measured"
 	}
 	return t
+}
+
+// WriteTargets prints the targets for a terminal: each with what it wants,
+// what was measured and whether it is met.
+func WriteTargets(w io.Writer, ts []Target) error {
+	var b strings.Builder
+	b.WriteString("targets of issue 12:\n")
+	for _, t := range ts {
+		met := "not measured"
+		switch {
+		case t.Met:
+			met = "MET"
+		case t.Measured:
+			met = "missed"
+		}
+		fmt.Fprintf(&b, "  %-12s %s\n  %12s wanted %s; measured %s\n", met, t.What, "", t.Want, t.Got)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }

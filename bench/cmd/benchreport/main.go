@@ -7,7 +7,8 @@
 //	benchreport rate REPORT.json FRACTION
 //	    print FRACTION × the Chorus throughput of the report, in writes/s
 //	benchreport write -dir DIR -out BENCHMARKS.md -plots docs/bench
-//	    write the document from DIR (see below) and the plots into -plots:
+//	    write the document from DIR (see below), print its targets, and write
+//	    the plots into -plots:
 //	    latency-<workload>.svg, latency-ordering.svg, throughput.svg (an older
 //	    run's latency*.svg and throughput*.svg there are removed)
 //
@@ -225,7 +226,10 @@ func write(dir, out, plots string) error {
 	if err := removeOtherSVGs(plots, plotted); err != nil {
 		return err
 	}
-	return writeFile(out, func(f *os.File) error { return bench.WriteMarkdown(f, d) })
+	if err := writeFile(out, func(f *os.File) error { return bench.WriteMarkdown(f, d) }); err != nil {
+		return err
+	}
+	return bench.WriteTargets(os.Stdout, d.Targets())
 }
 
 // removeOtherSVGs deletes the plots of an older run in dir (latency*.svg,
