@@ -146,7 +146,14 @@ func Run(ctx context.Context, cfg Config) (*Outcome, *os.Process, error) {
 	if err := syscall.Kill(follower.PID, syscall.SIGTERM); err != nil {
 		return finish(bench.CatchUp{}, fmt.Errorf("catchup: stopping %s (pid %d): %w", follower.ID, follower.PID, err))
 	}
-	exitErr := waitExit(ctx, follower.PID, 30*time.Second)
+	if err := waitExit(ctx, follower.PID, 30*time.Second); err != nil {
+		// Never two processes of one worker: the old one goes first.
+		_ = syscall.Kill(follower.PID, syscall.SIGKILL)
+		if kerr := waitExit(context.WithoutCancel(ctx), follower.PID, 10*time.Second); kerr != nil {
+			return finish(bench.CatchUp{}, fmt.Errorf("catchup: worker %s: %w, and SIGKILL did not end it", follower.ID, err))
+		}
+		logf("worker %s: %v; killed it", follower.ID, err)
+	}
 	wait(ctx, time.Until(stopAt.Add(cfg.Pause)))
 	down, derr := scrape(ctx, leader.Metrics)
 	restarted, err = p.start()
@@ -155,9 +162,6 @@ func Run(ctx context.Context, cfg Config) (*Outcome, *os.Process, error) {
 	}
 	restartAt := time.Now()
 	pause := restartAt.Sub(stopAt)
-	if exitErr != nil {
-		return finish(bench.CatchUp{}, fmt.Errorf("catchup: worker %s: %w", follower.ID, exitErr))
-	}
 	if derr != nil {
 		return finish(bench.CatchUp{}, fmt.Errorf("catchup: the leader %s while %s was down: %w", leader.ID, follower.ID, derr))
 	}
