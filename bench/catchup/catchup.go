@@ -59,9 +59,9 @@ type scraped struct {
 	live                           float64
 }
 
-// Run measures. It always starts the stopped worker again, whatever
-// happens after it stopped it, and returns its new process (nil if it was
-// not stopped).
+// Run measures. Once it has stopped the follower it starts it again,
+// whatever happens next (unless the old process would not end even by
+// SIGKILL), and returns the new process (nil if none was started).
 func Run(ctx context.Context, cfg Config) (*Outcome, *os.Process, error) {
 	if len(cfg.Workers) < 2 {
 		return nil, nil, errors.New("catchup: need at least 2 workers (a leader and a follower to stop)")
