@@ -6,7 +6,7 @@ LOCAL := deploy/local
 NATS_NODES ?= 1
 export NATS_NODES
 
-.PHONY: help up down wipe build nats-cli run test test-cluster unit vet chaos bench bench-join
+.PHONY: help up down wipe build nats-cli etcd run test test-cluster unit vet chaos bench bench-join
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ build: ## build bin/chorus-worker and bin/chorus
 
 nats-cli: ## install the nats CLI as bin/nats
 	GOBIN=$(CURDIR)/bin $(GO) install github.com/nats-io/natscli/nats@v0.5.0
+
+etcd: ## build bin/etcd, the benchmark's peer (version: deploy/etcd/go.mod)
+	$(LOCAL)/etcd.sh build
 
 run: up build ## run 3 workers (server0..server2) in the foreground; Ctrl-C stops them
 	$(LOCAL)/run-workers.sh 3
@@ -71,7 +74,7 @@ unit: ## fast tests only (-short: no Cassandra needed)
 vet: ## go vet
 	$(GO) vet ./...
 
-bench: ## measure throughput, latency and join time (~5 min); writes BENCHMARKS.md and docs/bench/
+bench: ## measure issue 12's targets, against direct Cassandra and etcd, and join time (~7 min); writes BENCHMARKS.md and docs/bench/
 	$(LOCAL)/bench.sh
 
 # The join benchmark alone. `CHORUS_BENCH_JOIN_HISTORY=100000,1000000 make bench` puts

@@ -18,52 +18,149 @@ func result(target, loop string, throughput, p99 float64) *Result {
 	return r
 }
 
+func report(w Workload, runs ...*Result) *Report {
+	r := &Report{Runs: runs, Settings: SettingsOf(Options{Concurrency: 32, Workload: w})}
+	if d, c := r.Run("direct"), r.Run("chorus"); d != nil && c != nil {
+		r.Compare = Compare(d.Throughput, c.Throughput, 3)
+	}
+	return r
+}
+
+// sampleDoc is a full run: list appends meet targets 1 and 2, idempotent
+// writes miss target 1 and have no open-loop run, the ordering layer beats
+// etcd and 20,000/s, the catch-up is 6×, and Chorus with 5 workers on
+// list appends failed.
 func sampleDoc() *Doc {
-	direct := result("direct", "closed", 9000, 8)
-	chorus3 := result("chorus", "closed", 2500, 40)
+	noop := result("chorus", "closed", 25000, 20)
+	etcd := result("etcd", "closed", 12000, 30)
+	noop.Concurrency, etcd.Concurrency = 256, 256
+	catchup := report(AppendWorkload, result("chorus", "closed", 6000, 90))
+	catchup.CatchUp = &CatchUp{Worker: "server0", Leader: "server1", Pause: 10, BacklogWrites: 60000, BacklogEntries: 20000,
+		CaughtUp: true, Time: 2, Applied: 72000, ApplyRate: 36000, CommitRate: 6000, CommitRateBefore: 7000, CommitRateDown: 6500, Ratio: 6, Rejoin: 2.5}
 	return &Doc{
 		Started: "2025-01-01T00:00:00Z", Took: 200 * time.Second, Generate: "make bench",
 		Machine: [][2]string{{"CPU", "2 × AMD EPYC"}, {"a|b", "c"}},
 		Runs: []DocRun{
-			{Name: RunCompare, Workers: 3, Description: "direct baseline and Chorus, 3 workers", Command: "bin/chorus bench --compare",
-				Report: &Report{Runs: []*Result{direct, chorus3}, Replicas: 3, Compare: Compare(9000, 2500, 3)}},
-			{Name: RunHalfPeak, Workers: 3, Description: "Chorus, 3 workers, half of peak", Command: "bin/chorus bench --rate 1250",
-				Report: &Report{Runs: []*Result{result("chorus", "open", 1250, 7.5)}}},
+			{Name: RunCompare, Workers: 3, Description: "list appends: direct and Chorus, 3 workers", Command: "bin/chorus bench --compare",
+				Report: report(AppendWorkload, result("direct", "closed", 9000, 8), result("chorus", "closed", 7500, 40))},
+			{Name: RunHalfPeak, Workers: 3, Description: "list appends at half of peak", Command: "bin/chorus bench --compare --rate 3750",
+				Report: report(AppendWorkload, result("direct", "open", 3750, 4), result("chorus", "open", 3750, 7.5))},
+			{Name: RunIdemCompare, Workers: 3, Description: "idempotent: direct and Chorus, 3 workers", Command: "bin/chorus bench --compare --workload idempotent",
+				Report: report(IdempotentWorkload, result("direct", "closed", 10000, 6), result("chorus", "closed", 5000, 30))},
+			{Name: RunCatchUp, Workers: 3, Description: "catch-up", Command: "catchupbench", Report: catchup},
 			{Name: RunNoop, Workers: 3, Noop: true, Description: "ordering layer alone", Command: "bin/chorus bench --concurrency 256",
-				Report: &Report{Runs: []*Result{result("chorus", "closed", 25000, 20)}}},
+				Report: report(AppendWorkload, noop)},
+			{Name: RunEtcd, Description: "etcd", Command: "etcdbench", Report: report(AppendWorkload, etcd)},
 			{Name: "scale1", Workers: 1, Description: "Chorus, 1 worker", Command: "bin/chorus bench",
-				Report: &Report{Runs: []*Result{result("chorus", "closed", 6000, 10)}}},
+				Report: report(AppendWorkload, result("chorus", "closed", 8000, 10))},
+			{Name: "idem1", Workers: 1, Description: "idempotent, 1 worker", Command: "bin/chorus bench --workload idempotent",
+				Report: report(IdempotentWorkload, result("chorus", "closed", 8500, 10))},
 			{Name: "scale5", Workers: 5, Description: "Chorus, 5 workers", Command: "bin/chorus bench"},
+			{Name: "idem5", Workers: 5, Description: "idempotent, 5 workers", Command: "bin/chorus bench --workload idempotent",
+				Report: report(IdempotentWorkload, result("chorus", "closed", 3000, 50))},
 		},
 		Notes: []string{"a note"},
-		Plots: []DocPlot{{Path: "docs/bench/latency.svg", Alt: "latency"}},
+		Plots: []DocPlot{{Path: "docs/bench/latency-append.svg", Alt: "latency"}},
 	}
 }
 
 func TestTargets(t *testing.T) {
 	ts := sampleDoc().Targets()
-	if len(ts) != 3 {
+	if len(ts) != 7 {
 		t.Fatalf("%d targets", len(ts))
 	}
-	// 2500 vs 9000/3 = 3000: 0.83; p99 7.5ms at half peak; 25,000/s ordering.
-	if !ts[0].Measured || !ts[0].Met || !strings.HasPrefix(ts[0].Got, "0.83 (2,500/s vs 9,000/s ÷ 3 = 3,000/s)") {
-		t.Errorf("ratio target %+v", ts[0])
+	for _, c := range []struct {
+		i        int
+		measured bool
+		met      bool
+		got      string
+	}{
+		// 7,500 vs 9,000: 0.83; 5,000 vs 10,000: 0.50.
+		{0, true, true, "0.83 (7,500/s vs direct 9,000/s, 8 clients each; ÷ (direct ÷ 3): 2.50)"},
+		{1, true, false, "0.50 (5,000/s vs direct 10,000/s"},
+		// p99 7.5 ms against direct's 4 ms at the same rate: 1.9×.
+		{2, true, true, "1.9× (Chorus p99 7.50ms, p50 "},
+		{3, false, false, "not measured"},
+		{4, true, true, "25,000/s = 2.08 × etcd's 12,000/s (256 clients)"},
+		{5, true, true, "6.0× (applied 36,000/s vs committed 6,000/s over 2.00s, a backlog of 60,000 writes after 10s down)"},
+		// list appends with 5 workers failed.
+		{6, true, false, "5 of 6; missing: append with 5 workers"},
+	} {
+		tg := ts[c.i]
+		if tg.Measured != c.measured || tg.Met != c.met || !strings.HasPrefix(tg.Got, c.got) {
+			t.Errorf("target %d: %+v; want measured %v, met %v, got %q…", c.i, tg, c.measured, c.met, c.got)
+		}
 	}
-	if !ts[1].Met || !strings.HasPrefix(ts[1].Got, "7.50ms at 1,250/s offered") {
-		t.Errorf("latency target %+v", ts[1])
-	}
-	if !ts[2].Met || ts[2].Got != "25,000/s" {
-		t.Errorf("ordering target %+v", ts[2])
+	if !strings.Contains(ts[2].Got, "direct p99 4.00ms") || !strings.Contains(ts[2].Got, "at 3,750/s offered") {
+		t.Errorf("latency target %+v", ts[2])
 	}
 
+	// Missed, by each of the reasons a target can be missed.
 	d := sampleDoc()
-	d.Runs[0].Report.Compare = Compare(9000, 1000, 3)
-	d.Runs[2].Noop = false // the workers ignored CHORUS_NOOP_STORE
-	d.Runs = d.Runs[:3]
-	d.Runs[1].Report = nil
+	d.run(RunCompare).Report.Run("chorus").Throughput = 7000 // 0.78
+	hp := d.run(RunHalfPeak).Report
+	hp.Run("chorus").Latency.P99 = 8.5 // 2.1×
+	d.run(RunIdemHalfPeak)             // absent: stays not measured
+	d.run(RunEtcd).Report.Run("etcd").Throughput = 26000
+	d.run(RunCatchUp).Report.CatchUp.Ratio = 4.9
 	ts = d.Targets()
-	if ts[0].Met || ts[1].Measured || ts[2].Met || !strings.Contains(ts[2].Got, "did not accept CHORUS_NOOP_STORE") {
-		t.Errorf("targets %+v", ts)
+	for _, i := range []int{0, 2, 4, 5} {
+		if !ts[i].Measured || ts[i].Met {
+			t.Errorf("target %d met: %+v", i, ts[i])
+		}
+	}
+	// Met latency, but with dropped writes; the ordering layer above etcd
+	// but below 20,000/s; a catch-up ratio above 5 that never finished.
+	d = sampleDoc()
+	d.run(RunHalfPeak).Report.Run("chorus").Dropped = 3
+	d.run(RunNoop).Report.Run("chorus").Throughput = 19000
+	d.run(RunCatchUp).Report.CatchUp.CaughtUp = false
+	ts = d.Targets()
+	for _, i := range []int{2, 4, 5} {
+		if !ts[i].Measured || ts[i].Met {
+			t.Errorf("target %d met: %+v", i, ts[i])
+		}
+	}
+	if !strings.Contains(ts[2].Got, "Chorus 0 errors, 3 dropped") || !strings.Contains(ts[5].Got, "did not apply its backlog") {
+		t.Errorf("reasons: %q, %q", ts[2].Got, ts[5].Got)
+	}
+	// No etcd, and workers that ignored CHORUS_NOOP_STORE.
+	d = sampleDoc()
+	d.run(RunEtcd).Report = nil
+	d.run(RunNoop).Noop = false
+	ts = d.Targets()
+	if ts[4].Met || !strings.Contains(ts[4].Got, "etcd not measured") || !strings.Contains(ts[4].Got, "did not accept CHORUS_NOOP_STORE") {
+		t.Errorf("ordering target %+v", ts[4])
+	}
+	// Etcd driven by another number of clients is not the same load.
+	d = sampleDoc()
+	d.run(RunEtcd).Report.Run("etcd").Concurrency = 32
+	if tg := d.Targets()[4]; tg.Met || !strings.Contains(tg.Got, "etcd 32: not the same load") {
+		t.Errorf("ordering target %+v", tg)
+	}
+	// Nothing ran.
+	for i, tg := range (&Doc{}).Targets() {
+		if tg.Measured || tg.Met || tg.Got != "not measured" {
+			t.Errorf("empty doc, target %d: %+v", i, tg)
+		}
+	}
+}
+
+func TestWriteTargets(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteTargets(&b, sampleDoc().Targets()); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"targets of issue 12:\n",
+		"  MET          1. committed writes/s, 3 workers, list appends\n               wanted ≥ 0.8 × direct writes/s into one keyspace, same clients; measured 0.83 (",
+		"  missed       1. committed writes/s, 3 workers, idempotent writes\n",
+		"  not measured 2. p99 at half of Chorus's peak, open loop (from the scheduled send), idempotent writes\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }
 
@@ -78,16 +175,30 @@ func TestWriteMarkdown(t *testing.T) {
 		"Generated by `make bench` on 2025-01-01T00:00:00Z (it took 3m20s)",
 		"| CPU | 2 × AMD EPYC |",
 		`| a\|b | c |`,
+		"## Targets (issue 12)",
+		"| 1. committed writes/s, 3 workers, list appends | ≥ 0.8 × direct writes/s into one keyspace, same clients | 0.83 (",
+		"### List appends\n\nEach write one of: 100% list appends `UPDATE bench_list SET events = events + [S] WHERE id = K` to 64 keys.",
+		"### Idempotent writes (INSERT and UPDATE of regular columns)\n\nEach write one of: 50% UPDATEs of regular columns",
 		"| direct: Cassandra via gocql, 1 keyspace | closed loop, 8 clients | 9,000/s |",
-		"| Chorus, 3 workers | closed loop, 8 clients | 2,500/s |",
-		"| 0.83 |",
-		"| Chorus, 3 workers, half of peak | open loop 1,250/s | 1,250/s |",
-		"| Chorus, 5 workers | — | failed |",
-		"### Scaling",
-		"| 1 | 6,000/s | 9,000/s | 0.67 |",
-		"| 3 | 2,500/s | 3,000/s | 0.83 |",
-		"![latency](docs/bench/latency.svg)",
-		"# Chorus, 3 workers, half of peak\nbin/chorus bench --rate 1250\n",
+		"| Chorus, 1 worker | closed loop, 8 clients | 8,000/s | ",
+		"| 0.89 | 0.89 |",
+		"| Chorus, 3 workers | closed loop, 8 clients | 7,500/s |",
+		"| 0.83 | 2.50 |",
+		"| direct, at half of Chorus's peak | open loop 3,750/s | 3,750/s |",
+		"| Chorus, 3 workers, at half of its peak | open loop 3,750/s | 3,750/s |",
+		"Open loop at 3,750/s: Chorus's p50 is ",
+		"its p99 1.9× direct's.",
+		"| Chorus, 5 workers | closed loop, 8 clients | 3,000/s |",
+		"| 0.30 | 1.50 |",
+		"### Ordering layer alone and etcd",
+		"| ordering layer alone (CHORUS_NOOP_STORE), 3 workers | closed loop, 256 clients | 25,000/s |",
+		"| etcd, 3 members | closed loop, 256 clients | 12,000/s |",
+		"### Catching up under load",
+		"| 10.0 s | 60,000 writes (20,000 log entries) | 2.00 s | 36,000/s | 6,000/s | 6.00 | 7,000/s / 6,500/s | 2.50 s after the restart |",
+		"The load over the whole measurement (the stop included): 6,000/s",
+		"Run `scale5` (Chorus, 5 workers) produced no report",
+		"![latency](docs/bench/latency-append.svg)",
+		"# list appends at half of peak\nbin/chorus bench --compare --rate 3750\n",
 		"- a note",
 		"| **yes** |",
 	} {
@@ -95,12 +206,16 @@ func TestWriteMarkdown(t *testing.T) {
 			t.Errorf("document lacks %q:\n%s", want, md)
 		}
 	}
-	// The ordering-layer row has no ratio (it applies nothing), nor has the
-	// open loop (it runs at a set rate).
+	// The open-loop rows have no throughput ratio (they run at a set rate).
 	for _, line := range strings.Split(md, "\n") {
-		if (strings.HasPrefix(line, "| ordering layer alone |") || strings.Contains(line, "| open loop")) && !strings.HasSuffix(line, "| — |") {
-			t.Errorf("row with a ratio: %s", line)
+		if strings.Contains(line, "| open loop") && !strings.HasSuffix(line, "| — | — |") {
+			t.Errorf("open-loop row with a ratio: %s", line)
 		}
+	}
+	// The catch-up load and the ordering layer are not rows of the list
+	// appends table (they are not Chorus on Cassandra at full speed).
+	if strings.Contains(md, "| Chorus, 3 workers | closed loop, 8 clients | 6,000/s") || strings.Contains(md, "| Chorus, 3 workers | closed loop, 256 clients") {
+		t.Errorf("a special run in a workload table:\n%s", md)
 	}
 }
 
@@ -111,19 +226,30 @@ func TestDocCharts(t *testing.T) {
 	for _, b := range bars {
 		labels = append(labels, strings.ReplaceAll(b.Label, "\n", " "))
 	}
-	if got := strings.Join(labels, "; "); got != "direct (1 keyspace); Chorus 1 worker; Chorus 3 workers; ordering only 3 workers" {
+	if got := strings.Join(labels, "; "); got != "appends direct; appends 1 worker; appends 3 workers; idempotent direct; idempotent 1 worker; idempotent 3 workers; idempotent 5 workers; ordering only; etcd 3 members" {
 		t.Fatalf("bars %s", got)
 	}
-	if bars[2].Ref != 3000 || bars[1].Ref != 9000 {
-		t.Fatalf("bounds %v %v", bars[1].Ref, bars[2].Ref)
+	if bars[2].Ref != 0.8*9000 || bars[5].Ref != 0.8*10000 || bars[0].Ref != 0 {
+		t.Fatalf("target marks %v %v %v", bars[0].Ref, bars[2].Ref, bars[5].Ref)
 	}
-	series := d.LatencySeries()
-	if len(series) != 5 || series[0].Name != "direct (Cassandra, 1 keyspace)" || series[2].Name != "Chorus, 3 workers, half of peak at 1,250/s" {
-		var names []string
-		for _, s := range series {
-			names = append(names, s.Name)
-		}
-		t.Fatalf("series %q", names)
+	var names []string
+	for _, s := range d.LatencySeries(AppendWorkload.Name) {
+		names = append(names, s.Name)
+	}
+	if got := strings.Join(names, "; "); got != "direct (Cassandra, 1 keyspace); Chorus, 1 worker; Chorus, 3 workers; direct, at half of Chorus's peak (3,750/s); Chorus, 3 workers, at half of its peak (3,750/s)" {
+		t.Fatalf("series %s", got)
+	}
+	if refs := d.LatencyRefs(AppendWorkload.Name); len(refs) != 1 || refs[0].Value != 8 {
+		t.Fatalf("refs %+v", refs)
+	}
+	if refs := d.LatencyRefs(IdempotentWorkload.Name); refs != nil {
+		t.Fatalf("idempotent refs %+v", refs)
+	}
+	if s := d.OrderingSeries(); len(s) != 2 || s[1].Name != "etcd, 3 members" {
+		t.Fatalf("ordering series %+v", s)
+	}
+	if w := d.RunWorkloads(); len(w) != 2 || w[0] != "append" || w[1] != "idempotent" {
+		t.Fatalf("workloads %v", w)
 	}
 }
 
@@ -139,10 +265,11 @@ func TestReportJSONRoundTrip(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	if back.Compare.Ratio != rep.Compare.Ratio || back.Run("direct").Throughput != 9000 || back.Settings.Duration != 15 || len(back.Run("chorus").CDF) == 0 {
+	if back.Compare.Ratio != rep.Compare.Ratio || back.Compare.OfDirect != rep.Compare.OfDirect || back.Run("direct").Throughput != 9000 ||
+		back.Settings.Duration != 15 || back.Settings.Workload != "mixed" || len(back.Run("chorus").CDF) == 0 {
 		t.Fatalf("round trip: %s", b)
 	}
-	for _, key := range []string{`"throughput":9000`, `"latency_ms":{"min":`, `"p99":8`, `"ratio":0.8333`, `"duration_s":15`, `"cdf":[{"q":0,"ms":`} {
+	for _, key := range []string{`"throughput":9000`, `"latency_ms":{"min":`, `"p99":8`, `"ratio":2.5`, `"of_direct":0.8333`, `"duration_s":15`, `"workload":"mixed"`, `"cdf":[{"q":0,"ms":`} {
 		if !bytes.Contains(b, []byte(key)) {
 			t.Errorf("JSON lacks %s: %s", key, b)
 		}

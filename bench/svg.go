@@ -207,9 +207,10 @@ type Bar struct {
 // WriteBarSVG draws a bar chart of values in unit, with each bar's value
 // above it and its reference as a dashed mark.
 func WriteBarSVG(out io.Writer, title, unit string, bars []Bar) error {
-	const W, H = 820, 440
+	const H = 440
 	const left, right, top, bottom = 80.0, 20.0, 44.0, 70.0
-	pw, ph := W-left-right, H-top-bottom
+	W := max(820, 100+90*len(bars)) // room for each bar's two-line label
+	pw, ph := float64(W)-left-right, H-top-bottom
 	s := &svgWriter{w: bufio.NewWriter(out)}
 	svgHeader(s, W, H, title)
 

@@ -29,9 +29,16 @@ Drives a workload of writes through the cluster and reports throughput (successf
 writes per second), latency p50/p90/p99/max and errors by kind. The workload mixes
 list appends on --keys keys
   UPDATE bench_list SET events = events + [S] WHERE id = K
-with INSERTs into a wide table bench_wide (id bigint, a int, b text, c double,
-d timestamp); --mix is the fraction of appends. Values are literals generated from
-the operation's number: deterministic, no now() or uuid().
+with INSERTs of new rows into a wide table bench_wide (id bigint, a int, b text,
+c double, d timestamp) and UPDATEs of its regular columns on --keys rows
+  UPDATE bench_wide SET a = .., b = .., c = .., d = .. WHERE id = K
+--mix is the fraction of appends, --updates the fraction of the others that are
+UPDATEs. --workload picks a preset (--keys, --mix and --updates still override it):
+  mixed       100 keys, half appends, half INSERTs (the default)
+  append      list appends only, 64 keys
+  idempotent  half INSERTs, half UPDATEs of 64 rows (no list appends)
+Values are literals generated from the operation's number: deterministic, no now()
+or uuid().
 
 Closed loop (default): --concurrency clients each send the next write when the
 previous one is answered; this finds the peak. Open loop (--rate R): writes are sent
@@ -43,7 +50,8 @@ measured, not hidden. Writes during --warmup are not counted.
 (--keyspace, created with replication factor 1): the ceiling of one replica. With N
 replicas on one machine every write is applied N times, so Chorus's bound is
 direct ÷ N; --compare runs --direct and then Chorus with the same flags and prints
-ratio = Chorus ÷ (direct ÷ N), N being --replicas or the leader's live replicas.
+ratio = Chorus ÷ direct, and Chorus ÷ (direct ÷ N), N being --replicas or the
+leader's live replicas. With --rate, both run open loop at that same rate.
 
 --drop cleans up instead: it drops the keyspaces listed in --keyspace (comma-
 separated) and, unless the prefix is the default "db", the prefix's ORDER stream and
@@ -79,8 +87,10 @@ type benchFlags struct {
 	warmup      time.Duration
 	rate        float64
 	maxInFlight int
+	workload    string
 	keys        int
 	mix         float64
+	updates     float64
 	timeout     time.Duration
 	consistency string
 	jsonOut     bool
@@ -105,8 +115,10 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.warmup, "warmup", bench.DefaultWarmup, "load for this `duration` before measuring")
 	fs.Float64Var(&f.rate, "rate", 0, "open loop: send this many `writes/s` whatever the replies (0: closed loop)")
 	fs.IntVar(&f.maxInFlight, "max-inflight", bench.DefaultMaxInFlight, "open loop: at most this many `writes` outstanding; more are dropped")
-	fs.IntVar(&f.keys, "keys", bench.DefaultWorkload.Keys, "list `keys` the appends go to")
-	fs.Float64Var(&f.mix, "mix", bench.DefaultWorkload.Mix, "`fraction` of list appends (the rest: wide INSERTs)")
+	fs.StringVar(&f.workload, "workload", bench.DefaultWorkload.Name, "preset `name`: "+bench.WorkloadNames)
+	fs.IntVar(&f.keys, "keys", bench.DefaultWorkload.Keys, "`keys` the appends and UPDATEs go to (default: the preset's)")
+	fs.Float64Var(&f.mix, "mix", bench.DefaultWorkload.Mix, "`fraction` of list appends (default: the preset's)")
+	fs.Float64Var(&f.updates, "updates", bench.DefaultWorkload.Updates, "`fraction` of the other writes that are UPDATEs, the rest INSERTs (default: the preset's)")
 	fs.DurationVar(&f.timeout, "timeout", bench.DefaultTimeout, "give one write up after this `duration` (retries included)")
 	fs.StringVar(&f.consistency, "consistency", "all", "replicas to wait for, `level` all or one")
 	fs.BoolVar(&f.jsonOut, "json", false, "print the report as JSON")
@@ -149,10 +161,22 @@ func (f *benchFlags) options() (bench.Options, error) {
 			errs = append(errs, "--keyspace: "+err.Error())
 		}
 	}
+	w, ok := bench.Workloads[f.workload]
+	if !ok {
+		errs = append(errs, fmt.Sprintf("--workload must be %s, not %q", bench.WorkloadNames, f.workload))
+	}
+	if f.set["keys"] {
+		w.Keys = f.keys
+	}
+	if f.set["mix"] {
+		w.Mix = f.mix
+	}
+	if f.set["updates"] {
+		w.Updates = f.updates
+	}
 	o := bench.Options{
 		Concurrency: f.concurrency, Duration: duration, Requests: f.requests, Warmup: f.warmup,
-		Rate: f.rate, MaxInFlight: f.maxInFlight, Timeout: f.timeout,
-		Workload: bench.Workload{Keys: f.keys, Mix: f.mix, Seed: bench.DefaultWorkload.Seed},
+		Rate: f.rate, MaxInFlight: f.maxInFlight, Timeout: f.timeout, Workload: w,
 	}
 	if err := o.Validate(); err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
@@ -170,7 +194,7 @@ var flagNames = strings.NewReplacer(
 	"concurrency must", "--concurrency must", "duration must", "--duration must",
 	"requests must", "--requests must", "warmup must", "--warmup must", "rate must", "--rate must",
 	"max in-flight must", "--max-inflight must", "timeout must", "--timeout must",
-	"keys must", "--keys must", "mix must", "--mix must",
+	"keys must", "--keys must", "mix must", "--mix must", "updates must", "--updates must",
 	"give a duration or a number of requests", "give --duration or --requests")
 
 func (f *benchFlags) hosts(e *env) []string {

@@ -87,6 +87,40 @@ func TestBenchJSON(t *testing.T) {
 	}
 }
 
+// --workload idempotent sends INSERTs and UPDATEs of regular columns, no
+// list append; an explicit --keys overrides the preset's 64.
+func TestBenchWorkloadPreset(t *testing.T) {
+	url := startNATS(t)
+	seen := fakeCluster(t, url, "b2")
+	r := chorus(t, nil, "", "--nats", url, "--prefix", "b2", "bench", "--requests", "200", "--warmup", "0", "--concurrency", "4",
+		"--workload", "idempotent", "--keys", "7", "--json", "--quiet")
+	r.want(t, 0)
+	var rep bench.Report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if st := rep.Settings; st.Workload != "idempotent" || st.Keys != 7 || st.Mix != 0 || st.Updates != 0.5 {
+		t.Fatalf("settings %+v", st)
+	}
+	updates, inserts := 0, 0
+	for _, s := range seen()[len(bench.SetupStatements):] {
+		switch {
+		case strings.HasPrefix(s, "UPDATE bench_wide SET a = "):
+			updates++
+			if k := s[strings.LastIndex(s, " ")+1:]; k < "0" || k > "6" || len(k) != 1 {
+				t.Fatalf("UPDATE of key %s, want 0..6: %s", k, s)
+			}
+		case strings.HasPrefix(s, "INSERT INTO bench_wide "):
+			inserts++
+		default:
+			t.Fatalf("not an idempotent write: %s", s)
+		}
+	}
+	if updates < 60 || inserts < 60 {
+		t.Fatalf("%d UPDATEs, %d INSERTs of 200", updates, inserts)
+	}
+}
+
 func TestBenchTextAndPlot(t *testing.T) {
 	url := startNATS(t)
 	fakeCluster(t, url, "db")
@@ -95,7 +129,7 @@ func TestBenchTextAndPlot(t *testing.T) {
 		"--setup=false", "--replicas", "2", "--quiet", "--plot", plot)
 	r.want(t, 0)
 	for _, want := range []string{
-		"chorus bench: closed loop, 32 concurrent, 20 requests after 0s warmup; 100 keys, 50% list appends\n",
+		"chorus bench: closed loop, 32 concurrent, 20 requests after 0s warmup; 100 keys, 50% list appends (workload mixed)\n",
 		"chorus  (" + url + ", prefix db, 2 live replicas)\n",
 		"  requests    20 ok, 0 errors\n",
 		"  latency     p50 ",
@@ -157,6 +191,8 @@ func TestBenchUsageErrors(t *testing.T) {
 		{[]string{"--requests", "10", "--duration", "5s"}, "give --duration or --requests, not both"},
 		{[]string{"--mix", "1.5"}, "--mix must be between 0 and 1"},
 		{[]string{"--keys", "0"}, "--keys must be at least 1"},
+		{[]string{"--workload", "reads"}, `--workload must be append, idempotent or mixed, not "reads"`},
+		{[]string{"--updates", "2"}, "--updates must be between 0 and 1"},
 		{[]string{"--concurrency", "0"}, "--concurrency must be at least 1"},
 		{[]string{"--rate", "-5"}, "--rate must be"},
 		{[]string{"--rate", "5", "--max-inflight", "0"}, "--max-inflight must be at least 1"},

@@ -7,12 +7,17 @@
 //	benchreport rate REPORT.json FRACTION
 //	    print FRACTION × the Chorus throughput of the report, in writes/s
 //	benchreport write -dir DIR -out BENCHMARKS.md -plots docs/bench
-//	    write the document from DIR (see below) and the plots into -plots
+//	    write the document from DIR (see below), print its targets, and write
+//	    the plots into -plots:
+//	    latency-<workload>.svg, latency-ordering.svg, throughput.svg (an older
+//	    run's latency*.svg and throughput*.svg there are removed)
 //
 // DIR holds, written by bench.sh:
 //
 //	machine.tsv  name<TAB>value lines, in order
 //	runs.tsv     name<TAB>workers<TAB>noop(0|1)<TAB>description<TAB>report file<TAB>command
+//	             (the reports of chorus bench, etcdbench and catchupbench; the names
+//	             the targets read are those of bench.Run*)
 //	notes.md     one Markdown note per line
 //	meta.tsv     started<TAB>…, took_s<TAB>…, generate<TAB>…
 //	join.json    the join benchmark's report (bench/cmd/joinbench -json), if it ran
@@ -26,6 +31,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -181,26 +187,70 @@ func write(dir, out, plots string) error {
 		}
 		return p
 	}
-	if series := d.LatencySeries(); len(series) > 0 {
-		path := filepath.Join(plots, "latency.svg")
-		if err := writeFile(path, func(f *os.File) error {
-			return bench.WriteLatencySVG(f, "Write latency by configuration", series,
-				[]bench.RefLine{{Value: bench.TargetP99Ms, Label: "10 ms: p99 target at half of peak"}})
+	var plotted []string
+	plot := func(name, alt string, draw func(*os.File) error) error {
+		path := filepath.Join(plots, name)
+		if err := writeFile(path, draw); err != nil {
+			return err
+		}
+		plotted = append(plotted, name)
+		d.Plots = append(d.Plots, bench.DocPlot{Path: rel(path), Alt: alt})
+		return nil
+	}
+	for _, wl := range d.RunWorkloads() {
+		if series := d.LatencySeries(wl); len(series) > 0 {
+			title := "Write latency: " + bench.WorkloadTitle(wl)
+			if err := plot("latency-"+wl+".svg", "latency distributions: "+bench.WorkloadTitle(wl), func(f *os.File) error {
+				return bench.WriteLatencySVG(f, title, series, d.LatencyRefs(wl))
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	if series := d.OrderingSeries(); len(series) > 0 {
+		if err := plot("latency-ordering.svg", "latency distributions: ordering layer alone and etcd", func(f *os.File) error {
+			return bench.WriteLatencySVG(f, "Write latency: ordering layer alone (CHORUS_NOOP_STORE) and etcd, 3 each", series, nil)
 		}); err != nil {
 			return err
 		}
-		d.Plots = append(d.Plots, bench.DocPlot{Path: rel(path), Alt: "latency distribution of every run"})
 	}
 	if bars := d.ThroughputBars(); len(bars) > 0 {
-		path := filepath.Join(plots, "throughput.svg")
-		if err := writeFile(path, func(f *os.File) error {
-			return bench.WriteBarSVG(f, "Committed writes per second (dashed: bound direct ÷ N)", "writes/s", bars)
+		if err := plot("throughput.svg", "throughput of every configuration", func(f *os.File) error {
+			return bench.WriteBarSVG(f, fmt.Sprintf("Committed writes per second (dashed: %g × direct, target 1)", bench.TargetOfDirect), "writes/s", bars)
 		}); err != nil {
 			return err
 		}
-		d.Plots = append(d.Plots, bench.DocPlot{Path: rel(path), Alt: "throughput of every configuration"})
 	}
-	return writeFile(out, func(f *os.File) error { return bench.WriteMarkdown(f, d) })
+	// The directory holds this run's plots only: an older run's plot
+	// that this one does not draw would be stale.
+	if err := removeOtherSVGs(plots, plotted); err != nil {
+		return err
+	}
+	if err := writeFile(out, func(f *os.File) error { return bench.WriteMarkdown(f, d) }); err != nil {
+		return err
+	}
+	return bench.WriteTargets(os.Stdout, d.Targets())
+}
+
+// removeOtherSVGs deletes the plots of an older run in dir (latency*.svg,
+// throughput*.svg) not in keep.
+func removeOtherSVGs(dir string, keep []string) error {
+	var old []string
+	for _, pattern := range []string{"latency*.svg", "throughput*.svg"} {
+		m, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil {
+			return err
+		}
+		old = append(old, m...)
+	}
+	for _, path := range old {
+		if !slices.Contains(keep, filepath.Base(path)) {
+			if err := os.Remove(path); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // writeFile writes path through a temporary file, so a failure leaves the
