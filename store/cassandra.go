@@ -108,9 +108,6 @@ type Cassandra struct {
 	// Apply first waits until Cassandra can no longer replay it (batchfate.go).
 	doubt    time.Time
 	failedOn net.IP // the node that ran the last failed write (writeObserver)
-	// unsafeTables caches which tables have list or counter columns
-	// (idempotent.go); nil until read, and after a schema change.
-	unsafeTables map[string]bool
 	logs     *batchlogs
 	log      *slog.Logger
 }
@@ -467,27 +464,13 @@ func (c *Cassandra) apply(ctx context.Context, orders []messages.Order) ([][]mes
 		}
 	}
 	for i := 0; i < len(todo); {
-		// The longest run of batchable writes from i, all idempotent or
-		// none, tried as one batch: unlogged if idempotent, else logged.
+		// The longest run of batchable writes from i, tried as one batch.
 		j := i
-		var idem bool
 		for j < len(todo) && j-i < maxGroup && todo[j].perr == nil && batchable(todo[j].st) {
-			ok, err := c.idempotent(ctx, todo[j].st)
-			if err != nil {
-				return nil, err
-			}
-			if j > i && ok != idem {
-				break
-			}
-			idem = ok
 			j++
 		}
-		if j-i > 1 || (j > i && idem) {
-			apply := c.applyGroup
-			if idem {
-				apply = c.applyIdempotent
-			}
-			err := apply(ctx, todo[i:j])
+		if j-i > 1 {
+			err := c.applyGroup(ctx, todo[i:j])
 			if err == nil {
 				i = j
 				continue
@@ -583,9 +566,6 @@ func (c *Cassandra) applyOne(ctx context.Context, r ref) (messages.Outcome, erro
 		}
 		// Rejected: run it alone below, so the client sees the statement's
 		// own error (and a statement Cassandra refuses to batch still runs).
-	}
-	if stmt.Kind.IsSchema() {
-		c.schemaChanged()
 	}
 	if schemaChange(stmt) {
 		ran, err := c.ranBefore(ctx, o, k)

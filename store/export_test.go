@@ -109,13 +109,3 @@ func (c *Cassandra) RunUnrecorded(ctx context.Context, o *messages.Order, k int)
 	}
 	return c.session.Query(st.Text).WithContext(ctx).Exec()
 }
-
-// Idempotent reports whether the store applies stmt without a logged
-// batch (idempotent.go).
-func (c *Cassandra) Idempotent(ctx context.Context, stmt string) (bool, error) {
-	st, err := cql.Parse(stmt, c.keyspace)
-	if err != nil {
-		return false, err
-	}
-	return c.idempotent(ctx, st)
-}

@@ -13,7 +13,6 @@ import (
 // keyspace gets a new generation (a new life, as far as membership goes).
 // A restore always starts with it, so one that broke off is simply redone.
 func (c *Cassandra) Reset(ctx context.Context) (State, error) {
-	c.schemaChanged()
 	tables, err := c.names(ctx, `SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?`)
 	if err != nil {
 		return State{}, err

@@ -612,7 +612,6 @@ const maxGroupBytes = 256 << 10
 // again. progress, if not nil, is called about every 1000 rows and at the
 // end, from Import's goroutine.
 func (c *Cassandra) Import(ctx context.Context, r io.Reader, progress func(RestoreProgress)) (State, error) {
-	c.schemaChanged()
 	if err := c.checkEmpty(ctx); err != nil {
 		return State{}, err
 	}
