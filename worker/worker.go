@@ -156,10 +156,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(conte
 		nc.Close()
 		return nil, err
 	}
-	if w.snapshots, err = snapshot.Open(ctx, w.js, w.subjects.SnapshotBucket(), cfg.LogReplicas, cfg.SnapshotKeep, log); err != nil {
+	if err := w.patiently(ctx, "the snapshot bucket", func() (err error) {
+		w.snapshots, err = snapshot.Open(ctx, w.js, w.subjects.SnapshotBucket(), cfg.LogReplicas, cfg.SnapshotKeep, log)
+		return err
+	}); err != nil {
 		return fail(err)
 	}
-	if w.plan, err = w.restorePlan(ctx, st.Applied); err != nil {
+	if err := w.patiently(ctx, "the ORDER log or the snapshots", func() (err error) {
+		w.plan, err = w.restorePlan(ctx, st.Applied)
+		return err
+	}); err != nil {
 		return fail(err)
 	}
 	if w.members, err = w.store.Members(ctx); err != nil {
