@@ -21,9 +21,15 @@ func (SendReadIndex) isAction() {}
 const maxReadsWaiting = 10000
 
 // reads is the Core's read-index state. A read index is a seq covering
-// every write acknowledged before the request arrived. Every
-// acknowledged write was appended first, so the highest seq appended in
-// this term covers them all, provided no other leader has appended since.
+// every write acknowledged before the request arrived, and every write a
+// replica may already show: replicas apply an entry as soon as it is in
+// the log, before the leader hears that its append succeeded, so a read
+// elsewhere may have seen a write still being appended, and a later read
+// must see it too. So the index is the highest seq this leader has handed
+// to the log, appended or not yet, provided no other leader has appended
+// since. (The index was once the last seq known appended: the chaos test's
+// porcupine check caught a linearizable read that saw an append in flight,
+// then a later one on another replica that did not.)
 // The lease proves that when it surely holds (by this leader's own clock,
 // with a margin: a paused or partitioned leader's view of time is what the
 // margin guards); otherwise the log does: an epoch marker appended again
@@ -94,7 +100,7 @@ func (c *Core) serveReads(now time.Time) []Action {
 		return acts
 	}
 	if c.leaseSafe(now) {
-		answer(c.reads.next, c.seq.AppendedTo(), true)
+		answer(c.reads.next, c.seq.Assigned(), true)
 		c.reads.byLease += uint64(len(c.reads.next))
 		c.reads.next = nil
 		return acts
@@ -118,6 +124,11 @@ func (c *Core) failReads(reason string) []Action {
 	c.reads.wait, c.reads.next, c.reads.barrier = nil, nil, 0
 	return acts
 }
+
+// Assigned is the highest seq this leader has handed to the log, whether
+// its append has come back or not (the tail it started after, before it
+// appended anything).
+func (s *Sequencer) Assigned() uint64 { return s.lastSeq }
 
 // AppendedTo is the highest seq such that it and everything before it is
 // in the log as far as this leader knows: the last appended entry of this
