@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/chorusdb/chorus/jsassets"
 	"github.com/chorusdb/chorus/messages"
 	"github.com/chorusdb/chorus/metrics"
 )
@@ -157,20 +158,12 @@ func NewNode(nc *nats.Conn, js jetstream.JetStream, stream jetstream.Stream, cfg
 // unavailable (a NATS cluster electing its meta leader answers 503): a
 // worker that stopped then would leave a healthy cluster one replica short.
 func (n *Node) openLease(ctx context.Context) (*Lease, error) {
-	pause := 250 * time.Millisecond
-	for {
-		lease, err := OpenLease(ctx, n.js, n.cfg.Subjects.LeaseBucket(), n.cfg.ID, n.cfg.LeaseTTL, n.cfg.LogReplicas, n.log)
-		if err == nil || ctx.Err() != nil {
-			return lease, err
-		}
-		n.log.Warn("cannot open the lease bucket yet; trying again", "err", err, "in", pause)
-		select {
-		case <-time.After(pause):
-		case <-ctx.Done():
-			return nil, err
-		}
-		pause = min(2*pause, 5*time.Second)
-	}
+	var lease *Lease
+	err := jsassets.Patiently(ctx, n.log, "opening the lease bucket", jsassets.Always, func() (err error) {
+		lease, err = OpenLease(ctx, n.js, n.cfg.Subjects.LeaseBucket(), n.cfg.ID, n.cfg.LeaseTTL, n.cfg.LogReplicas, n.log)
+		return err
+	})
+	return lease, err
 }
 
 // Run campaigns and leads until ctx ends; it then releases the lease.

@@ -361,9 +361,9 @@ const maxGroup = 128
 // write gets its own outcome. Writes Cassandra cannot batch (schema
 // changes, TRUNCATE, counters, conditional writes, explicit timestamps)
 // run alone and are recorded right after; a schema change run again after
-// its record failed is recognised by the keyspace's schema (intent.go). The outcomes are the statements'
-// own results, the same on every replica; the error is a storage failure:
-// retry the same ORDERs.
+// its record failed is recognised by the keyspace's schema (intent.go).
+// The outcomes are the statements' own results, the same on every
+// replica; the error is a storage failure: retry the same ORDERs.
 func (c *Cassandra) Apply(ctx context.Context, orders []messages.Order) ([][]messages.Outcome, error) {
 	if c.unsure {
 		if !c.doubt.IsZero() {

@@ -2,16 +2,11 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"testing"
 	"time"
 
-	"github.com/gocql/gocql"
-
 	"github.com/chorusdb/chorus/chorustest"
 	"github.com/chorusdb/chorus/messages"
-	"github.com/chorusdb/chorus/store"
 )
 
 // TestCassandraSchemaChangeRunAgain: a schema change that ran but was not
@@ -24,25 +19,8 @@ func TestCassandraSchemaChangeRunAgain(t *testing.T) {
 	hosts := chorustest.CassandraHosts(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	tag := make([]byte, 6)
-	_, _ = rand.Read(tag)
-	ks := "store_intent_" + hex.EncodeToString(tag)
-	cfg := store.Config{Hosts: hosts, Keyspace: ks, ReplicationFactor: 1, Timeout: 20 * time.Second, DedupWindow: time.Hour, MaxRows: 10}
-	s, _, err := store.OpenCassandra(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	direct, err := gocql.NewCluster(hosts...).CreateSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := direct.Query(`DROP KEYSPACE IF EXISTS ` + ks).Exec(); err != nil {
-			t.Errorf("dropping test keyspace %s: %v (drop it by hand)", ks, err)
-		}
-		direct.Close()
-	}()
+	k := newTestKeyspace(t, ctx, hosts)
+	s, direct, ks := k.store, k.session, k.name
 	ts := time.Now().UnixMicro()
 	order := func(seq uint64, id, stmt string) messages.Order {
 		return messages.Order{Epoch: 1, Seq: seq, Timestamp: ts + int64(seq)*1000, Writes: []messages.Write{{RequestID: id, Stmt: stmt}}}

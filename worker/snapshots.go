@@ -9,9 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/chorusdb/chorus/messages"
 	"github.com/chorusdb/chorus/snapshot"
 	"github.com/chorusdb/chorus/store"
@@ -42,38 +39,6 @@ var ErrRemoved = errors.New("worker: removed from the cluster")
 // a snapshot: it is empty and a snapshot exists (faster than replaying the
 // log), or it is behind the log's first entry. It returns the snapshot to
 // load, or nil to continue from the log.
-// patiently runs fn at start, again while JetStream is only slow or
-// electing (a timeout, a 503): a worker started while a NATS cluster is busy
-// or electing a stream leader must wait, not exit (found by TestNATSCluster
-// in CI: "listing snapshots: context deadline exceeded"). what says what
-// fn reads, for the log.
-func (w *Worker) patiently(ctx context.Context, what string, fn func() error) error {
-	pause := 250 * time.Millisecond
-	for {
-		err := fn()
-		if err == nil || ctx.Err() != nil || !jetStreamBusy(err) {
-			return err
-		}
-		w.log.Warn("cannot read "+what+" yet; trying again", "err", err, "in", pause)
-		t := time.NewTimer(pause)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		}
-		pause = min(2*pause, 5*time.Second)
-	}
-}
-
-// jetStreamBusy: err says JetStream did not answer in time or is
-// briefly unavailable, not that anything is wrong with the log.
-func jetStreamBusy(err error) bool {
-	var api *jetstream.APIError
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
-		errors.Is(err, jetstream.ErrNoStreamResponse) || (errors.As(err, &api) && api.Code == 503)
-}
-
 func (w *Worker) restorePlan(ctx context.Context, applied uint64) (*snapshot.Manifest, error) {
 	info, err := w.stream.Info(ctx)
 	if err != nil {

@@ -156,13 +156,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(conte
 		nc.Close()
 		return nil, err
 	}
-	if err := w.patiently(ctx, "the snapshot bucket", func() (err error) {
+	// Start-up reads wait out a NATS cluster that is busy or electing (found
+	// by TestNATSCluster in CI: "listing snapshots: context deadline exceeded").
+	if err := jsassets.Patiently(ctx, log, "opening the snapshot bucket", jsassets.Busy, func() (err error) {
 		w.snapshots, err = snapshot.Open(ctx, w.js, w.subjects.SnapshotBucket(), cfg.LogReplicas, cfg.SnapshotKeep, log)
 		return err
 	}); err != nil {
 		return fail(err)
 	}
-	if err := w.patiently(ctx, "the ORDER log or the snapshots", func() (err error) {
+	if err := jsassets.Patiently(ctx, log, "reading the ORDER log and the snapshots", jsassets.Busy, func() (err error) {
 		w.plan, err = w.restorePlan(ctx, st.Applied)
 		return err
 	}); err != nil {

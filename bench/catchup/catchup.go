@@ -401,13 +401,4 @@ func sorted(ws []Worker) []Worker {
 }
 
 // wait waits d, or until ctx ends (false).
-func wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
+func wait(ctx context.Context, d time.Duration) bool { return bench.RealClock{}.Sleep(ctx, d) }

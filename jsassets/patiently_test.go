@@ -1,4 +1,4 @@
-package worker
+package jsassets
 
 import (
 	"context"
@@ -13,11 +13,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// TestPatientlyRetriesOnlyABusyJetStream: a start-up read that JetStream
+// TestPatientlyRetriesOnlyABusyJetStream: a start-up step that JetStream
 // did not answer in time (or answered 503) is asked again until it
 // succeeds; any other error, and the end of ctx, end it at once.
 func TestPatientlyRetriesOnlyABusyJetStream(t *testing.T) {
-	w := &Worker{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	busy := []error{
@@ -27,7 +27,7 @@ func TestPatientlyRetriesOnlyABusyJetStream(t *testing.T) {
 		&jetstream.APIError{Code: 503, Description: "JetStream system temporarily unavailable"},
 	}
 	calls := 0
-	err := w.patiently(ctx, "the test's read", func() error {
+	err := Patiently(ctx, log, "the test's read", Busy, func() error {
 		calls++
 		if calls <= len(busy) {
 			return busy[calls-1]
@@ -39,13 +39,13 @@ func TestPatientlyRetriesOnlyABusyJetStream(t *testing.T) {
 	}
 	permanent := errors.New("keyspace has applied seq 9 but the log ends at 3")
 	calls = 0
-	if err := w.patiently(ctx, "the test's read", func() error { calls++; return permanent }); !errors.Is(err, permanent) || calls != 1 {
+	if err := Patiently(ctx, log, "the test's read", Busy, func() error { calls++; return permanent }); !errors.Is(err, permanent) || calls != 1 {
 		t.Fatalf("a permanent error: %v after %d calls; want it returned at once", err, calls)
 	}
 	done, stop := context.WithCancel(context.Background())
 	stop()
 	calls = 0
-	if err := w.patiently(done, "the test's read", func() error { calls++; return nats.ErrTimeout }); err == nil || calls != 1 {
+	if err := Patiently(done, log, "the test's read", Busy, func() error { calls++; return nats.ErrTimeout }); err == nil || calls != 1 {
 		t.Fatalf("ctx ended: %v after %d calls; want the error at once", err, calls)
 	}
 }
