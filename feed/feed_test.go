@@ -30,7 +30,7 @@ func records(failed map[string]bool, orders ...messages.Order) Outcomes {
 			m[w.RequestID] = out
 		}
 	}
-	return func(id string) (messages.Outcome, bool, error) { o, ok := m[id]; return o, ok, nil }
+	return func(id string, _ uint64, _ uint32) (messages.Outcome, bool, error) { o, ok := m[id]; return o, ok, nil }
 }
 
 func keys(items []Item) []string {
@@ -103,11 +103,11 @@ func TestSelectReportsAWriteOfUnknownOutcomeOnTheGapSubject(t *testing.T) {
 	later.Writes[0].RequestID = o.Writes[1].RequestID // the id reused: the record is of seq 9 now
 	rec := records(nil, later)
 	var c Cursor
-	items := must(t)(c.Select(o, func(id string) (messages.Outcome, bool, error) {
+	items := must(t)(c.Select(o, func(id string, seq uint64, idx uint32) (messages.Outcome, bool, error) {
 		if id == o.Writes[0].RequestID {
 			return messages.Outcome{}, false, nil // expired
 		}
-		return rec(id)
+		return rec(id, seq, idx)
 	}))
 	equal(t, "published", keys(items), []string{"_gap:4.0", "_gap:4.1"})
 	for _, it := range items {
@@ -124,11 +124,11 @@ func TestSelectStopsWhenAnOutcomeCannotBeRead(t *testing.T) {
 	ok := records(nil, o)
 	down := errors.New("cassandra unavailable")
 	c := Cursor{Last: messages.ChangeKey{Seq: 6}, Started: true, Epoch: 1}
-	items, err := c.Select(o, func(id string) (messages.Outcome, bool, error) {
+	items, err := c.Select(o, func(id string, seq uint64, idx uint32) (messages.Outcome, bool, error) {
 		if id == o.Writes[1].RequestID {
 			return messages.Outcome{}, false, down
 		}
-		return ok(id)
+		return ok(id, seq, idx)
 	})
 	if !errors.Is(err, down) || len(items) > 0 {
 		t.Fatalf("got %v, %v", keys(items), err)

@@ -90,7 +90,7 @@ func (e *logEnv) appendOrder(epoch uint64, stmts ...string) uint64 {
 	return e.seq
 }
 
-func (e *logEnv) outcome(id string) (messages.Outcome, bool, error) {
+func (e *logEnv) outcome(id string, _ uint64, _ uint32) (messages.Outcome, bool, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	o, ok := e.records[id]

@@ -8,10 +8,10 @@ import (
 )
 
 // Outcomes finds how a write ended on the leader's own replica: its
-// exactly-once record (request id -> outcome, with the write's seq and
-// index), kept for the dedup window. false: no record; an error: the
+// exactly-once record (request id, at the write's seq and index ->
+// outcome), kept for the dedup window. false: no record; an error: the
 // record could not be read now (the feed tries again, never guesses).
-type Outcomes func(requestID string) (messages.Outcome, bool, error)
+type Outcomes func(requestID string, seq uint64, idx uint32) (messages.Outcome, bool, error)
 
 // Item is one message to publish: a change, and the token of its subject.
 type Item struct {
@@ -53,7 +53,7 @@ func (c *Cursor) Select(o messages.Order, outcome Outcomes) ([]Item, error) {
 		if c.Started && !c.Last.Less(k) {
 			continue
 		}
-		rec, ok, err := outcome(w.RequestID)
+		rec, ok, err := outcome(w.RequestID, o.Seq, uint32(i))
 		if err != nil {
 			return nil, fmt.Errorf("the outcome of seq %d write %d: %w", o.Seq, i, err)
 		}

@@ -558,7 +558,7 @@ func (e *env) requireSameOutcome(seq uint64) {
 		for i, id := range e.c.IDs {
 			var code int
 			var msg string
-			iter := e.c.Session.Query(fmt.Sprintf(`SELECT code, error FROM "%s".chorus_requests WHERE seq = ? ALLOW FILTERING`, e.c.Keyspace(id)), int64(seq)).Iter()
+			iter := e.c.Session.Query(fmt.Sprintf(`SELECT code, error FROM "%s".chorus_outcomes WHERE bucket = ? AND seq = ?`, e.c.Keyspace(id)), int64(seq>>8), int64(seq)).Iter()
 			found := iter.Scan(&code, &msg)
 			if err := iter.Close(); err != nil {
 				return err
@@ -613,7 +613,7 @@ func TestGroupCommitWithFailingWrites(t *testing.T) {
 	grouped := false
 	chorustest.Eventually(t, converge, func() error {
 		for _, id := range e.c.IDs {
-			iter := e.c.Session.Query(fmt.Sprintf(`SELECT id, seq, idx, code, error FROM "%s".chorus_requests`, e.c.Keyspace(id))).Iter()
+			iter := e.c.Session.Query(fmt.Sprintf(`SELECT id, seq, idx, code, error FROM "%s".chorus_outcomes`, e.c.Keyspace(id))).Iter()
 			rows, err := iter.SliceMap()
 			if err != nil {
 				return err

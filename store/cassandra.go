@@ -89,8 +89,9 @@ type Request struct {
 //   - chorus_state: the last applied sequence, written in the same logged
 //     batch as the write it belongs to, so a crash never applies an ORDER
 //     twice or skips one;
-//   - chorus_requests: request ids and outcomes (exactly-once), with a TTL
-//     of the dedup window.
+//   - chorus_outcomes: each applied write's request id and outcome
+//     (exactly-once), keyed by its log position, with a TTL of the dedup
+//     window (outcomes.go).
 type Cassandra struct {
 	session  *gocql.Session
 	keyspace string
@@ -115,7 +116,7 @@ type Cassandra struct {
 // State and request tables; user statements may not touch them.
 const (
 	stateTable    = "chorus_state"
-	requestsTable = "chorus_requests"
+	outcomesTable = "chorus_outcomes"
 	membersTable  = "chorus_members"
 	genTable      = "chorus_gen"
 )
@@ -133,7 +134,7 @@ const (
 // half applied by a coordinator's death would stay so (batchfate.go).
 var requestsOptions = graceOption + ` AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': '1'}`
 
-// graceOption is chorus_state's and chorus_requests' grace: the time within
+// graceOption is chorus_state's and chorus_outcomes' grace: the time within
 // which Cassandra replays a failed logged batch of the store. Neither
 // table has deletions a short grace could bring back.
 var graceOption = fmt.Sprintf(`gc_grace_seconds = %d`, int(batchGrace/time.Second))
@@ -196,9 +197,7 @@ func OpenCassandra(ctx context.Context, cfg Config) (*Cassandra, State, error) {
 	for _, ddl := range []string{
 		`CREATE TABLE IF NOT EXISTS ` + stateTable + ` (id int PRIMARY KEY, applied bigint, epoch bigint, partial int) WITH ` + graceOption,
 		`ALTER TABLE ` + stateTable + ` WITH ` + graceOption,
-		`CREATE TABLE IF NOT EXISTS ` + requestsTable + ` (id text PRIMARY KEY, seq bigint, idx int, code int, error text) WITH ` + requestsOptions,
-		// Also on a keyspace made before these options.
-		`ALTER TABLE ` + requestsTable + ` WITH ` + requestsOptions,
+		createOutcomes,
 		`CREATE TABLE IF NOT EXISTS ` + membersTable + ` (id text PRIMARY KEY, gen text, removed boolean, seq bigint)`,
 		`CREATE TABLE IF NOT EXISTS ` + genTable + ` (id int PRIMARY KEY, gen text)`,
 		createIntent,
@@ -211,6 +210,9 @@ func OpenCassandra(ctx context.Context, cfg Config) (*Cassandra, State, error) {
 	st, err := c.state(ctx)
 	if err == nil {
 		st.Gen, err = c.gen(ctx)
+	}
+	if err == nil {
+		err = c.migrateRequests(ctx)
 	}
 	if err != nil {
 		session.Close()
@@ -345,7 +347,7 @@ func (c *Cassandra) Keyspace() string { return c.keyspace }
 // it covers, with explicit timestamps that grow with the log.
 const (
 	recordState   = `UPDATE ` + stateTable + ` USING TIMESTAMP ? SET applied = ?, epoch = ?, partial = ? WHERE id = 0`
-	recordRequest = `INSERT INTO ` + requestsTable + ` (id, seq, idx, code, error) VALUES (?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`
+	recordRequest = `INSERT INTO ` + outcomesTable + ` (bucket, seq, idx, id, code, error) VALUES (?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`
 )
 
 // maxGroup bounds the writes applied in one Cassandra batch (Cassandra
@@ -515,7 +517,7 @@ func progress(o *messages.Order, next int) (applied uint64, partial int) {
 // progress after the last of them.
 func (c *Cassandra) addRecords(b *gocql.Batch, rs []ref) {
 	for _, r := range rs {
-		b.Query(recordRequest, r.o.Writes[r.k].RequestID, int64(r.o.Seq), r.k, 0, "", c.ttl, r.o.WriteTimestamp(r.k))
+		b.Query(recordRequest, bucketOf(r.o.Seq), int64(r.o.Seq), r.k, r.o.Writes[r.k].RequestID, 0, "", c.ttl, r.o.WriteTimestamp(r.k))
 	}
 	last := rs[len(rs)-1]
 	applied, partial := progress(last.o, last.k+1)
@@ -620,7 +622,7 @@ func (c *Cassandra) atomicQuery(ctx context.Context, r ref) func() error {
 		}
 		// The client's batch is one query: splice the record into it.
 		text := stmt.Text[:stmt.ApplyOffset] + " " + recordRequest + "; " + recordState + "; " + stmt.Text[stmt.ApplyOffset:]
-		q := c.session.Query(text, o.Writes[k].RequestID, int64(o.Seq), k, 0, "", c.ttl, ts,
+		q := c.session.Query(text, bucketOf(o.Seq), int64(o.Seq), k, o.Writes[k].RequestID, 0, "", c.ttl, ts,
 			ts, int64(applied), int64(o.Epoch), partial).WithTimestamp(ts).WithContext(ctx).Observer(writeObserver{&c.failedOn})
 		return q.Exec
 	}
@@ -633,86 +635,12 @@ func (c *Cassandra) recordOnly(ctx context.Context, o *messages.Order, k int, ou
 	ts := o.WriteTimestamp(k)
 	applied, partial := progress(o, k+1)
 	b := c.logged(ctx)
-	b.Query(recordRequest, o.Writes[k].RequestID, int64(o.Seq), k, int(out.Code), out.Error, c.ttl, ts)
+	b.Query(recordRequest, bucketOf(o.Seq), int64(o.Seq), k, o.Writes[k].RequestID, int(out.Code), out.Error, c.ttl, ts)
 	b.Query(recordState, ts, int64(applied), int64(o.Epoch), partial)
 	if err := c.session.ExecuteBatch(b); err != nil {
 		return out, fmt.Errorf("recording seq %d write %d in %s: %w", o.Seq, k, c.keyspace, classify(err))
 	}
 	c.advance(o, k+1)
-	return out, nil
-}
-
-// recordedOutcome is the recorded outcome of write k of o, already applied.
-func (c *Cassandra) recordedOutcome(ctx context.Context, o *messages.Order, k int) (messages.Outcome, error) {
-	var rec record
-	err := c.session.Query(`SELECT seq, idx, code, error FROM `+requestsTable+` WHERE id = ?`, o.Writes[k].RequestID).WithContext(ctx).Scan(&rec.seq, &rec.idx, &rec.code, &rec.msg)
-	out, err := decideRecorded(o.Seq, k, rec, err)
-	if err != nil {
-		return out, fmt.Errorf("reading the outcome of seq %d write %d in %s: %w", o.Seq, k, c.keyspace, err)
-	}
-	return out, nil
-}
-
-// record is a row of chorus_requests as scanned.
-type record struct {
-	seq       int64
-	idx, code int
-	msg       string
-}
-
-// decideRecorded turns what reading the request record of write k of
-// ORDER seq returned (rec, and the read's error err) into that write's
-// outcome. The record of progress says the write is applied, and it was
-// written in the same logged batch as this record, so:
-//   - A failed read says nothing about the write: it is a storage failure,
-//     returned (classified) so that the apply loop retries, never an
-//     outcome. The read fails exactly when Cassandra is flaky, which is
-//     when an ORDER is applied again after a failed attempt.
-//   - A missing record (expired after the dedup window, or deleted), or
-//     one of another position (the id reused by a later write, which
-//     overwrote it), means the write is applied but its outcome is lost.
-//     It is reported as such, CodeInternal, never as success: the write
-//     may have failed (a CQL error), and a success would tell the client
-//     its data is stored when it is not. It is not an error either: the
-//     record will not come back, so a retry would stall the replica for
-//     ever. The leader sees the outcome differ from the other replicas'
-//     and says so.
-func decideRecorded(seq uint64, k int, rec record, err error) (messages.Outcome, error) {
-	out := messages.Outcome{Seq: seq, Index: uint32(k)}
-	lostOutcome := func(why string) (messages.Outcome, error) {
-		out.Code = messages.CodeInternal
-		out.Error = fmt.Sprintf("seq %d write %d was applied, but its outcome is no longer known (%s); check whether the write took effect", seq, k, why)
-		return out, nil
-	}
-	switch {
-	case errors.Is(err, gocql.ErrNotFound):
-		return lostOutcome("its request record expired or was deleted")
-	case err != nil:
-		if lost(err) {
-			return messages.Outcome{}, fmt.Errorf("%w: %v", ErrKeyspaceLost, err)
-		}
-		return messages.Outcome{}, classify(err)
-	case uint64(rec.seq) != seq || rec.idx != k:
-		return lostOutcome(fmt.Sprintf("its request id was reused by seq %d write %d", rec.seq, rec.idx))
-	}
-	out.Code, out.Error = messages.Code(rec.code), rec.msg
-	return out, nil
-}
-
-// Requests lists the remembered request ids, to rebuild the exactly-once
-// window after a restart.
-func (c *Cassandra) Requests(ctx context.Context) ([]Request, error) {
-	iter := c.session.Query(`SELECT id, seq, idx, code, error FROM ` + requestsTable).WithContext(ctx).PageSize(5000).Iter()
-	var out []Request
-	var id, msg string
-	var seq int64
-	var idx, code int
-	for iter.Scan(&id, &seq, &idx, &code, &msg) {
-		out = append(out, Request{ID: id, Outcome: messages.Outcome{Seq: uint64(seq), Index: uint32(idx), Code: messages.Code(code), Error: msg}})
-	}
-	if err := iter.Close(); err != nil {
-		return nil, fmt.Errorf("reading request ids of %s: %w", c.keyspace, classify(err))
-	}
 	return out, nil
 }
 

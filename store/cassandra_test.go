@@ -74,13 +74,16 @@ func TestCassandraReapplyReturnsRecordedOutcomes(t *testing.T) {
 	}
 
 	// The change feed's reading of one record.
-	if out, ok, err := second.Outcome(ctx, "bad"); err != nil || !ok || out != want[0][2] {
+	if out, ok, err := second.Outcome(ctx, "bad", 1, 2); err != nil || !ok || out != want[0][2] {
 		t.Fatalf("Outcome(bad) = %+v %v %v; want the recorded %+v", out, ok, err, want[0][2])
 	}
-	if err := direct.Query(`DELETE FROM `+ks+`.chorus_requests WHERE id = ?`, "ok").WithContext(ctx).Exec(); err != nil {
+	if _, ok, err := second.Outcome(ctx, "ok", 1, 2); ok || err != nil {
+		t.Fatalf("Outcome of id ok at another write's position: %v %v; want none", ok, err)
+	}
+	if err := direct.Query(`DELETE FROM ` + ks + `.chorus_outcomes WHERE bucket = 0 AND seq = 1 AND idx = 1`).WithContext(ctx).Exec(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := second.Outcome(ctx, "ok"); ok || err != nil {
+	if _, ok, err := second.Outcome(ctx, "ok", 1, 1); ok || err != nil {
 		t.Fatalf("Outcome of a deleted record: %v %v; want none", ok, err)
 	}
 	got, err = second.Apply(ctx, []messages.Order{o})

@@ -137,7 +137,7 @@ func (m *Memory) Apply(ctx context.Context, orders []messages.Order) ([][]messag
 		for k, w := range o.Writes {
 			if k < done { // applied before: its recorded outcome
 				rec, rerr := m.record(w.RequestID)
-				out, err := decideRecorded(o.Seq, k, rec, rerr)
+				out, err := decideRecorded(o.Seq, k, w.RequestID, rec, rerr)
 				if err != nil {
 					return nil, err
 				}
@@ -165,7 +165,7 @@ func (m *Memory) record(id string) (record, error) {
 	if !ok {
 		return record{}, gocql.ErrNotFound
 	}
-	return record{seq: int64(out.Seq), idx: int(out.Index), code: int(out.Code), msg: out.Error}, nil
+	return record{id: id, seq: int64(out.Seq), idx: int(out.Index), code: int(out.Code), msg: out.Error}, nil
 }
 
 // pass waits at the gate while the store is blocked.

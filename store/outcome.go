@@ -10,18 +10,22 @@ import (
 	"github.com/chorusdb/chorus/messages"
 )
 
-// Outcome reads the exactly-once record of request id: how its write
-// ended, at which seq and index. false: no record (never applied here, or
-// expired after the dedup window). The change feed reads it when the
-// in-memory window has forgotten an id the feed still has to publish.
-func (c *Cassandra) Outcome(ctx context.Context, id string) (messages.Outcome, bool, error) {
-	var rec record
-	err := c.session.Query(`SELECT seq, idx, code, error FROM `+requestsTable+` WHERE id = ?`, id).WithContext(ctx).Scan(&rec.seq, &rec.idx, &rec.code, &rec.msg)
+// Outcome reads the exactly-once record of request id, write idx of ORDER
+// seq: how it ended. false: no record of that write under that id (never
+// applied here, expired after the dedup window, or the id reused). The
+// change feed reads it when the in-memory window has forgotten an id the
+// feed still has to publish.
+func (c *Cassandra) Outcome(ctx context.Context, id string, seq uint64, idx uint32) (messages.Outcome, bool, error) {
+	rec, err := c.recordAt(ctx, seq, int(idx))
+	if err == nil && rec.id != id {
+		err = gocql.ErrNotFound
+	}
 	return outcomeOf(rec, err, c.keyspace)
 }
 
-// Outcome is Cassandra.Outcome on the memory store.
-func (m *Memory) Outcome(_ context.Context, id string) (messages.Outcome, bool, error) {
+// Outcome is Cassandra.Outcome on the memory store, which keeps the
+// records by id (the feed checks the position).
+func (m *Memory) Outcome(_ context.Context, id string, _ uint64, _ uint32) (messages.Outcome, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	rec, err := m.record(id)
@@ -29,7 +33,7 @@ func (m *Memory) Outcome(_ context.Context, id string) (messages.Outcome, bool, 
 }
 
 // Outcome: the noop store keeps no records.
-func (Noop) Outcome(context.Context, string) (messages.Outcome, bool, error) {
+func (Noop) Outcome(context.Context, string, uint64, uint32) (messages.Outcome, bool, error) {
 	return messages.Outcome{}, false, nil
 }
 

@@ -38,6 +38,7 @@ func TestDecideRecorded(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
+		id      string // the write's request id ("" unless the case is about it)
 		rec     record
 		err     error
 		want    messages.Outcome
@@ -52,15 +53,19 @@ func TestDecideRecorded(t *testing.T) {
 		{name: "context deadline", err: context.DeadlineExceeded, wantErr: ErrUnavailable},
 		{name: "no connection", err: gocql.ErrNoConnections, wantErr: ErrUnavailable},
 		{name: "read error with a stale scan", rec: record{seq: seq, idx: k}, err: gocql.ErrTimeoutNoResponse, wantErr: ErrUnavailable},
-		{name: "table dropped", err: reqErr{gocql.ErrCodeInvalid, "unconfigured table chorus_requests"}, wantErr: ErrKeyspaceLost},
+		{name: "table dropped", err: reqErr{gocql.ErrCodeInvalid, "unconfigured table chorus_outcomes"}, wantErr: ErrKeyspaceLost},
 		{name: "record expired", err: gocql.ErrNotFound, want: lostOutcome("its request record expired or was deleted")},
 		{name: "id reused by a later ORDER", rec: record{seq: 50, idx: 0},
 			want: lostOutcome("its request id was reused by seq 50 write 0")},
 		{name: "id reused in the same ORDER", rec: record{seq: seq, idx: 3},
 			want: lostOutcome("its request id was reused by seq 42 write 3")},
+		{name: "own position, own id", id: "r1", rec: record{id: "r1", seq: seq, idx: k},
+			want: messages.Outcome{Seq: seq, Index: k}},
+		{name: "own position, another id", id: "r1", rec: record{id: "r9", seq: seq, idx: k},
+			want: lostOutcome(`its record names request "r9", not "r1"`)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := decideRecorded(seq, k, tc.rec, tc.err)
+			got, err := decideRecorded(seq, k, tc.id, tc.rec, tc.err)
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("decideRecorded = %+v, %v; want an error wrapping %q", got, err, tc.wantErr)
@@ -81,7 +86,7 @@ func TestDecideRecordedNeverSucceedsOnReadError(t *testing.T) {
 	recs := []record{{}, {seq: 7, idx: 1}, {seq: 7, idx: 0, code: int(messages.CodeCQL), msg: "x"}}
 	for _, readErr := range errs {
 		for _, rec := range recs {
-			out, err := decideRecorded(7, 1, rec, readErr)
+			out, err := decideRecorded(7, 1, "r", rec, readErr)
 			if err == nil || !strings.Contains(err.Error(), readErr.Error()) {
 				t.Errorf("decideRecorded(rec %+v, err %q) = %+v, %v; want the read error", rec, readErr, out, err)
 			}

@@ -548,7 +548,7 @@ func expiryOf(ttl []byte, now int64) (int64, error) {
 
 // exportRequests writes the request records.
 func (c *Cassandra) exportRequests(ctx context.Context, fw *frameWriter, stats *SnapshotStats) error {
-	iter := c.session.Query(`SELECT id, seq, idx, code, error, WRITETIME(seq), TTL(seq) FROM ` + requestsTable).WithContext(ctx).PageSize(1000).Iter()
+	iter := c.session.Query(`SELECT id, seq, idx, code, error, WRITETIME(id), TTL(id) FROM ` + outcomesTable).WithContext(ctx).PageSize(1000).Iter()
 	var r snapRequest
 	var seq, ts int64
 	var idx, code, ttl int
@@ -564,7 +564,7 @@ func (c *Cassandra) exportRequests(ctx context.Context, fw *frameWriter, stats *
 		stats.Requests++
 	}
 	if err := iter.Close(); err != nil {
-		return fmt.Errorf("reading %s: %w", requestsTable, classify(err))
+		return fmt.Errorf("reading %s: %w", outcomesTable, classify(err))
 	}
 	return nil
 }
@@ -663,7 +663,7 @@ func (c *Cassandra) checkEmpty(ctx context.Context) error {
 	if ts != 0 || st != (State{}) {
 		what = append(what, fmt.Sprintf("a progress record (applied %d)", st.Applied))
 	}
-	for _, rec := range []struct{ table, what string }{{requestsTable, "request records"}, {membersTable, "member records"}} {
+	for _, rec := range []struct{ table, what string }{{outcomesTable, "request records"}, {membersTable, "member records"}} {
 		var id string
 		err = c.session.Query(`SELECT id FROM ` + rec.table + ` LIMIT 1`).WithContext(ctx).Scan(&id)
 		switch {
@@ -1089,7 +1089,7 @@ func (c *Cassandra) restoreRequests(ctx context.Context, rs []*snapRequest) erro
 				continue // expired since the export
 			}
 		}
-		b.Query(recordRequest, r.ID, int64(r.Seq), int(r.Idx), r.Code, r.Error, ttl, r.TS)
+		b.Query(recordRequest, bucketOf(r.Seq), int64(r.Seq), int(r.Idx), r.ID, r.Code, r.Error, ttl, r.TS)
 	}
 	if b.Size() == 0 {
 		return nil

@@ -83,7 +83,7 @@ var snapshotChecks = map[string]string{
 	"deflt":           `SELECT id, v, WRITETIME(v), TTL(v), w, WRITETIME(w), TTL(w) FROM deflt`,
 	"keyonly":         `SELECT a, b FROM keyonly`,
 	"many":            `SELECT id, v, WRITETIME(v), TTL(v), l, WRITETIME(l), TTL(l) FROM many`,
-	"chorus_requests": `SELECT id, seq, idx, code, error, WRITETIME(seq), TTL(seq), WRITETIME(error), TTL(error) FROM chorus_requests`,
+	"chorus_outcomes": `SELECT bucket, seq, idx, id, code, error, WRITETIME(id), TTL(id), WRITETIME(error), TTL(error) FROM chorus_outcomes`,
 	"chorus_state":    `SELECT id, applied, epoch, partial, WRITETIME(applied) FROM chorus_state`,
 	"chorus_members":  `SELECT id, gen, removed, seq, WRITETIME(gen) FROM chorus_members`,
 }

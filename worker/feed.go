@@ -37,14 +37,15 @@ func (w *Worker) runFeed(ctx context.Context) error {
 	return w.feed.Run(ctx)
 }
 
-// outcome is how write id ended on this replica: from the in-memory
-// window, else from the keyspace's record (kept for the whole dedup
-// window even when CHORUS_DEDUP_MAX ids have pushed it out of memory).
-func (w *Worker) outcome(id string) (messages.Outcome, bool, error) {
+// outcome is how write id, write idx of ORDER seq, ended on this replica:
+// from the in-memory window, else from the keyspace's record (kept for the
+// whole dedup window even when CHORUS_DEDUP_MAX ids have pushed it out of
+// memory).
+func (w *Worker) outcome(id string, seq uint64, idx uint32) (messages.Outcome, bool, error) {
 	if o, ok := w.recent.Lookup(id); ok {
 		return o, true, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.CassandraTimeout)
 	defer cancel()
-	return w.store.Outcome(ctx, id)
+	return w.store.Outcome(ctx, id, seq, idx)
 }

@@ -38,7 +38,7 @@ type Store interface {
 	// Requests lists remembered request ids and outcomes.
 	Requests(ctx context.Context) ([]store.Request, error)
 	// Outcome reads the exactly-once record of one request id (false: none).
-	Outcome(ctx context.Context, id string) (messages.Outcome, bool, error)
+	Outcome(ctx context.Context, id string, seq uint64, idx uint32) (messages.Outcome, bool, error)
 	// Members lists the cluster's members as the keyspace holds them.
 	Members(ctx context.Context) ([]messages.Member, error)
 	// DescribeTables lists the keyspace's own tables (DESCRIBE TABLES).
