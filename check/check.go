@@ -58,16 +58,22 @@ func IsReservedTable(name string) bool {
 // UTF-8, one supported statement that stays in the replica's keyspace (cql.Parse)
 // and names none of Chorus's tables. It returns the parsed statement.
 func Statement(text []byte, keyspace string, maxBytes int) (cql.Statement, error) {
+	return statement(string(text), keyspace, maxBytes)
+}
+
+// statement is Statement of a string: a FORWARD's statement is one already,
+// and needs no copy.
+func statement(text string, keyspace string, maxBytes int) (cql.Statement, error) {
 	maxBytes = min(maxBytes, MaxStatementBytes)
 	switch {
 	case len(text) == 0:
 		return cql.Statement{}, fmt.Errorf("%w: send one CQL statement as the message body", ErrEmpty)
 	case len(text) > maxBytes:
 		return cql.Statement{}, fmt.Errorf("%w: %d bytes is over the limit of %d bytes (CHORUS_MAX_STATEMENT_BYTES)", ErrTooLarge, len(text), maxBytes)
-	case !utf8.Valid(text):
+	case !utf8.ValidString(text):
 		return cql.Statement{}, ErrEncoding
 	}
-	stmt, err := cql.Parse(string(text), keyspace)
+	stmt, err := cql.Parse(text, keyspace)
 	if err != nil {
 		return cql.Statement{}, err
 	}
@@ -80,9 +86,10 @@ func Statement(text []byte, keyspace string, maxBytes int) (cql.Statement, error
 }
 
 // Deterministic checks that the leader can turn a write into one with the
-// same result on every replica (cql.Rewrite at time at, randomness from rnd).
+// same result on every replica (cql.Rewrite at time at, randomness from
+// rnd), on the tokens Parse kept.
 func Deterministic(stmt cql.Statement, at time.Time, rnd io.Reader) error {
-	_, _, err := cql.Rewrite(stmt.Text, at, rnd)
+	_, _, err := stmt.Rewrite(at, rnd)
 	return err
 }
 
@@ -104,28 +111,34 @@ func RequestID(id string) error {
 // Keyspace isolation does not depend on whose keyspace is named: a write
 // may name no keyspace at all (cql.Parse), so checking against the origin's
 // or the leader's own keyspace gives the same verdict.
-func Forward(f messages.Forward, s messages.Subjects, at time.Time, rnd io.Reader) error {
+//
+// It returns the statement as parsed, so that the leader need not parse it
+// again (a statement without Nondeterministic calls is ordered as sent).
+func Forward(f messages.Forward, s messages.Subjects, at time.Time, rnd io.Reader) (cql.Statement, error) {
 	switch {
 	case f.RequestID == "":
-		return fmt.Errorf("%w: no request id", ErrForward)
+		return cql.Statement{}, fmt.Errorf("%w: no request id", ErrForward)
 	case RequestID(f.RequestID) != nil:
-		return fmt.Errorf("%w: %v", ErrForward, RequestID(f.RequestID))
+		return cql.Statement{}, fmt.Errorf("%w: %v", ErrForward, RequestID(f.RequestID))
 	case !messages.ValidToken(f.Origin):
-		return fmt.Errorf("%w: origin %q is not a worker ID", ErrForward, f.Origin)
+		return cql.Statement{}, fmt.Errorf("%w: origin %q is not a worker ID", ErrForward, f.Origin)
 	case f.Consistency > messages.ConsistencyOne:
-		return fmt.Errorf("%w: unknown consistency %d", ErrForward, f.Consistency)
+		return cql.Statement{}, fmt.Errorf("%w: unknown consistency %d", ErrForward, f.Consistency)
 	}
 	if err := replySubject(f.Reply, s); err != nil {
-		return err
+		return cql.Statement{}, err
 	}
-	stmt, err := Statement([]byte(f.Stmt), "chorus_leader_check", MaxStatementBytes)
+	stmt, err := statement(f.Stmt, "chorus_leader_check", MaxStatementBytes)
 	if err != nil {
-		return err
+		return cql.Statement{}, err
 	}
 	if !stmt.Kind.IsWrite() {
-		return fmt.Errorf("%w: a %s is answered by the receiving worker, never ordered", ErrNotWrite, stmt.Kind)
+		return cql.Statement{}, fmt.Errorf("%w: a %s is answered by the receiving worker, never ordered", ErrNotWrite, stmt.Kind)
 	}
-	return Deterministic(stmt, at, rnd)
+	if err := Deterministic(stmt, at, rnd); err != nil {
+		return cql.Statement{}, err
+	}
+	return stmt, nil
 }
 
 // replySubject accepts "" (no reply wanted) or a literal subject that is

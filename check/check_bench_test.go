@@ -37,7 +37,7 @@ func BenchmarkForward(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		f := messages.Forward{RequestID: "req" + strconv.Itoa(i), Reply: "_INBOX.abcdefgh.12345", Stmt: benchStmt(i), Origin: "server1"}
-		if err := Forward(f, subjects, time.Now(), rand.Reader); err != nil {
+		if _, err := Forward(f, subjects, time.Now(), rand.Reader); err != nil {
 			b.Fatal(err)
 		}
 		i++

@@ -25,8 +25,15 @@ func TestForwardAcceptsWhatWorkersSend(t *testing.T) {
 		{RequestID: "r4", Reply: "_INBOX.x", Stmt: "INSERT INTO t (id, at) VALUES (1, toTimestamp(now()))", Origin: "s"},
 		{RequestID: "r5", Reply: "_INBOX.x", Stmt: "BEGIN BATCH INSERT INTO t (id) VALUES (1); DELETE FROM t WHERE id = 2; APPLY BATCH", Origin: "s"},
 	} {
-		if err := Forward(f, subjects, time.Now(), rand.Reader); err != nil {
+		st, err := Forward(f, subjects, time.Now(), rand.Reader)
+		if err != nil {
 			t.Errorf("%+v: %v", f, err)
+			continue
+		}
+		// What the leader learns: the statement as sent, and whether it
+		// needs the rewrite.
+		if st.Text != f.Stmt || !st.Kind.IsWrite() || st.Nondeterministic != strings.Contains(f.Stmt, "now()") {
+			t.Errorf("%+v: statement %+v", f, st)
 		}
 	}
 }
@@ -72,7 +79,7 @@ func TestForwardRejectsWhatNoWorkerSends(t *testing.T) {
 		{"reply with a space", with(func(f *messages.Forward) { f.Reply = "_INBOX.a b" }), ErrForward},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := Forward(tc.f, subjects, time.Now(), rand.Reader)
+			_, err := Forward(tc.f, subjects, time.Now(), rand.Reader)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}

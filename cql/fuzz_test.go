@@ -2,6 +2,7 @@ package cql
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -87,6 +88,25 @@ func FuzzParse(f *testing.F) {
 		}
 		if again, err := Parse(st.Text, ks); err != nil || !sameStatement(again, st) {
 			t.Fatalf("Parse(%q) = %+v, but Parse(its Text) = %+v, %v", text, st, again, err)
+		}
+
+		// The tokens Parse keeps give what a new lexing of Text gives.
+		fresh := st
+		fresh.toks, fresh.lexed = nil, ""
+		o1, c1, err1 := st.Rewrite(at, zeros{})
+		o2, c2, err2 := Rewrite(st.Text, at, zeros{})
+		if o1 != o2 || c1 != c2 || fmt.Sprint(err1) != fmt.Sprint(err2) {
+			t.Fatalf("Statement.Rewrite of %q = %q, %v, %v; Rewrite = %q, %v, %v", st.Text, o1, c1, err1, o2, c2, err2)
+		}
+		if st.Kind == KindInsert || st.Kind == KindUpdate || st.Kind == KindDelete {
+			w1, err1 := WithTimestamp(st, 42)
+			w2, err2 := WithTimestamp(fresh, 42)
+			if w1 != w2 || fmt.Sprint(err1) != fmt.Sprint(err2) {
+				t.Fatalf("WithTimestamp of %q on kept tokens = %q, %v; on a new lexing %q, %v", st.Text, w1, err1, w2, err2)
+			}
+		}
+		if toks, _ := lex(st.Text); st.Nondeterministic != (len(findCalls(toks)) > 0) {
+			t.Fatalf("Parse(%q).Nondeterministic = %v, findCalls finds %v", text, st.Nondeterministic, findCalls(toks))
 		}
 
 		out, changed, err := Rewrite(st.Text, at, zeros{})

@@ -3,6 +3,7 @@ package cql
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -54,8 +55,45 @@ const oneCharPunct = "()[]{},;.=<>+-*/%:?"
 // lex splits text into tokens, dropping whitespace and comments. It fails
 // with ErrSyntax on an unterminated string, quoted identifier or comment and
 // on a byte that cannot start any CQL token; it never panics.
-func lex(text string) ([]token, error) {
-	var toks []token
+func lex(text string) ([]token, error) { return lexInto(nil, text) }
+
+// scratch lends token buffers to the lexings whose tokens do not outlive
+// the call: every write is lexed on its way through, and a growing token
+// slice per lexing was the write path's largest source of garbage.
+var scratch = sync.Pool{New: func() any { return &tokBuf{toks: make([]token, 0, 64)} }}
+
+// maxScratch is the most tokens a buffer returned to the pool holds: one
+// huge statement must not pin its tokens' memory for good.
+const maxScratch = 4096
+
+// tokBuf is a lexing's tokens in a pooled buffer, with room for their
+// bracket depths.
+type tokBuf struct {
+	toks []token
+	d    []int
+}
+
+// lexScratch lexes text into a pooled buffer. release gives it back once
+// the tokens (not the strings they hold, which are text's or their own)
+// are no longer used.
+func lexScratch(text string) (*tokBuf, error) {
+	b := scratch.Get().(*tokBuf)
+	var err error
+	b.toks, err = lexInto(b.toks[:0], text)
+	return b, err
+}
+
+// release returns b to the pool; nil is a no-op.
+func (b *tokBuf) release() {
+	if b == nil || cap(b.toks) > maxScratch {
+		return
+	}
+	b.toks, b.d = b.toks[:0], b.d[:0]
+	scratch.Put(b)
+}
+
+// lexInto is lex appending to toks.
+func lexInto(toks []token, text string) ([]token, error) {
 	n := len(text)
 	i := 0
 	for i < n {
@@ -80,14 +118,14 @@ func lex(text string) ([]token, error) {
 			// Block comments do not nest in CQL: the first */ ends them.
 			end := strings.Index(text[i+2:], "*/")
 			if end < 0 {
-				return nil, fmt.Errorf("%w: unterminated comment: the /* at byte %d has no closing */", ErrSyntax, start)
+				return toks[:0], fmt.Errorf("%w: unterminated comment: the /* at byte %d has no closing */", ErrSyntax, start)
 			}
 			i += 2 + end + 2
 
 		case c == '\'':
 			val, end, ok := scanDoubled(text, i, '\'')
 			if !ok {
-				return nil, fmt.Errorf("%w: unterminated string: the ' at byte %d (%s) has no closing ' (write a quote inside a string as '')", ErrSyntax, start, excerpt(text, start))
+				return toks[:0], fmt.Errorf("%w: unterminated string: the ' at byte %d (%s) has no closing ' (write a quote inside a string as '')", ErrSyntax, start, excerpt(text, start))
 			}
 			toks = append(toks, token{tokString, start, end, val})
 			i = end
@@ -95,7 +133,7 @@ func lex(text string) ([]token, error) {
 		case c == '$' && next == '$':
 			end := strings.Index(text[i+2:], "$$")
 			if end < 0 {
-				return nil, fmt.Errorf("%w: unterminated string: the $$ at byte %d (%s) has no closing $$", ErrSyntax, start, excerpt(text, start))
+				return toks[:0], fmt.Errorf("%w: unterminated string: the $$ at byte %d (%s) has no closing $$", ErrSyntax, start, excerpt(text, start))
 			}
 			i += 2 + end + 2
 			toks = append(toks, token{tokString, start, i, text[start+2 : i-2]})
@@ -103,7 +141,7 @@ func lex(text string) ([]token, error) {
 		case c == '"':
 			val, end, ok := scanDoubled(text, i, '"')
 			if !ok {
-				return nil, fmt.Errorf("%w: unterminated quoted name: the \" at byte %d (%s) has no closing \" (write a quote inside a name as \"\")", ErrSyntax, start, excerpt(text, start))
+				return toks[:0], fmt.Errorf("%w: unterminated quoted name: the \" at byte %d (%s) has no closing \" (write a quote inside a name as \"\")", ErrSyntax, start, excerpt(text, start))
 			}
 			toks = append(toks, token{tokQuoted, start, end, val})
 			i = end
@@ -144,7 +182,7 @@ func lex(text string) ([]token, error) {
 				p = text[i : i+1]
 			}
 			if p == "" {
-				return nil, fmt.Errorf("%w: unexpected character %s at byte %d", ErrSyntax, describeChar(text, i), start)
+				return toks[:0], fmt.Errorf("%w: unexpected character %s at byte %d", ErrSyntax, describeChar(text, i), start)
 			}
 			i += len(p)
 			toks = append(toks, token{tokPunct, start, i, p})
@@ -157,8 +195,13 @@ func lex(text string) ([]token, error) {
 // twice, as in "a""b". It returns the unescaped content, the offset just
 // past the closing delimiter, and false if there is none.
 func scanDoubled(text string, i int, q byte) (string, int, bool) {
-	var b strings.Builder
 	i++ // opening delimiter
+	// Most literals hold no doubled delimiter: their content is a piece of
+	// text, no copy.
+	if j := strings.IndexByte(text[i:], q); j >= 0 && (i+j+1 >= len(text) || text[i+j+1] != q) {
+		return text[i : i+j], i + j + 1, true
+	}
+	var b strings.Builder
 	for i < len(text) {
 		j := strings.IndexByte(text[i:], q)
 		if j < 0 {

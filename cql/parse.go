@@ -36,6 +36,27 @@ type Statement struct {
 	// (unquoted in lower case, quoted as written); "" for DESCRIBE TABLES
 	// and every other kind.
 	DescribeTable string
+	// Nondeterministic reports calls of the functions whose value differs
+	// from call to call (now(), uuid(), currentTimestamp() and kin): the
+	// leader's Rewrite replaces them. Without them Rewrite leaves Text as
+	// it is.
+	Nondeterministic bool
+
+	// toks are Text's tokens (offsets into Text), kept so that Rewrite
+	// and WithTimestamp need not lex the statement again; they are used
+	// only while Text is still lexed, the text they were made from.
+	toks  []token
+	lexed string
+}
+
+// tokens returns st.Text's tokens: the ones Parse kept, or a new lexing if
+// Text was set otherwise, in a buffer to release (nil for kept tokens).
+func (st Statement) tokens() ([]token, *tokBuf, error) {
+	if st.toks != nil && st.lexed == st.Text {
+		return st.toks, nil, nil
+	}
+	b, err := lexScratch(st.Text)
+	return b.toks, b, err
 }
 
 // supported lists the statements Chorus runs, for error messages.
@@ -77,17 +98,19 @@ func IsSystemKeyspace(name string) bool {
 // it accepts may still be refused by Cassandra, identically on every
 // replica.
 func Parse(text, keyspace string) (Statement, error) {
-	toks, err := lex(text)
+	buf, err := lexScratch(text)
+	defer buf.release()
 	if err != nil {
 		return Statement{}, err
 	}
+	toks := buf.toks
 	if n := len(toks); n > 0 && toks[n-1].isPunct(";") {
 		toks = toks[:n-1]
 	}
 	if len(toks) == 0 {
 		return Statement{}, fmt.Errorf("%w: the request holds no CQL statement, only whitespace, comments or ';'", ErrEmpty)
 	}
-	p := &parser{text: text, keyspace: keyspace}
+	p := &parser{text: text, keyspace: keyspace, buf: buf}
 	if err := p.single(toks); err != nil {
 		return Statement{}, err
 	}
@@ -111,12 +134,24 @@ func Parse(text, keyspace string) (Statement, error) {
 	case kind.IsSchema():
 		err = p.checkSchema(toks)
 	default:
-		st.Conditional, st.UsingTimestamp, err = p.checkDML(toks, kind)
+		st.Conditional, st.UsingTimestamp, err = p.checkDML(toks, p.depths(toks), kind)
 	}
 	if err != nil {
 		return Statement{}, err
 	}
 	st.Names = p.names
+	st.Nondeterministic = hasCalls(toks)
+	// Keep the tokens for Rewrite and WithTimestamp, moved to Text's
+	// offsets: Text starts at the first token, and lexing Text alone
+	// gives these very tokens.
+	off := toks[0].start
+	st.toks = make([]token, len(toks))
+	for i, t := range toks {
+		t.start -= off
+		t.end -= off
+		st.toks[i] = t
+	}
+	st.lexed = st.Text
 	return st, nil
 }
 
@@ -125,6 +160,16 @@ type parser struct {
 	text     string
 	keyspace string
 	names    []string // see Statement.Names
+	buf      *tokBuf  // the statement's tokens, and their depths once computed
+}
+
+// depths returns the bracket depths of toks, the statement's tokens,
+// computing them once.
+func (p *parser) depths(toks []token) []int {
+	if len(p.buf.d) != len(toks) {
+		p.buf.d = appendDepths(p.buf.d[:0], toks)
+	}
+	return p.buf.d
 }
 
 // src returns the original spelling of a token.
@@ -135,7 +180,7 @@ func (p *parser) src(t token) string { return p.text[t.start:t.end] }
 func (p *parser) single(toks []token) error {
 	from := 0
 	if toks[0].is("BEGIN") {
-		d := depths(toks)
+		d := p.depths(toks)
 		for i := 1; i+1 < len(toks); i++ {
 			if d[i] == 0 && toks[i].is("APPLY") && toks[i+1].is("BATCH") {
 				if i+2 < len(toks) {
@@ -168,19 +213,22 @@ func word(toks []token, i int) string {
 
 // classify finds the statement's Kind from its leading keywords.
 func (p *parser) classify(toks []token) (Kind, string, error) {
-	w0, w1 := word(toks, 0), word(toks, 1)
-	switch w0 {
-	case "SELECT":
-		return KindSelect, "", nil
-	case "INSERT":
-		if w1 != "INTO" {
+	// The commonest statements first, without upper-casing a table name.
+	switch t := toks[0]; {
+	case t.is("UPDATE"):
+		return KindUpdate, "", nil
+	case t.is("INSERT"):
+		if word(toks, 1) != "INTO" {
 			return 0, "", p.expected(toks, 1, "INTO after INSERT")
 		}
 		return KindInsert, "", nil
-	case "UPDATE":
-		return KindUpdate, "", nil
-	case "DELETE":
+	case t.is("SELECT"):
+		return KindSelect, "", nil
+	case t.is("DELETE"):
 		return KindDelete, "", nil
+	}
+	w0, w1 := word(toks, 0), word(toks, 1)
+	switch w0 {
 	case "TRUNCATE":
 		return KindTruncate, "", nil
 	case "BEGIN":
@@ -229,12 +277,7 @@ func (p *parser) classifyDDL(toks []token, verb string) (Kind, string, error) {
 			return 0, "", unsupported("CREATE OR REPLACE " + word(toks, 3))
 		}
 	}
-	kinds := map[string]map[string]Kind{
-		"CREATE": {"TABLE": KindCreateTable, "TYPE": KindCreateType, "INDEX": KindCreateIndex},
-		"ALTER":  {"TABLE": KindAlterTable, "TYPE": KindAlterType},
-		"DROP":   {"TABLE": KindDropTable, "TYPE": KindDropType, "INDEX": KindDropIndex},
-	}
-	if k, ok := kinds[verb][obj]; ok {
+	if k, ok := ddlKinds[verb][obj]; ok {
 		return k, "", nil
 	}
 	switch obj {
@@ -248,6 +291,13 @@ func (p *parser) classifyDDL(toks []token, verb string) (Kind, string, error) {
 		objs = "TABLE or TYPE"
 	}
 	return 0, "", p.expected(toks, 1, objs+" after "+verb)
+}
+
+// ddlKinds are the DDL kinds by verb and object.
+var ddlKinds = map[string]map[string]Kind{
+	"CREATE": {"TABLE": KindCreateTable, "TYPE": KindCreateType, "INDEX": KindCreateIndex},
+	"ALTER":  {"TABLE": KindAlterTable, "TYPE": KindAlterType},
+	"DROP":   {"TABLE": KindDropTable, "TYPE": KindDropType, "INDEX": KindDropIndex},
 }
 
 // unsupported is the error for a statement kind Chorus does not run.
@@ -265,14 +315,16 @@ func (p *parser) expected(toks []token, i int, what string) error {
 
 // depths returns the bracket nesting depth ((, [ and {) of every token; a
 // closing bracket has the depth of its opening one.
-func depths(toks []token) []int {
-	d := make([]int, len(toks))
+func depths(toks []token) []int { return appendDepths(make([]int, 0, len(toks)), toks) }
+
+// appendDepths is depths appending to d.
+func appendDepths(d []int, toks []token) []int {
 	cur := 0
-	for i, t := range toks {
+	for _, t := range toks {
 		if t.kind == tokPunct && (t.val == ")" || t.val == "]" || t.val == "}") && cur > 0 {
 			cur--
 		}
-		d[i] = cur
+		d = append(d, cur)
 		if t.kind == tokPunct && (t.val == "(" || t.val == "[" || t.val == "{") {
 			cur++
 		}
@@ -364,7 +416,7 @@ func (p *parser) functionError(ks, fn token, write bool) error {
 // name after FROM and in function names. Other dotted names in a SELECT are
 // user-type fields (SELECT addr.city) or type hints, which read no data.
 func (p *parser) checkSelect(toks []token) error {
-	d := depths(toks)
+	d := p.depths(toks)
 	from := -1
 	for i := 1; i < len(toks); i++ {
 		if d[i] == 0 && toks[i].is("FROM") {
@@ -424,9 +476,9 @@ func (p *parser) checkSchema(toks []token) error {
 }
 
 // checkDML checks one INSERT, UPDATE or DELETE (alone or inside a BATCH)
-// and reports whether it has an IF clause and a USING TIMESTAMP.
-func (p *parser) checkDML(toks []token, kind Kind) (conditional, usingTimestamp bool, err error) {
-	d := depths(toks)
+// and reports whether it has an IF clause and a USING TIMESTAMP. d are the
+// bracket depths of toks (statements in a BATCH are at depth 0).
+func (p *parser) checkDML(toks []token, d []int, kind Kind) (conditional, usingTimestamp bool, err error) {
 	var table qname
 	var ok bool
 	switch kind {
@@ -522,7 +574,7 @@ func usingClause(toks []token, i int) (timestamp bool, next int) {
 // checkBatch checks BEGIN [UNLOGGED|COUNTER] BATCH [USING ...] stmt [;] ...
 // APPLY BATCH and every statement in it.
 func (p *parser) checkBatch(toks []token, st *Statement) error {
-	d := depths(toks)
+	d := p.depths(toks)
 	i := 2 // past BEGIN BATCH
 	if !toks[1].is("BATCH") {
 		i = 3 // past BEGIN UNLOGGED|COUNTER BATCH
@@ -556,11 +608,19 @@ func (p *parser) checkBatch(toks []token, st *Statement) error {
 			j++
 		}
 		sub := toks[i:j]
-		kind := map[string]Kind{"INSERT": KindInsert, "UPDATE": KindUpdate, "DELETE": KindDelete}[word(sub, 0)]
+		kind := KindDelete
+		switch {
+		case sub[0].is("INSERT"):
+			kind = KindInsert
+		case sub[0].is("UPDATE"):
+			kind = KindUpdate
+		}
 		if kind == KindInsert && word(sub, 1) != "INTO" {
 			return p.expected(sub, 1, "INTO after INSERT")
 		}
-		cond, ts, err := p.checkDML(sub, kind)
+		// Depths afresh: a malformed BATCH can leave a bracket open before
+		// a statement, which must be read as if it stood alone.
+		cond, ts, err := p.checkDML(sub, depths(sub), kind)
 		if err != nil {
 			return err
 		}

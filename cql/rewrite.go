@@ -68,9 +68,12 @@ func funcName(t token) string {
 func findCalls(toks []token) []call {
 	var calls []call
 	for i, t := range toks {
+		if !isEmptyCall(toks, i) {
+			continue
+		}
 		name := funcName(t)
 		res, ok := nondeterministic[name]
-		if !ok || i+2 >= len(toks) || !toks[i+1].isPunct("(") || !toks[i+2].isPunct(")") {
+		if !ok {
 			continue
 		}
 		start := t.start
@@ -85,6 +88,31 @@ func findCalls(toks []token) []call {
 	return calls
 }
 
+// isEmptyCall reports whether toks[i] is followed by ( ): a call without
+// arguments, the shape of every call findCalls looks for. Tested first, it
+// spares lower-casing every other name.
+func isEmptyCall(toks []token, i int) bool {
+	return i+2 < len(toks) && toks[i+1].isPunct("(") && toks[i+2].isPunct(")")
+}
+
+// hasCalls reports whether findCalls would find any call, without making
+// the list.
+func hasCalls(toks []token) bool {
+	for i, t := range toks {
+		if !isEmptyCall(toks, i) {
+			continue
+		}
+		if _, ok := nondeterministic[funcName(t)]; !ok {
+			continue
+		}
+		if i > 0 && toks[i-1].isPunct(".") && (i < 2 || !isSystemQualifier(toks[i-2])) {
+			continue // a user function of another keyspace
+		}
+		return true
+	}
+	return false
+}
+
 // Rewrite replaces calls of non-deterministic functions with literal values
 // computed from at (the leader-assigned write time) and rnd (randomness for
 // uuids and the timeuuid clock sequence and node; nil means crypto/rand),
@@ -97,10 +125,27 @@ func findCalls(toks []token) []call {
 // and with ErrSyntax for text that does not lex. Offsets from Parse do not
 // survive a rewrite: Parse the result again for its ApplyOffset.
 func Rewrite(text string, at time.Time, rnd io.Reader) (string, bool, error) {
-	toks, err := lex(text)
+	buf, err := lexScratch(text)
+	defer buf.release()
 	if err != nil {
 		return "", false, err
 	}
+	toks := buf.toks
+	return rewrite(text, toks, at, rnd)
+}
+
+// Rewrite is the package's Rewrite of st.Text, on the tokens Parse kept.
+func (st Statement) Rewrite(at time.Time, rnd io.Reader) (string, bool, error) {
+	toks, buf, err := st.tokens()
+	defer buf.release()
+	if err != nil {
+		return "", false, err
+	}
+	return rewrite(st.Text, toks, at, rnd)
+}
+
+// rewrite is Rewrite of text lexed as toks.
+func rewrite(text string, toks []token, at time.Time, rnd io.Reader) (string, bool, error) {
 	if err := checkNowStrings(text, toks); err != nil {
 		return "", false, err
 	}

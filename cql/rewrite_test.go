@@ -264,3 +264,44 @@ func TestRewriteErrors(t *testing.T) {
 		t.Errorf("zoned write time: %q, %v", got, err)
 	}
 }
+
+func TestParseReportsNondeterministicCalls(t *testing.T) {
+	for text, want := range map[string]bool{
+		"UPDATE t SET a = 1 WHERE k = 1":                              false,
+		"INSERT INTO t (k, v) VALUES (1, now())":                      true,
+		"INSERT INTO t (k, v) VALUES (1, system.uuid())":              true,
+		"INSERT INTO t (k, v) VALUES (1, ks.now())":                   false, // another keyspace's function: Parse rejects it for a write, not here
+		"UPDATE t SET now = 1 WHERE k = 1":                            false,
+		"INSERT INTO t (k, v) VALUES (1, 'now()')":                    false,
+		"SELECT toTimestamp(currentTimeUUID()) FROM t":                true,
+		"INSERT INTO t (k, v) VALUES (1, NOW())":                      true,
+		`INSERT INTO t (k, v) VALUES (1, "now"())`:                    true,
+		"INSERT INTO t (k, v) VALUES (1, currentDate(x))":             false,
+		"BEGIN BATCH UPDATE t SET v = uuid() WHERE k = 1 APPLY BATCH": true,
+	} {
+		st, err := Parse(text, "server0")
+		if err != nil {
+			if !want {
+				continue // rejected for isolation: nothing to report
+			}
+			t.Fatalf("Parse(%q): %v", text, err)
+		}
+		if st.Nondeterministic != want {
+			t.Errorf("Parse(%q).Nondeterministic = %v, want %v", text, st.Nondeterministic, want)
+		}
+	}
+}
+
+// A Statement whose Text a caller replaced is lexed again, not rewritten
+// with the tokens of the text Parse saw.
+func TestStatementRewriteOfChangedText(t *testing.T) {
+	st, err := Parse("UPDATE t SET a = 1 WHERE k = 1", "server0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Text = "UPDATE t SET a = currentTimestamp() WHERE k = 1"
+	out, changed, err := st.Rewrite(time.UnixMilli(1700000000000), zeros{})
+	if err != nil || !changed || out != "UPDATE t SET a = (timestamp)1700000000000 WHERE k = 1" {
+		t.Fatalf("Rewrite = %q, %v, %v", out, changed, err)
+	}
+}

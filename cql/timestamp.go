@@ -14,7 +14,8 @@ func WithTimestamp(st Statement, ts int64) (string, error) {
 	if st.UsingTimestamp {
 		return "", fmt.Errorf("%w: statement already has USING TIMESTAMP", ErrUnsupported)
 	}
-	toks, err := lex(st.Text)
+	toks, buf, err := st.tokens()
+	defer buf.release()
 	if err != nil {
 		return "", err
 	}

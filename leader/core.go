@@ -261,10 +261,16 @@ func (c *Core) Snapshot(inbox string, now time.Time) []Action {
 
 // Forward handles a FORWARD; accept is the forwarding worker's inbox.
 func (c *Core) Forward(f messages.Forward, accept string, now time.Time) []Action {
+	return c.ForwardAdmitted(f, Admission{}, accept, now)
+}
+
+// ForwardAdmitted handles a FORWARD that passed the admission check, with
+// what the check learned (Sequencer.ForwardAdmitted).
+func (c *Core) ForwardAdmitted(f messages.Forward, adm Admission, accept string, now time.Time) []Action {
 	if c.seq.IsReady() && now.After(c.until) {
 		return c.stepDown(c.seq.StepDown("lease expired before renewal (paused or partitioned)"), now)
 	}
-	return c.post(c.seq.Forward(f, accept, now), now)
+	return c.post(c.seq.ForwardAdmitted(f, adm, accept, now), now)
 }
 
 // Ack handles an ACK.

@@ -99,6 +99,7 @@ func (n *Node) publish(core *Core, now time.Time) {
 
 type event struct {
 	fwd      *messages.Forward
+	adm      Admission // what the admission check learned about fwd
 	at       time.Time // when fwd arrived
 	accept   string
 	ack      *messages.Ack
@@ -250,7 +251,7 @@ func (n *Node) step(core *Core, ev event, now time.Time) []Action {
 	switch {
 	case ev.fwd != nil:
 		n.forwarded(core, ev)
-		return core.Forward(*ev.fwd, ev.accept, now)
+		return core.ForwardAdmitted(*ev.fwd, ev.adm, ev.accept, now)
 	case ev.ack != nil:
 		return core.Ack(*ev.ack, now)
 	case ev.hb != nil:
@@ -558,8 +559,11 @@ func (n *Node) subscribe() error {
 	}
 	if err := add(subj.Forward(), func(m *nats.Msg) {
 		var f messages.Forward
-		if n.decode(m, &f) && n.admitForward(m, &f) {
-			n.events <- event{fwd: &f, accept: m.Reply, at: time.Now()}
+		if !n.decode(m, &f) {
+			return
+		}
+		if adm, ok := n.admitForward(m, &f); ok {
+			n.events <- event{fwd: &f, adm: adm, accept: m.Reply, at: time.Now()}
 		}
 	}); err != nil {
 		return err

@@ -114,6 +114,7 @@ type write struct {
 	stmt        string
 	origin      string
 	consistency messages.Consistency
+	plain       bool              // ordered as sent: Admission.Plain
 	outcome     *messages.Outcome // from the leader's own replica, else the first ACK
 	replies     []string          // client inboxes waiting for the outcome
 	accepts     []string          // forwarding workers waiting for Accepted
@@ -195,7 +196,23 @@ const (
 
 type queuedForward struct {
 	fwd    messages.Forward
+	adm    Admission
 	accept string
+}
+
+// Admission is what the leader's admission check (check.Forward) learned
+// about a FORWARD's statement, so the sequencer need not lex it again.
+type Admission struct {
+	// Plain: the statement is the FORWARD's text as sent and calls none of
+	// the functions cql.Rewrite replaces, so it is ordered as it is. (The
+	// check ran Rewrite's own checks on it: the rewrite would return it
+	// unchanged.)
+	Plain bool
+}
+
+// Admitted is the Admission of f, whose statement check.Forward parsed as st.
+func Admitted(f messages.Forward, st cql.Statement) Admission {
+	return Admission{Plain: st.Text == f.Stmt && !st.Nondeterministic}
 }
 
 // NewSequencer returns a follower's sequencer for worker id. rnd supplies
@@ -276,14 +293,21 @@ func (s *Sequencer) reserveTS(now time.Time, n int) int64 {
 }
 
 // Forward handles a write forwarded by a worker; accept is the forwarding
-// worker's inbox for Accepted ("" if it does not wait).
+// worker's inbox for Accepted ("" if it does not wait). Its statement is
+// rewritten (cql.Rewrite) when it is ordered.
 func (s *Sequencer) Forward(f messages.Forward, accept string, now time.Time) []Action {
+	return s.ForwardAdmitted(f, Admission{}, accept, now)
+}
+
+// ForwardAdmitted is Forward of a FORWARD that passed the admission check
+// on this leader, with what the check learned (Admitted).
+func (s *Sequencer) ForwardAdmitted(f messages.Forward, adm Admission, accept string, now time.Time) []Action {
 	if !s.leading {
 		return nil // the Node unsubscribes; a late message is retried by its sender
 	}
 	if !s.ready {
 		if len(s.queued) < maxQueued { // beyond it the sender retries
-			s.queued = append(s.queued, queuedForward{f, accept})
+			s.queued = append(s.queued, queuedForward{f, adm, accept})
 		}
 		return nil
 	}
@@ -310,7 +334,7 @@ func (s *Sequencer) Forward(f messages.Forward, accept string, now time.Time) []
 		}
 		return acts
 	}
-	w := &write{requestID: f.RequestID, stmt: f.Stmt, origin: f.Origin, consistency: f.Consistency}
+	w := &write{requestID: f.RequestID, stmt: f.Stmt, origin: f.Origin, consistency: f.Consistency, plain: adm.Plain}
 	if f.Reply != "" {
 		w.replies = []string{f.Reply}
 	}
@@ -341,7 +365,10 @@ func (s *Sequencer) flush(now time.Time) []Action {
 			// Writes[i] is applied with timestamp Timestamp+i; i is the
 			// position it gets if its rewrite succeeds.
 			i := len(e.writes)
-			stmt, _, err := cql.Rewrite(w.stmt, time.UnixMicro(ts+int64(i)), s.rnd)
+			stmt, err := w.stmt, error(nil)
+			if !w.plain {
+				stmt, _, err = cql.Rewrite(w.stmt, time.UnixMicro(ts+int64(i)), s.rnd)
+			}
 			if err != nil { // the receiving worker checked it, so this is rare
 				delete(s.byReq, w.requestID)
 				for _, to := range w.accepts {
@@ -603,7 +630,7 @@ func (s *Sequencer) advance(now time.Time) []Action {
 		q := s.queued
 		s.queued = nil
 		for _, qf := range q {
-			acts = append(acts, s.Forward(qf.fwd, qf.accept, now)...)
+			acts = append(acts, s.ForwardAdmitted(qf.fwd, qf.adm, qf.accept, now)...)
 		}
 	}
 	if s.ready {

@@ -315,6 +315,47 @@ func TestNondeterministicFunctionsAreRewritten(t *testing.T) {
 	}
 }
 
+// What the admission check learned decides the rewrite: a statement it
+// found plain is ordered as sent; any other, also one queued while the
+// leader starts, is rewritten.
+func TestAdmittedStatementsRewrittenUnlessPlain(t *testing.T) {
+	const call = "INSERT INTO t (k, at) VALUES (1, currentTimestamp())"
+	for _, tc := range []struct {
+		stmt  string
+		plain bool
+		want  string
+	}{
+		{call, false, "INSERT INTO t (k, at) VALUES (1, (timestamp)1700000001000)"},
+		{"UPDATE t SET a = 1 WHERE k = 1", true, "UPDATE t SET a = 1 WHERE k = 1"},
+		{"UPDATE t SET a = 1 WHERE k = 1", false, "UPDATE t SET a = 1 WHERE k = 1"},
+	} {
+		for _, queued := range []bool{false, true} {
+			h := newHarness(t)
+			f := messages.Forward{RequestID: "r", Stmt: tc.stmt, Origin: "s1"}
+			var acts []Action
+			if queued { // before the leader is ready
+				for _, w := range []string{"s0", "s1", "s2"} {
+					h.s.Heartbeat(messages.Heartbeat{Worker: w, Applied: 10}, h.now)
+				}
+				h.s.Lead(7, 10, t0.UnixMicro(), h.now)
+				none[Append](t, h.s.ForwardAdmitted(f, Admission{Plain: tc.plain}, "", h.now))
+				h.s.Appended(7, 11, nil, h.now)
+				h.now = t0.Add(timing.HeartbeatTimeout)
+				for _, w := range []string{"s0", "s1", "s2"} {
+					acts = append(acts, h.s.Heartbeat(messages.Heartbeat{Worker: w, Applied: 11}, h.now)...)
+				}
+			} else {
+				h.ready()
+				acts = h.s.ForwardAdmitted(f, Admission{Plain: tc.plain}, "", h.now)
+			}
+			ap := one[Append](t, acts)
+			if got := ap.Order.Writes[0].Stmt; got != tc.want {
+				t.Errorf("%q plain %v queued %v: ordered %q, want %q", tc.stmt, tc.plain, queued, got, tc.want)
+			}
+		}
+	}
+}
+
 func TestGroupCommit(t *testing.T) {
 	h := newHarness(t)
 	h.ready()
@@ -422,7 +463,13 @@ func TestStaleMarkerStepsDown(t *testing.T) {
 // BenchmarkSequencerGroup is the sequencer's work per write under load:
 // 64 FORWARDs grouped into one ORDER, appended and acknowledged by three
 // replicas. Reported per write.
-func BenchmarkSequencerGroup(b *testing.B) {
+func BenchmarkSequencerGroup(b *testing.B) { benchmarkGroup(b, Admission{}) }
+
+// BenchmarkSequencerGroupAdmitted is BenchmarkSequencerGroup with the
+// FORWARDs as the Node hands them over: admitted, plain.
+func BenchmarkSequencerGroupAdmitted(b *testing.B) { benchmarkGroup(b, Admission{Plain: true}) }
+
+func benchmarkGroup(b *testing.B, adm Admission) {
 	const writes = 64
 	h := newHarness(&testing.T{})
 	h.ready()
@@ -436,11 +483,11 @@ func BenchmarkSequencerGroup(b *testing.B) {
 	n := 0
 	for b.Loop() {
 		// Two appends in flight hold the next writes back into one group.
-		h.s.Forward(messages.Forward{RequestID: "a" + strconv.Itoa(n), Reply: "in", Stmt: stmts[0], Origin: "s1"}, "", h.now)
-		h.s.Forward(messages.Forward{RequestID: "b" + strconv.Itoa(n), Reply: "in", Stmt: stmts[1], Origin: "s1"}, "", h.now)
+		h.s.ForwardAdmitted(messages.Forward{RequestID: "a" + strconv.Itoa(n), Reply: "in", Stmt: stmts[0], Origin: "s1"}, adm, "", h.now)
+		h.s.ForwardAdmitted(messages.Forward{RequestID: "b" + strconv.Itoa(n), Reply: "in", Stmt: stmts[1], Origin: "s1"}, adm, "", h.now)
 		for i := range ids {
 			ids[i] = "w" + strconv.Itoa(n) + "." + strconv.Itoa(i)
-			h.s.Forward(messages.Forward{RequestID: ids[i], Reply: "in", Stmt: stmts[i], Origin: "s1"}, "acc", h.now)
+			h.s.ForwardAdmitted(messages.Forward{RequestID: ids[i], Reply: "in", Stmt: stmts[i], Origin: "s1"}, adm, "acc", h.now)
 		}
 		outs := make([]messages.Outcome, writes)
 		for i := range outs {
