@@ -3,6 +3,7 @@ package cql
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -67,6 +68,9 @@ func FuzzParse(f *testing.F) {
 		}
 		st, err := Parse(text, ks)
 		if err != nil {
+			if _, cerr := Classify(text, ks); fmt.Sprint(cerr) != fmt.Sprint(err) {
+				t.Fatalf("Classify(%q): %v; Parse: %v", text, cerr, err)
+			}
 			if !isSentinel(err) {
 				t.Fatalf("Parse(%q): error %v wraps no sentinel", text, err)
 			}
@@ -90,6 +94,9 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(%q) = %+v, but Parse(its Text) = %+v, %v", text, st, again, err)
 		}
 
+		if cl, err := Classify(text, ks); err != nil || !sameStatement(cl, st) || !slices.Equal(cl.Names, st.Names) || cl.Nondeterministic != st.Nondeterministic {
+			t.Fatalf("Classify(%q) = %+v, %v; Parse gave %+v", text, cl, err, st)
+		}
 		// The tokens Parse keeps give what a new lexing of Text gives.
 		fresh := st
 		fresh.toks, fresh.lexed = nil, ""

@@ -97,7 +97,15 @@ func IsSystemKeyspace(name string) bool {
 // Parse does not validate CQL beyond what these checks need: a statement
 // it accepts may still be refused by Cassandra, identically on every
 // replica.
-func Parse(text, keyspace string) (Statement, error) {
+func Parse(text, keyspace string) (Statement, error) { return parse(text, keyspace, true) }
+
+// Classify is Parse for a caller that wants only what the statement is
+// (Kind, Names, ...), like the change feed: the statement it returns kept
+// no tokens, so its Rewrite and WithTimestamp lex Text again.
+func Classify(text, keyspace string) (Statement, error) { return parse(text, keyspace, false) }
+
+// parse is Parse; keep says whether to keep the tokens.
+func parse(text, keyspace string, keep bool) (Statement, error) {
 	buf, err := lexScratch(text)
 	defer buf.release()
 	if err != nil {
@@ -141,6 +149,9 @@ func Parse(text, keyspace string) (Statement, error) {
 	}
 	st.Names = p.names
 	st.Nondeterministic = hasCalls(toks)
+	if !keep {
+		return st, nil
+	}
 	// Keep the tokens for Rewrite and WithTimestamp, moved to Text's
 	// offsets: Text starts at the first token, and lexing Text alone
 	// gives these very tokens.

@@ -1,9 +1,7 @@
 package feed
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -305,18 +303,6 @@ func (p *Publisher) position(ctx context.Context) (Cursor, uint64, error) {
 		return Cursor{}, 0, fmt.Errorf("the last change (stream seq %d): %w", last, err)
 	}
 	return Cursor{Last: k, Started: true}, last, nil
-}
-
-// Encode is a change as the feed carries it: JSON as a person reads it in
-// `nats sub` (list<int> stays list<int>, not list\u003cint\u003e).
-func Encode(ch messages.Change) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(ch); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // KeyOf reads a change message's key from its headers.

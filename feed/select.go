@@ -47,7 +47,8 @@ func (c *Cursor) Select(o messages.Order, outcome Outcomes) ([]Item, error) {
 		return nil, nil
 	}
 	// Outcomes first, so that a failed read leaves the cursor as it was.
-	recs := make([]*messages.Outcome, len(o.Writes))
+	// A record that is not there is left zero: no write has seq 0.
+	recs := make([]messages.Outcome, len(o.Writes))
 	for i, w := range o.Writes {
 		k := messages.ChangeKey{Seq: o.Seq, Index: uint32(i)}
 		if c.Started && !c.Last.Less(k) {
@@ -58,20 +59,20 @@ func (c *Cursor) Select(o messages.Order, outcome Outcomes) ([]Item, error) {
 			return nil, fmt.Errorf("the outcome of seq %d write %d: %w", o.Seq, i, err)
 		}
 		if ok {
-			recs[i] = &rec
+			recs[i] = rec
 		}
 	}
 	c.Epoch = o.Epoch
-	var out []Item
+	out := make([]Item, 0, len(o.Writes))
 	for i := range o.Writes {
 		k := messages.ChangeKey{Seq: o.Seq, Index: uint32(i)}
 		if c.Started && !c.Last.Less(k) {
 			continue // published before
 		}
 		ch := change(o, i)
-		rec := recs[i]
+		rec := &recs[i]
 		switch {
-		case rec == nil || rec.Seq != o.Seq || rec.Index != uint32(i):
+		case rec.Seq != o.Seq || rec.Index != uint32(i):
 			ch.Outcome = messages.ChangeUnknown
 			ch.Error = fmt.Sprintf("the outcome of seq %d write %d is no longer known to the leader (its request record expired, CHORUS_DEDUP_WINDOW/CHORUS_DEDUP_MAX): check the table", o.Seq, i)
 			out = append(out, Item{Token: messages.GapToken, Change: ch})
@@ -86,13 +87,13 @@ func (c *Cursor) Select(o messages.Order, outcome Outcomes) ([]Item, error) {
 	return out, nil
 }
 
-// change describes write i of o; the statement is parsed again only to
-// name its table and kind (the leader checked it before ordering it).
+// change describes write i of o; the statement is classified again only
+// to name its table and kind (the leader checked it before ordering it).
 func change(o messages.Order, i int) messages.Change {
 	w := o.Writes[i]
 	ch := messages.Change{Seq: o.Seq, Index: uint32(i), Stmt: w.Stmt, Timestamp: o.WriteTimestamp(i),
 		RequestID: w.RequestID, Origin: w.Origin, Epoch: o.Epoch}
-	if st, err := cql.Parse(w.Stmt, "chorus_feed"); err == nil {
+	if st, err := cql.Classify(w.Stmt, "chorus_feed"); err == nil {
 		ch.Kind = st.Kind.String()
 		names := dedup(st.Names)
 		if len(names) > 0 {
@@ -123,6 +124,9 @@ func isSchemaKind(k string) bool {
 }
 
 func dedup(names []string) []string {
+	if len(names) <= 1 { // one table: most writes
+		return names
+	}
 	var out []string
 	seen := map[string]bool{}
 	for _, n := range names {

@@ -63,7 +63,9 @@ type ChangeKey struct {
 // Key is c's position.
 func (c *Change) Key() ChangeKey { return ChangeKey{c.Seq, c.Index} }
 
-func (k ChangeKey) String() string { return fmt.Sprintf("%d.%d", k.Seq, k.Index) }
+func (k ChangeKey) String() string {
+	return strconv.FormatUint(k.Seq, 10) + "." + strconv.FormatUint(uint64(k.Index), 10)
+}
 
 // Less orders keys as the feed publishes them.
 func (k ChangeKey) Less(o ChangeKey) bool {

@@ -142,3 +142,14 @@ func TestDecodesEntriesOfAnEarlierVersion(t *testing.T) {
 		t.Fatalf("an ORDER with more fields than this version knows: %v, want ErrMalformed", err)
 	}
 }
+
+func TestChangeKeyString(t *testing.T) {
+	for k, want := range map[ChangeKey]string{{}: "0.0", {Seq: 42, Index: 3}: "42.3", {Seq: 1<<64 - 1, Index: 1<<32 - 1}: "18446744073709551615.4294967295"} {
+		if got := k.String(); got != want {
+			t.Errorf("%#v.String() = %q, want %q", k, got, want)
+		}
+		if back, err := ParseChangeKey(want); err != nil || back != k {
+			t.Errorf("ParseChangeKey(%q) = %v, %v", want, back, err)
+		}
+	}
+}
