@@ -72,6 +72,8 @@ type Node struct {
 	view     atomic.Pointer[View]
 	// told is what OnCommit last heard.
 	told [2]uint64
+	// replayed is the sequencer's Replayed count the metrics have.
+	replayed uint64
 }
 
 // View is the node's state as of its last tick, for metrics and health.
@@ -221,6 +223,7 @@ func (n *Node) Run(ctx context.Context) error {
 		acts := n.step(core, ev, now)
 		Execute(n, acts)
 		n.tellCommit(core)
+		n.countReplays(core)
 		for _, a := range acts {
 			switch a.(type) {
 			case Ready, StepDown: // health follows the role at once
@@ -250,8 +253,10 @@ func (n *Node) tellCommit(core *Core) {
 func (n *Node) step(core *Core, ev event, now time.Time) []Action {
 	switch {
 	case ev.fwd != nil:
-		n.forwarded(core, ev)
-		return core.ForwardAdmitted(*ev.fwd, ev.adm, ev.accept, now)
+		replayed := core.Sequencer().Stats().Replayed
+		acts := core.ForwardAdmitted(*ev.fwd, ev.adm, ev.accept, now)
+		n.forwarded(core, ev, core.Sequencer().Stats().Replayed != replayed)
+		return acts
 	case ev.ack != nil:
 		return core.Ack(*ev.ack, now)
 	case ev.hb != nil:
@@ -455,25 +460,33 @@ const (
 	receivedTTL = 10 * time.Minute
 )
 
-// forwarded notes the arrival of a FORWARD for the metrics: a request id
-// already in this replica's exactly-once record is a retry answered from
-// it; a new one starts its commit clock.
-func (n *Node) forwarded(core *Core, ev event) {
-	if n.cfg.Metrics == nil || !core.Sequencer().Leading() || ev.fwd.Reply == "" {
+// forwarded notes the arrival of a FORWARD, after the sequencer took it,
+// for the metrics: a new write starts its commit clock; one the sequencer
+// answered from the exactly-once record (replayed) does not. (It looked
+// the id up already: a second lookup here cost every write.)
+func (n *Node) forwarded(core *Core, ev event, replayed bool) {
+	if n.cfg.Metrics == nil || !core.Sequencer().Leading() || ev.fwd.Reply == "" || replayed {
 		return
 	}
 	id := ev.fwd.RequestID
 	if _, ok := n.received[id]; ok {
 		return // a retry of a write in flight: answered once
 	}
-	if n.cfg.Lookup != nil {
-		if _, ok := n.cfg.Lookup(id); ok {
-			n.cfg.Metrics.ExactlyOnceHit()
-			return
-		}
-	}
 	if len(n.received) < receivedMax {
 		n.received[id] = ev.at
+	}
+}
+
+// countReplays counts the retries the sequencer answered from the
+// exactly-once record since the last call (those queued while the leader
+// started are answered in later steps).
+func (n *Node) countReplays(core *Core) {
+	r := core.Sequencer().Stats().Replayed
+	if r < n.replayed { // a new sequencer's count
+		n.replayed = 0
+	}
+	for ; n.replayed < r; n.replayed++ {
+		n.cfg.Metrics.ExactlyOnceHit()
 	}
 }
 

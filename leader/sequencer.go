@@ -178,6 +178,7 @@ type Sequencer struct {
 type SequencerStats struct {
 	Divergences uint64 // writes whose replicas disagreed on the outcome
 	Ignored     uint64 // ACKs and heartbeats of removed members
+	Replayed    uint64 // retries answered from the exactly-once record
 }
 
 // Stats returns the sequencer's counters.
@@ -327,6 +328,7 @@ func (s *Sequencer) ForwardAdmitted(f messages.Forward, adm Admission, accept st
 	// A retry of a write already applied: the original outcome, once every
 	// live replica has it.
 	if o, ok := s.lookup(f.RequestID); ok {
+		s.stats.Replayed++
 		acts := s.accept(accept, o.Seq, f.RequestID)
 		if f.Reply != "" {
 			s.waiters[o.Seq] = append(s.waiters[o.Seq], waiter{inbox: f.Reply, outcome: o, origin: f.Origin, requestID: f.RequestID})

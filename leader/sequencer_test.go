@@ -507,3 +507,17 @@ func benchmarkGroup(b *testing.B, adm Admission) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*(writes+2)), "ns/write")
 }
+
+// A retry answered from the exactly-once record is counted (the Node's
+// metrics read the count instead of looking the id up a second time).
+func TestReplayedCountsRetriesOfAppliedWrites(t *testing.T) {
+	h := newHarness(t)
+	h.ready()
+	h.done["r1"] = messages.Outcome{Seq: 9}
+	h.forward("r1", "inbox")
+	h.forward("r2", "inbox")
+	h.forward("r2", "inbox") // in flight: not from the record
+	if got := h.s.Stats().Replayed; got != 1 {
+		t.Fatalf("Replayed = %d, want 1", got)
+	}
+}
