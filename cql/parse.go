@@ -42,21 +42,12 @@ type Statement struct {
 	// it is.
 	Nondeterministic bool
 
-	// toks are Text's tokens (offsets into Text), kept so that Rewrite
-	// and WithTimestamp need not lex the statement again; they are used
-	// only while Text is still lexed, the text they were made from.
-	toks  []token
-	lexed string
-}
-
-// tokens returns st.Text's tokens: the ones Parse kept, or a new lexing if
-// Text was set otherwise, in a buffer to release (nil for kept tokens).
-func (st Statement) tokens() ([]token, *tokBuf, error) {
-	if st.toks != nil && st.lexed == st.Text {
-		return st.toks, nil, nil
-	}
-	b, err := lexScratch(st.Text)
-	return b.toks, b, err
+	// lexed is the Text Parse saw, and nowErr what Rewrite's check of
+	// 'now' strings says about it: so Rewrite of a statement without
+	// Nondeterministic calls needs no second lexing. Used only while Text
+	// is still lexed.
+	lexed  string
+	nowErr error
 }
 
 // supported lists the statements Chorus runs, for error messages.
@@ -100,11 +91,10 @@ func IsSystemKeyspace(name string) bool {
 func Parse(text, keyspace string) (Statement, error) { return parse(text, keyspace, true) }
 
 // Classify is Parse for a caller that wants only what the statement is
-// (Kind, Names, ...), like the change feed: the statement it returns kept
-// no tokens, so its Rewrite and WithTimestamp lex Text again.
+// (Kind, Names, ...), like the change feed: its Rewrite lexes Text again.
 func Classify(text, keyspace string) (Statement, error) { return parse(text, keyspace, false) }
 
-// parse is Parse; keep says whether to keep the tokens.
+// parse is Parse; keep says whether to prepare Statement.Rewrite.
 func parse(text, keyspace string, keep bool) (Statement, error) {
 	buf, err := lexScratch(text)
 	defer buf.release()
@@ -152,17 +142,15 @@ func parse(text, keyspace string, keep bool) (Statement, error) {
 	if !keep {
 		return st, nil
 	}
-	// Keep the tokens for Rewrite and WithTimestamp, moved to Text's
-	// offsets: Text starts at the first token, and lexing Text alone
-	// gives these very tokens.
+	// Rewrite's check, on the tokens moved to Text's offsets (its errors
+	// name byte offsets in Text): Text starts at the first token, and
+	// lexing Text alone gives these very tokens.
 	off := toks[0].start
-	st.toks = make([]token, len(toks))
-	for i, t := range toks {
-		t.start -= off
-		t.end -= off
-		st.toks[i] = t
+	for i := range toks {
+		toks[i].start -= off
+		toks[i].end -= off
 	}
-	st.lexed = st.Text
+	st.lexed, st.nowErr = st.Text, checkNowStrings(st.Text, toks)
 	return st, nil
 }
 

@@ -32,7 +32,7 @@ func TestNames(t *testing.T) {
 // Nondeterministic (FuzzParse) and the tokens Parse keeps.
 func sameStatement(a, b Statement) bool {
 	for _, st := range []*Statement{&a, &b} {
-		st.Names, st.Nondeterministic, st.toks, st.lexed = nil, false, nil, ""
+		st.Names, st.Nondeterministic, st.lexed, st.nowErr = nil, false, "", nil
 	}
 	return reflect.DeepEqual(a, b)
 }

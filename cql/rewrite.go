@@ -134,14 +134,17 @@ func Rewrite(text string, at time.Time, rnd io.Reader) (string, bool, error) {
 	return rewrite(text, toks, at, rnd)
 }
 
-// Rewrite is the package's Rewrite of st.Text, on the tokens Parse kept.
+// Rewrite is the package's Rewrite of st.Text. For a statement from Parse
+// without Nondeterministic calls it is what Parse found: Text unchanged,
+// or the error of a 'now' string.
 func (st Statement) Rewrite(at time.Time, rnd io.Reader) (string, bool, error) {
-	toks, buf, err := st.tokens()
-	defer buf.release()
-	if err != nil {
-		return "", false, err
+	if st.lexed != "" && st.lexed == st.Text && !st.Nondeterministic {
+		if st.nowErr != nil {
+			return "", false, st.nowErr
+		}
+		return st.Text, false, nil
 	}
-	return rewrite(st.Text, toks, at, rnd)
+	return Rewrite(st.Text, at, rnd)
 }
 
 // rewrite is Rewrite of text lexed as toks.

@@ -14,11 +14,12 @@ func WithTimestamp(st Statement, ts int64) (string, error) {
 	if st.UsingTimestamp {
 		return "", fmt.Errorf("%w: statement already has USING TIMESTAMP", ErrUnsupported)
 	}
-	toks, buf, err := st.tokens()
+	buf, err := lexScratch(st.Text)
 	defer buf.release()
 	if err != nil {
 		return "", err
 	}
+	toks := buf.toks
 	d := depths(toks)
 	clause := " USING TIMESTAMP " + strconv.FormatInt(ts, 10)
 	// After a USING keyword: add the timestamp to its options.
