@@ -1,6 +1,7 @@
 package messages
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
@@ -47,15 +48,42 @@ func (*Order) tag() tag     { return tagOrder }
 func (*Ack) tag() tag       { return tagAck }
 func (*Heartbeat) tag() tag { return tagHeartbeat }
 
-// Encode serialises m with its type tag.
+// Encode serialises m with its type tag: msgpack.Marshal's bytes after the
+// tag, written once into a buffer of about the right size (every write
+// passes through several messages; growing and copying them was garbage).
 func Encode(m Message) ([]byte, error) {
-	b, err := msgpack.Marshal(m)
-	if err != nil {
+	var buf bytes.Buffer
+	buf.Grow(sizeHint(m))
+	buf.WriteByte(byte(m.tag()))
+	enc := msgpack.GetEncoder()
+	defer msgpack.PutEncoder(enc)
+	enc.Reset(&buf)
+	if err := enc.Encode(m); err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, len(b)+1)
-	out = append(out, byte(m.tag()))
-	return append(out, b...), nil
+	return buf.Bytes(), nil
+}
+
+// sizeHint is about the encoded size of m: its strings and a little per
+// field. A low guess costs a copy, not a failure.
+func sizeHint(m Message) int {
+	switch m := m.(type) {
+	case *Order:
+		n := 48 + len(m.Leader)
+		for _, w := range m.Writes {
+			n += 8 + len(w.RequestID) + len(w.Stmt) + len(w.Origin)
+		}
+		return n
+	case *Ack:
+		n := 48 + len(m.Worker) + len(m.Gen)
+		for _, o := range m.Outcomes {
+			n += 24 + len(o.Error)
+		}
+		return n
+	case *Forward:
+		return 24 + len(m.RequestID) + len(m.Reply) + len(m.Stmt) + len(m.Origin)
+	}
+	return 128
 }
 
 // MustEncode is Encode for messages built by Chorus itself, which always
