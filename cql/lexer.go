@@ -88,11 +88,13 @@ func (b *tokBuf) release() {
 	if b == nil || cap(b.toks) > maxScratch {
 		return
 	}
+	clear(b.toks) // the tokens' strings: a pooled buffer must not keep texts alive
 	b.toks, b.d = b.toks[:0], b.d[:0]
 	scratch.Put(b)
 }
 
-// lexInto is lex appending to toks.
+// lexInto is lex appending to toks. On an error it returns the tokens read
+// so far with it (so a pooled buffer is cleared of them too).
 func lexInto(toks []token, text string) ([]token, error) {
 	n := len(text)
 	i := 0
@@ -118,14 +120,14 @@ func lexInto(toks []token, text string) ([]token, error) {
 			// Block comments do not nest in CQL: the first */ ends them.
 			end := strings.Index(text[i+2:], "*/")
 			if end < 0 {
-				return toks[:0], fmt.Errorf("%w: unterminated comment: the /* at byte %d has no closing */", ErrSyntax, start)
+				return toks, fmt.Errorf("%w: unterminated comment: the /* at byte %d has no closing */", ErrSyntax, start)
 			}
 			i += 2 + end + 2
 
 		case c == '\'':
 			val, end, ok := scanDoubled(text, i, '\'')
 			if !ok {
-				return toks[:0], fmt.Errorf("%w: unterminated string: the ' at byte %d (%s) has no closing ' (write a quote inside a string as '')", ErrSyntax, start, excerpt(text, start))
+				return toks, fmt.Errorf("%w: unterminated string: the ' at byte %d (%s) has no closing ' (write a quote inside a string as '')", ErrSyntax, start, excerpt(text, start))
 			}
 			toks = append(toks, token{tokString, start, end, val})
 			i = end
@@ -133,7 +135,7 @@ func lexInto(toks []token, text string) ([]token, error) {
 		case c == '$' && next == '$':
 			end := strings.Index(text[i+2:], "$$")
 			if end < 0 {
-				return toks[:0], fmt.Errorf("%w: unterminated string: the $$ at byte %d (%s) has no closing $$", ErrSyntax, start, excerpt(text, start))
+				return toks, fmt.Errorf("%w: unterminated string: the $$ at byte %d (%s) has no closing $$", ErrSyntax, start, excerpt(text, start))
 			}
 			i += 2 + end + 2
 			toks = append(toks, token{tokString, start, i, text[start+2 : i-2]})
@@ -141,7 +143,7 @@ func lexInto(toks []token, text string) ([]token, error) {
 		case c == '"':
 			val, end, ok := scanDoubled(text, i, '"')
 			if !ok {
-				return toks[:0], fmt.Errorf("%w: unterminated quoted name: the \" at byte %d (%s) has no closing \" (write a quote inside a name as \"\")", ErrSyntax, start, excerpt(text, start))
+				return toks, fmt.Errorf("%w: unterminated quoted name: the \" at byte %d (%s) has no closing \" (write a quote inside a name as \"\")", ErrSyntax, start, excerpt(text, start))
 			}
 			toks = append(toks, token{tokQuoted, start, end, val})
 			i = end
@@ -182,7 +184,7 @@ func lexInto(toks []token, text string) ([]token, error) {
 				p = text[i : i+1]
 			}
 			if p == "" {
-				return toks[:0], fmt.Errorf("%w: unexpected character %s at byte %d", ErrSyntax, describeChar(text, i), start)
+				return toks, fmt.Errorf("%w: unexpected character %s at byte %d", ErrSyntax, describeChar(text, i), start)
 			}
 			i += len(p)
 			toks = append(toks, token{tokPunct, start, i, p})
