@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -25,13 +26,19 @@ func TestDropLog(t *testing.T) {
 		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: sub.StreamName(), Subjects: []string{sub.Order()}}); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: sub.ChangesStream(), Subjects: []string{sub.ChangesAll()}}); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: sub.LeaseBucket()}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: sub.SnapshotBucket()}); err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	deleted, err := DropLog(ctx, nc, "bench_a")
-	if err != nil || len(deleted) != 2 || deleted[0] != "stream CHORUS_bench_a" || deleted[1] != "bucket CHORUS_bench_a_LEASE" {
+	if want := []string{"stream CHORUS_bench_a", "stream CHORUS_bench_a_CHANGES", "bucket CHORUS_bench_a_LEASE", "object store CHORUS_bench_a_SNAPSHOTS"}; err != nil || !slices.Equal(deleted, want) {
 		t.Fatalf("deleted %q, %v", deleted, err)
 	}
 	if deleted, err := DropLog(ctx, nc, "bench_a"); err != nil || len(deleted) != 0 {
@@ -43,6 +50,12 @@ func TestDropLog(t *testing.T) {
 	}
 	if _, err := js.KeyValue(ctx, "CHORUS_bench_b_LEASE"); err != nil {
 		t.Fatalf("bench_b's bucket: %v", err)
+	}
+	if _, err := js.Stream(ctx, "CHORUS_bench_b_CHANGES"); err != nil {
+		t.Fatalf("bench_b's changes: %v", err)
+	}
+	if _, err := js.ObjectStore(ctx, "CHORUS_bench_b_SNAPSHOTS"); err != nil {
+		t.Fatalf("bench_b's snapshots: %v", err)
 	}
 }
 

@@ -166,9 +166,11 @@ func DropKeyspaces(ctx context.Context, hosts []string, timeout time.Duration, k
 	return errors.Join(errs...)
 }
 
-// DropLog deletes the ORDER stream and the lease bucket of the cluster
-// with subject prefix prefix, once its workers are stopped. Missing ones are
-// fine; it reports what it deleted.
+// DropLog deletes what the cluster with subject prefix prefix keeps in
+// NATS, once its workers are stopped: the ORDER stream, the change feed's
+// stream, the lease bucket and the snapshot store (left behind, each
+// keeps its JetStream reservation, and the account runs out). Missing
+// ones are fine; it reports what it deleted.
 func DropLog(ctx context.Context, nc *nats.Conn, prefix string) ([]string, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -177,16 +179,19 @@ func DropLog(ctx context.Context, nc *nats.Conn, prefix string) ([]string, error
 	s := messages.NewSubjects(prefix)
 	var deleted []string
 	var errs []error
-	if err := js.DeleteStream(ctx, s.StreamName()); err == nil {
-		deleted = append(deleted, "stream "+s.StreamName())
-	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
-		errs = append(errs, fmt.Errorf("bench: deleting stream %s: %w", s.StreamName(), err))
+	drop := func(what, name string, del func(context.Context, string) error, missing ...error) {
+		err := del(ctx, name)
+		switch {
+		case err == nil:
+			deleted = append(deleted, what+" "+name)
+		case !errors.Is(err, jetstream.ErrStreamNotFound) && (len(missing) == 0 || !errors.Is(err, missing[0])):
+			errs = append(errs, fmt.Errorf("bench: deleting %s %s: %w", what, name, err))
+		}
 	}
-	if err := js.DeleteKeyValue(ctx, s.LeaseBucket()); err == nil {
-		deleted = append(deleted, "bucket "+s.LeaseBucket())
-	} else if !errors.Is(err, jetstream.ErrBucketNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
-		errs = append(errs, fmt.Errorf("bench: deleting bucket %s: %w", s.LeaseBucket(), err))
-	}
+	drop("stream", s.StreamName(), js.DeleteStream)
+	drop("stream", s.ChangesStream(), js.DeleteStream)
+	drop("bucket", s.LeaseBucket(), js.DeleteKeyValue, jetstream.ErrBucketNotFound)
+	drop("object store", s.SnapshotBucket(), js.DeleteObjectStore, jetstream.ErrBucketNotFound)
 	return deleted, errors.Join(errs...)
 }
 

@@ -54,8 +54,9 @@ ratio = Chorus ÷ direct, and Chorus ÷ (direct ÷ N), N being --replicas or the
 leader's live replicas. With --rate, both run open loop at that same rate.
 
 --drop cleans up instead: it drops the keyspaces listed in --keyspace (comma-
-separated) and, unless the prefix is the default "db", the prefix's ORDER stream and
-lease bucket in NATS (stop the prefix's workers first).
+separated) and, unless the prefix is the default "db", the prefix's ORDER stream,
+changes stream, lease bucket and snapshot store in NATS (stop the prefix's workers
+first).
 
 Progress goes to standard error (one line rewritten on a terminal); the report to
 standard output, as JSON with --json. Exit status 1 if a run completed no write.
