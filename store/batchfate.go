@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -236,16 +237,26 @@ func (b *batchlogs) awaitSettled(ctx context.Context, failed time.Time, coordina
 }
 
 // writeObserver remembers the node that ran the store's last failed write.
-type writeObserver struct{ host *net.IP }
+type writeObserver struct{ host *atomic.Pointer[net.IP] }
 
 func (w writeObserver) ObserveBatch(_ context.Context, b gocql.ObservedBatch) {
 	if b.Err != nil && b.Host != nil {
-		*w.host = b.Host.ConnectAddress()
+		ip := b.Host.ConnectAddress()
+		w.host.Store(&ip)
 	}
 }
 
 func (w writeObserver) ObserveQuery(_ context.Context, q gocql.ObservedQuery) {
 	if q.Err != nil && q.Host != nil {
-		*w.host = q.Host.ConnectAddress()
+		ip := q.Host.ConnectAddress()
+		w.host.Store(&ip)
 	}
+}
+
+// coordinator is the node that ran the last failed write, nil if none.
+func (c *Cassandra) coordinator() net.IP {
+	if p := c.failedOn.Load(); p != nil {
+		return *p
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -108,9 +109,13 @@ type Cassandra struct {
 	// doubt is when a write last failed without a clear answer; the next
 	// Apply first waits until Cassandra can no longer replay it (batchfate.go).
 	doubt    time.Time
-	failedOn net.IP // the node that ran the last failed write (writeObserver)
-	logs     *batchlogs
-	log      *slog.Logger
+	failedOn atomic.Pointer[net.IP] // the node that ran the last failed write (writeObserver; lanes write at once)
+	// horizon is the last ORDER whose writes a chunk of lanes may have
+	// landed beyond the progress (lanes.go); 0: none.
+	horizon uint64
+	laned   int // chunks applied in lanes (tests)
+	logs    *batchlogs
+	log     *slog.Logger
 }
 
 // State and request tables; user statements may not touch them.
@@ -214,6 +219,10 @@ func OpenCassandra(ctx context.Context, cfg Config) (*Cassandra, State, error) {
 	if err == nil {
 		err = c.migrateRequests(ctx)
 	}
+	if err == nil {
+		c.st = st
+		err = c.findHorizon(ctx)
+	}
 	if err != nil {
 		session.Close()
 		return nil, State{}, err
@@ -314,7 +323,7 @@ func (c *Cassandra) Adopt(ctx context.Context, applied, epoch uint64, ts int64, 
 	if err := c.session.Query(recordState, ts, int64(applied), int64(epoch), 0).WithContext(ctx).Exec(); err != nil {
 		return fmt.Errorf("restoring the progress of %s: %w", c.keyspace, classify(err))
 	}
-	c.st = State{Applied: applied, Epoch: epoch, Gen: c.st.Gen, TS: ts}
+	c.st, c.horizon = State{Applied: applied, Epoch: epoch, Gen: c.st.Gen, TS: ts}, 0
 	return nil
 }
 
@@ -369,11 +378,11 @@ const maxGroup = 128
 func (c *Cassandra) Apply(ctx context.Context, orders []messages.Order) ([][]messages.Outcome, error) {
 	if c.unsure {
 		if !c.doubt.IsZero() {
-			if err := c.logs.awaitSettled(ctx, c.doubt, c.failedOn, c.landed); err != nil {
+			if err := c.logs.awaitSettled(ctx, c.doubt, c.coordinator(), c.landed); err != nil {
 				return nil, err
 			}
 			c.log.Info("a write that failed without an answer is settled in Cassandra's batchlogs; applying what is missing",
-				"failed", c.doubt.UTC().Format(time.RFC3339Nano), "coordinator", c.failedOn, "waited", time.Since(c.doubt).Round(time.Millisecond))
+				"failed", c.doubt.UTC().Format(time.RFC3339Nano), "coordinator", c.coordinator(), "waited", time.Since(c.doubt).Round(time.Millisecond))
 			c.doubt = time.Time{}
 		}
 		st, err := c.state(ctx)
@@ -465,6 +474,13 @@ func (c *Cassandra) apply(ctx context.Context, orders []messages.Order) ([][]mes
 			outs[n][k] = messages.Outcome{Seq: o.Seq, Index: uint32(k)}
 		}
 	}
+	todo, err := c.withoutLanded(ctx, todo, outs)
+	if err == nil {
+		todo, err = c.applyLaned(ctx, todo, outs)
+	}
+	if err != nil {
+		return nil, err
+	}
 	for i := 0; i < len(todo); {
 		// The longest run of batchable writes from i, tried as one batch.
 		j := i
@@ -493,6 +509,9 @@ func (c *Cassandra) apply(ctx context.Context, orders []messages.Order) ([][]mes
 		}
 		i = j
 	}
+	if c.st.Applied >= c.horizon {
+		c.horizon = 0
+	}
 	return outs, nil
 }
 
@@ -516,15 +535,31 @@ func progress(o *messages.Order, next int) (applied uint64, partial int) {
 // addRecords adds to b the records of the successful writes rs and the
 // progress after the last of them.
 func (c *Cassandra) addRecords(b *gocql.Batch, rs []ref) {
-	for _, r := range rs {
-		b.Query(recordRequest, bucketOf(r.o.Seq), int64(r.o.Seq), r.k, r.o.Writes[r.k].RequestID, 0, "", c.ttl, r.o.WriteTimestamp(r.k))
-	}
+	c.addOutcomes(b, rs)
 	last := rs[len(rs)-1]
 	applied, partial := progress(last.o, last.k+1)
 	b.Query(recordState, last.o.WriteTimestamp(last.k), int64(applied), int64(last.o.Epoch), partial)
 }
 
+// addOutcomes adds to b the records of the successful writes rs.
+func (c *Cassandra) addOutcomes(b *gocql.Batch, rs []ref) {
+	for _, r := range rs {
+		b.Query(recordRequest, bucketOf(r.o.Seq), int64(r.o.Seq), r.k, r.o.Writes[r.k].RequestID, 0, "", c.ttl, r.o.WriteTimestamp(r.k))
+	}
+}
+
 func (c *Cassandra) applyGroup(ctx context.Context, rs []ref) error {
+	if err := c.applyBatch(ctx, rs, true); err != nil {
+		return err
+	}
+	last := rs[len(rs)-1]
+	c.advance(last.o, last.k+1)
+	return nil
+}
+
+// applyBatch applies rs in one logged batch with their records, and the
+// progress after them if withProgress (lanes move it once all landed).
+func (c *Cassandra) applyBatch(ctx context.Context, rs []ref, withProgress bool) error {
 	b := c.logged(ctx)
 	for _, r := range rs {
 		text, err := cql.WithTimestamp(r.st, r.o.WriteTimestamp(r.k))
@@ -533,12 +568,14 @@ func (c *Cassandra) applyGroup(ctx context.Context, rs []ref) error {
 		}
 		b.Query(text)
 	}
-	c.addRecords(b, rs)
+	if withProgress {
+		c.addRecords(b, rs)
+	} else {
+		c.addOutcomes(b, rs)
+	}
 	if err := c.session.ExecuteBatch(b); err != nil {
 		return classify(err)
 	}
-	last := rs[len(rs)-1]
-	c.advance(last.o, last.k+1)
 	return nil
 }
 

@@ -109,3 +109,6 @@ func (c *Cassandra) RunUnrecorded(ctx context.Context, o *messages.Order, k int)
 	}
 	return c.session.Query(st.Text).WithContext(ctx).Exec()
 }
+
+// LanedChunks counts the chunks c applied in lanes.
+func (c *Cassandra) LanedChunks() int { return c.laned }

@@ -54,7 +54,7 @@ func (c *Cassandra) Reset(ctx context.Context) (State, error) {
 		return State{}, err
 	}
 	c.st = State{Gen: gen}
-	c.unsure = false
+	c.unsure, c.horizon = false, 0
 	return c.st, nil
 }
 

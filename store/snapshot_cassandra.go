@@ -631,7 +631,7 @@ func (c *Cassandra) Import(ctx context.Context, r io.Reader, progress func(Resto
 		return State{}, fmt.Errorf("importing a snapshot into %s: %w", c.keyspace, err)
 	}
 	st.Gen = c.st.Gen // the keyspace's own life, not the source's
-	c.st, c.unsure = st, false
+	c.st, c.unsure, c.horizon = st, false, 0
 	if progress != nil {
 		progress(RestoreProgress{Bytes: fr.n, Rows: im.rows.Load()})
 	}
