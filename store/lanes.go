@@ -143,7 +143,8 @@ func (c *Cassandra) landedIn(ctx context.Context, seq uint64) (map[int]record, e
 
 // findHorizon finds, at open, the last ORDER beyond the progress with a
 // record: lanes that were applying when the worker stopped may have
-// landed writes up to it. A chunk spans at most laneChunk ORDERs.
+// landed writes up to it. A chunk ends within laneChunk ORDERs of the
+// progress (applyLaned).
 func (c *Cassandra) findHorizon(ctx context.Context) error {
 	from := c.st.Applied
 	for b := bucketOf(from); b <= bucketOf(from+laneChunk); b++ {
@@ -170,7 +171,17 @@ func outcomeOfRecord(o *messages.Order, k int, rec record) (messages.Outcome, er
 // the one-lane path (all of them when lanes do not apply).
 func (c *Cassandra) applyLaned(ctx context.Context, todo []ref, outs [][]messages.Outcome) ([]ref, error) {
 	for len(todo) >= laneMin {
-		chunk := todo[:min(len(todo), laneChunk)]
+		// A chunk ends within laneChunk ORDERs of the progress, so that
+		// findHorizon knows how far to look, even for a chunk applied
+		// again with the writes that landed taken out.
+		n := 0
+		for n < len(todo) && n < laneChunk && todo[n].o.Seq <= c.st.Applied+laneChunk {
+			n++
+		}
+		if n < laneMin {
+			return todo, nil
+		}
+		chunk := todo[:n]
 		for _, r := range chunk {
 			if r.perr != nil || !batchable(r.st) {
 				return todo, nil
