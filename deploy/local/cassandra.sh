@@ -172,6 +172,7 @@ log_size() { stat -c %s "$LOGS/system.log" 2>/dev/null || echo 0; }
 # log_since OFFSET: the part of system.log written after OFFSET bytes.
 log_since() {
 	local off=$1
+	[[ $off == running ]] && off=0
 	(($(log_size) >= off)) || off=0 # rolled over
 	tail -c +"$((off + 1))" "$LOGS/system.log" 2>/dev/null || true
 }
@@ -188,7 +189,16 @@ show_logs() {
 
 # ready OFFSET: the log shows the CQL listener (after OFFSET) and ADDRESS:9042
 # accepts connections.
-ready() { log_since "$1" | grep -q "$READY_LINE" && port_open "$ADDRESS" 9042; }
+# A node found running (OFFSET "running") may have rolled its log over since it
+# started, so its start-up line is gone: CQL's port alone says it is ready
+# (Cassandra opens it only once it listens for CQL clients).
+ready() {
+	if [[ $1 == running ]]; then
+		port_open "$ADDRESS" 9042
+		return
+	fi
+	log_since "$1" | grep -q "$READY_LINE" && port_open "$ADDRESS" 9042
+}
 
 # wait_ready PID OFFSET: until ready; fails if the process dies or time runs out.
 wait_ready() {
@@ -232,7 +242,7 @@ cmd_start() {
 	fi
 	local pid
 	if pid=$(our_pid); then
-		wait_ready "$pid" 0
+		wait_ready "$pid" running
 		log "already running (pid $pid), CQL on 127.0.0.1:9042"
 		return 0
 	fi
