@@ -509,6 +509,9 @@ func (c *Cassandra) apply(ctx context.Context, orders []messages.Order) ([][]mes
 		}
 		i = j
 	}
+	if err := c.coverLanded(ctx, orders); err != nil {
+		return nil, err
+	}
 	if c.st.Applied >= c.horizon {
 		c.horizon = 0
 	}

@@ -241,3 +241,28 @@ func (c *Cassandra) withoutLanded(ctx context.Context, todo []ref, outs [][]mess
 	}
 	return left, nil
 }
+
+// coverLanded moves the progress past the last write of orders when the
+// writes after it had all landed in lanes (withoutLanded took them out, so
+// nothing else moved it): else the progress would wait for the next write,
+// and the records it leans on meanwhile expire after the dedup window.
+func (c *Cassandra) coverLanded(ctx context.Context, orders []messages.Order) error {
+	for n := len(orders) - 1; n >= 0; n-- {
+		o := &orders[n]
+		if len(o.Writes) == 0 {
+			continue
+		}
+		applied, partial := progress(o, len(o.Writes))
+		if c.st.Applied > applied || (c.st.Applied == applied && int(c.st.Partial) >= partial) {
+			return nil
+		}
+		k := len(o.Writes) - 1
+		if err := c.session.Query(recordState, o.WriteTimestamp(k), int64(applied), int64(o.Epoch), partial).
+			WithContext(ctx).Observer(writeObserver{&c.failedOn}).Exec(); err != nil {
+			return fmt.Errorf("recording the progress past seq %d in %s: %w", o.Seq, c.keyspace, classify(err))
+		}
+		c.advance(o, len(o.Writes))
+		return nil
+	}
+	return nil
+}

@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"testing"
 	"time"
@@ -156,6 +158,9 @@ func TestCassandraLanesCrashBeforeProgress(t *testing.T) {
 	if st.Applied != 0 {
 		t.Fatalf("progress after the rollback: %+v", st)
 	}
+	if _, err := reopened.Export(ctx, io.Discard); !errors.Is(err, store.ErrSnapshotPartial) {
+		t.Fatalf("Export with writes beyond the progress: %v; want ErrSnapshotPartial", err)
+	}
 	got, err := reopened.Apply(ctx, orders)
 	if err != nil {
 		t.Fatal(err)
@@ -165,5 +170,8 @@ func TestCassandraLanesCrashBeforeProgress(t *testing.T) {
 	}
 	if again := a.lists(t); !reflect.DeepEqual(again, lists) {
 		t.Fatalf("lists after applying the run again:\n%v\nbefore:\n%v", again, lists)
+	}
+	if _, err := reopened.Export(ctx, io.Discard); err != nil {
+		t.Fatalf("Export once the progress covers the run: %v", err)
 	}
 }

@@ -60,6 +60,11 @@ func (c *Cassandra) Export(ctx context.Context, w io.Writer) (SnapshotStats, err
 	if st.Partial != 0 {
 		return stats, fmt.Errorf("%w: %s has applied %d writes of seq %d", ErrSnapshotPartial, c.keyspace, st.Partial, st.Applied+1)
 	}
+	if c.horizon > st.Applied {
+		// Lanes landed writes beyond the progress (lanes.go): the rows are
+		// ahead of the seq the snapshot would claim.
+		return stats, fmt.Errorf("%w: %s holds writes of lanes up to seq %d beyond its progress %d", ErrSnapshotPartial, c.keyspace, c.horizon, st.Applied)
+	}
 	schema, err := c.describe(ctx)
 	if err != nil {
 		return stats, err
