@@ -11,19 +11,18 @@ import (
 // (INSERT and UPDATE of regular columns, DELETE: last write wins by
 // timestamp). Others (list appends and prepends, list element updates,
 // anything this check cannot prove free) keep their log order against
-// every write with the same Key: list cells are named by the applying
+// every write of the same Table and Row: list cells are named by the applying
 // node's clock, so their order is the order of application.
 type ApplyOrder struct {
 	Free bool
-	// Key: "r:<table>\x00<row>" for a write to one row named by literals
-	// whose equality is exact whatever the column's type; "t:<table>" for
-	// a write that must keep its order against every ordered write of the
-	// table; "*" against every ordered write at all.
-	Key string
+	// Any: the write keeps its order against every ordered write at all.
+	Any bool
+	// Table and Row name what an ordered write keeps its order against:
+	// the writes of Row, a row named by literals whose equality is exact
+	// whatever the column's type, or with Row "" every ordered write of
+	// Table.
+	Table, Row string
 }
-
-// OrderAny keeps its order against every ordered write.
-const OrderAny = "*"
 
 // OrderOf classifies a write (an INSERT, UPDATE or DELETE that Parse
 // accepted). It errs on the safe side: a write it cannot prove free is
@@ -31,13 +30,13 @@ const OrderAny = "*"
 func OrderOf(text string) ApplyOrder {
 	toks, err := lex(text)
 	if err != nil {
-		return ApplyOrder{Key: OrderAny}
+		return ApplyOrder{Any: true}
 	}
 	if n := len(toks); n > 0 && toks[n-1].isPunct(";") {
 		toks = toks[:n-1]
 	}
 	if len(toks) == 0 {
-		return ApplyOrder{Key: OrderAny}
+		return ApplyOrder{Any: true}
 	}
 	var table string
 	var ok bool
@@ -55,17 +54,17 @@ func OrderOf(text string) ApplyOrder {
 		table, ok = tableAt(toks, 2)
 	}
 	if !ok {
-		return ApplyOrder{Key: OrderAny}
+		return ApplyOrder{Any: true}
 	}
 	if free(toks) {
 		return ApplyOrder{Free: true}
 	}
 	if !toks[0].is("INSERT") {
 		if row, ok := rowOf(toks); ok {
-			return ApplyOrder{Key: "r:" + table + "\x00" + row}
+			return ApplyOrder{Table: table, Row: row}
 		}
 	}
-	return ApplyOrder{Key: "t:" + table}
+	return ApplyOrder{Table: table}
 }
 
 // tableAt reads the table name at toks[i] ([ks.]table), in the form that

@@ -4,8 +4,8 @@ import "testing"
 
 func TestOrderOf(t *testing.T) {
 	free := ApplyOrder{Free: true}
-	row := func(table, r string) ApplyOrder { return ApplyOrder{Key: "r:" + table + "\x00" + r} }
-	tbl := func(table string) ApplyOrder { return ApplyOrder{Key: "t:" + table} }
+	row := func(table, r string) ApplyOrder { return ApplyOrder{Table: table, Row: r} }
+	tbl := func(table string) ApplyOrder { return ApplyOrder{Table: table} }
 	for _, tc := range []struct {
 		stmt string
 		want ApplyOrder
@@ -40,12 +40,12 @@ func TestOrderOf(t *testing.T) {
 		{"INSERT INTO t (id, l) VALUES (1, fromJson('[1]'))", tbl("t")},
 		{"INSERT INTO t (id, tu) VALUES (1, (1, 2))", tbl("t")},
 		{"UPDATE t SET l = myfunc(1) WHERE id = 1", row("t", "id=i1")}, // a function's list cells are that row's
-		{"BEGIN BATCH UPDATE t SET a = 1 WHERE id = 1; APPLY BATCH", ApplyOrder{Key: OrderAny}},
-		{"TRUNCATE t", ApplyOrder{Key: OrderAny}},
-		{"UPDATE t SET a = 'unterminated", ApplyOrder{Key: OrderAny}},
+		{"BEGIN BATCH UPDATE t SET a = 1 WHERE id = 1; APPLY BATCH", ApplyOrder{Any: true}},
+		{"TRUNCATE t", ApplyOrder{Any: true}},
+		{"UPDATE t SET a = 'unterminated", ApplyOrder{Any: true}},
 	} {
 		if got := OrderOf(tc.stmt); got != tc.want {
-			t.Errorf("OrderOf(%q) = %v %q; want %v %q", tc.stmt, got.Free, got.Key, tc.want.Free, tc.want.Key)
+			t.Errorf("OrderOf(%q) = %+v; want %+v", tc.stmt, got, tc.want)
 		}
 	}
 }

@@ -220,14 +220,13 @@ func OpenCassandra(ctx context.Context, cfg Config) (*Cassandra, State, error) {
 		err = c.migrateRequests(ctx)
 	}
 	if err == nil {
-		c.st = st
+		c.st = st // findHorizon looks beyond it
 		err = c.findHorizon(ctx)
 	}
 	if err != nil {
 		session.Close()
 		return nil, State{}, err
 	}
-	c.st = st
 	return c, st, nil
 }
 

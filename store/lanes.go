@@ -37,11 +37,11 @@ func planLanes(rs []ref) ([][]ref, bool) {
 	whole := map[string]bool{} // tables some write orders as a whole
 	for i, r := range rs {
 		o := cql.OrderOf(r.st.Text)
-		if o.Key == cql.OrderAny {
+		if o.Any {
 			return nil, false
 		}
-		if t, ok := tableOf(o.Key); ok && o.Key[0] == 't' {
-			whole[t] = true
+		if !o.Free && o.Row == "" {
+			whole[o.Table] = true
 		}
 		orders[i] = o
 	}
@@ -54,30 +54,16 @@ func planLanes(rs []ref) ([][]ref, bool) {
 			next = (next + 1) % laneCount
 			continue
 		}
-		key := o.Key
-		if t, _ := tableOf(key); whole[t] {
-			key = "t:" + t
-		}
 		h := fnv.New32a()
-		h.Write([]byte(key))
+		h.Write([]byte(o.Table))
+		if !whole[o.Table] {
+			h.Write([]byte{0})
+			h.Write([]byte(o.Row))
+		}
 		l := int(h.Sum32() % laneCount)
 		lanes[l] = append(lanes[l], r)
 	}
 	return lanes, true
-}
-
-// tableOf is the table of an ordered ApplyOrder key ("r:t\x00row", "t:t").
-func tableOf(key string) (string, bool) {
-	if len(key) < 2 || key[1] != ':' {
-		return "", false
-	}
-	t := key[2:]
-	for i := 0; i < len(t); i++ {
-		if t[i] == 0 {
-			return t[:i], true
-		}
-	}
-	return t, true
 }
 
 // applyLanes applies rs (consecutive writes, all batchable) in lanes, then
@@ -115,12 +101,18 @@ func (c *Cassandra) applyLanes(ctx context.Context, rs []ref, lanes [][]ref) err
 		return fmt.Errorf("%w: %v", errRefused, refused)
 	}
 	last := rs[len(rs)-1]
-	applied, partial := progress(last.o, last.k+1)
-	if err := c.session.Query(recordState, last.o.WriteTimestamp(last.k), int64(applied), int64(last.o.Epoch), partial).
+	return c.recordProgress(ctx, last.o, last.k+1)
+}
+
+// recordProgress records, alone, that o's writes before next are applied
+// (with all before them): the lanes' batches carry no progress.
+func (c *Cassandra) recordProgress(ctx context.Context, o *messages.Order, next int) error {
+	applied, partial := progress(o, next)
+	if err := c.session.Query(recordState, o.WriteTimestamp(next-1), int64(applied), int64(o.Epoch), partial).
 		WithContext(ctx).Observer(writeObserver{&c.failedOn}).Exec(); err != nil {
-		return classify(err)
+		return fmt.Errorf("recording the progress past seq %d write %d in %s: %w", o.Seq, next-1, c.keyspace, classify(err))
 	}
-	c.advance(last.o, last.k+1)
+	c.advance(o, next)
 	return nil
 }
 
@@ -159,11 +151,6 @@ func (c *Cassandra) findHorizon(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// outcomeOfRecord is the outcome of write k of ORDER seq as its record says.
-func outcomeOfRecord(o *messages.Order, k int, rec record) (messages.Outcome, error) {
-	return decideRecorded(o.Seq, k, o.Writes[k].RequestID, rec, nil)
 }
 
 // applyLaned applies todo's leading chunks in lanes while they are long
@@ -233,7 +220,7 @@ func (c *Cassandra) withoutLanded(ctx context.Context, todo []ref, outs [][]mess
 			left = append(left, r)
 			continue
 		}
-		out, err := outcomeOfRecord(r.o, r.k, rec)
+		out, err := decideRecorded(r.o.Seq, r.k, r.o.Writes[r.k].RequestID, rec, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -256,13 +243,7 @@ func (c *Cassandra) coverLanded(ctx context.Context, orders []messages.Order) er
 		if c.st.Applied > applied || (c.st.Applied == applied && int(c.st.Partial) >= partial) {
 			return nil
 		}
-		k := len(o.Writes) - 1
-		if err := c.session.Query(recordState, o.WriteTimestamp(k), int64(applied), int64(o.Epoch), partial).
-			WithContext(ctx).Observer(writeObserver{&c.failedOn}).Exec(); err != nil {
-			return fmt.Errorf("recording the progress past seq %d in %s: %w", o.Seq, c.keyspace, classify(err))
-		}
-		c.advance(o, len(o.Writes))
-		return nil
+		return c.recordProgress(ctx, o, len(o.Writes))
 	}
 	return nil
 }

@@ -99,11 +99,7 @@ func TestCassandraLanesKeepEachRowsOrder(t *testing.T) {
 	if la, lb := a.lists(t), b.lists(t); !reflect.DeepEqual(la, lb) {
 		t.Fatalf("lists after lanes:\n%v\nwrite by write:\n%v", la, lb)
 	}
-	reopened, st, err := store.OpenCassandra(ctx, store.Config{Hosts: chorustest.CassandraHosts(t), Keyspace: a.name, ReplicationFactor: 1, Timeout: 30 * time.Second, DedupWindow: time.Hour, MaxRows: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reopened.Close()
+	_, st := a.reopen(t, ctx)
 	if st.Applied != 12 || st.Partial != 0 {
 		t.Fatalf("progress after the run: %+v; want applied 12", st)
 	}
@@ -150,11 +146,7 @@ func TestCassandraLanesCrashBeforeProgress(t *testing.T) {
 	lists := a.lists(t)
 	// The progress as it was before the run: as if the last write never came.
 	a.exec(t, fmt.Sprintf(`UPDATE chorus_state USING TIMESTAMP %d SET applied = 0, partial = 0 WHERE id = 0`, orders[7].Timestamp+1000))
-	reopened, st, err := store.OpenCassandra(ctx, store.Config{Hosts: chorustest.CassandraHosts(t), Keyspace: a.name, ReplicationFactor: 1, Timeout: 30 * time.Second, DedupWindow: time.Hour, MaxRows: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reopened.Close()
+	reopened, st := a.reopen(t, ctx)
 	if st.Applied != 0 {
 		t.Fatalf("progress after the rollback: %+v", st)
 	}

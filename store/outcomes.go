@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -115,22 +116,9 @@ func (c *Cassandra) Requests(ctx context.Context) ([]Request, error) {
 		return nil, fmt.Errorf("reading request ids of %s: %w", c.keyspace, classify(err))
 	}
 	slices.SortFunc(out, func(a, b Request) int {
-		if a.Outcome.Seq != b.Outcome.Seq {
-			return cmpU64(a.Outcome.Seq, b.Outcome.Seq)
-		}
-		return int(a.Outcome.Index) - int(b.Outcome.Index)
+		return cmp.Or(cmp.Compare(a.Outcome.Seq, b.Outcome.Seq), cmp.Compare(a.Outcome.Index, b.Outcome.Index))
 	})
 	return out, nil
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // migrateRequests moves the records of a keyspace made before

@@ -10,7 +10,6 @@ import (
 
 	"github.com/chorusdb/chorus/chorustest"
 	"github.com/chorusdb/chorus/messages"
-	"github.com/chorusdb/chorus/store"
 )
 
 // TestCassandraMovesRecordsOfAnOlderKeyspace: a keyspace whose records
@@ -60,11 +59,7 @@ func TestCassandraMovesRecordsOfAnOlderKeyspace(t *testing.T) {
 		}
 	}
 
-	reopened, _, err := store.OpenCassandra(ctx, store.Config{Hosts: hosts, Keyspace: k.name, ReplicationFactor: 1, Timeout: 30 * time.Second, DedupWindow: time.Hour, MaxRows: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reopened.Close()
+	reopened, _ := k.reopen(t, ctx)
 	var name string
 	err = k.session.Query(`SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'chorus_requests'`, k.name).Scan(&name)
 	if err != gocql.ErrNotFound {

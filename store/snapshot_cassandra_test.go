@@ -27,6 +27,7 @@ import (
 // and through a plain session in it; both are dropped at the end.
 type testKeyspace struct {
 	name    string
+	cfg     store.Config
 	store   *store.Cassandra
 	session *gocql.Session
 }
@@ -56,7 +57,19 @@ func newTestKeyspace(t *testing.T, ctx context.Context, hosts []string) *testKey
 		}
 		s.Close()
 	})
-	return &testKeyspace{name: ks, store: c, session: s}
+	return &testKeyspace{name: ks, cfg: cfg, store: c, session: s}
+}
+
+// reopen opens the keyspace again as a store of its own, as a restarted
+// worker does; it is closed at the end of the test.
+func (k *testKeyspace) reopen(t *testing.T, ctx context.Context) (*store.Cassandra, store.State) {
+	t.Helper()
+	c, st, err := store.OpenCassandra(ctx, k.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c, st
 }
 
 func (k *testKeyspace) exec(t *testing.T, stmts ...string) {
