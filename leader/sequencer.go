@@ -329,12 +329,13 @@ func (s *Sequencer) ForwardAdmitted(f messages.Forward, adm Admission, accept st
 	// live replica has it.
 	if o, ok := s.lookup(f.RequestID); ok {
 		s.stats.Replayed++
-		acts := s.accept(accept, o.Seq, f.RequestID)
-		if f.Reply != "" {
-			s.waiters[o.Seq] = append(s.waiters[o.Seq], waiter{inbox: f.Reply, outcome: o, origin: f.Origin, requestID: f.RequestID})
-			acts = append(acts, s.commit(now)...)
+		if f.Reply == "" {
+			return s.accept(accept, o.Seq, f.RequestID)
 		}
-		return acts
+		// The waiter first: the Accepted must not report its seq answered.
+		s.waiters[o.Seq] = append(s.waiters[o.Seq], waiter{inbox: f.Reply, outcome: o, origin: f.Origin, requestID: f.RequestID})
+		acts := s.accept(accept, o.Seq, f.RequestID)
+		return append(acts, s.commit(now)...)
 	}
 	w := &write{requestID: f.RequestID, stmt: f.Stmt, origin: f.Origin, consistency: f.Consistency, plain: adm.Plain}
 	if f.Reply != "" {
@@ -401,7 +402,21 @@ func (s *Sequencer) accept(to string, seq uint64, requestID string) []Action {
 	if to == "" {
 		return nil
 	}
-	return []Action{Accept{To: to, Accepted: messages.Accepted{Epoch: s.epoch, Seq: seq, RequestID: requestID}}}
+	return []Action{Accept{To: to, Accepted: messages.Accepted{Epoch: s.epoch, Seq: seq, RequestID: requestID, Answered: s.answered()}}}
+}
+
+// answered is the prefix of seqs whose writes this leader has answered:
+// below its oldest pending entry and its oldest waiting retry. The
+// replies were handed to the Node before the Accepted that reports them,
+// on the same connection, so they are on their way first.
+func (s *Sequencer) answered() uint64 {
+	a := s.committed
+	for seq := range s.waiters {
+		if seq <= a {
+			a = seq - 1
+		}
+	}
+	return a
 }
 
 // Appended reports the result of the Append of seq in epoch. A result of

@@ -521,3 +521,35 @@ func TestReplayedCountsRetriesOfAppliedWrites(t *testing.T) {
 		t.Fatalf("Replayed = %d, want 1", got)
 	}
 }
+
+// Accepted.Answered is the prefix of seqs this leader has answered: the
+// forwarding worker stops watching those writes (worker.Handovers), so it
+// must never cover a write whose client is still waiting.
+func TestAcceptedReportsTheAnsweredPrefix(t *testing.T) {
+	h := newHarness(t)
+	h.ready()
+	one[Append](t, h.forward("a", "in-a"))
+	one[Append](t, h.forward("b", "in-b"))
+	accs := all[Accept](append(h.s.Appended(h.s.Epoch(), 12, nil, h.now), h.s.Appended(h.s.Epoch(), 13, nil, h.now)...))
+	for _, a := range accs {
+		if a.Accepted.Answered >= a.Accepted.Seq {
+			t.Fatalf("Accepted of seq %d reports answered %d: its client waits", a.Accepted.Seq, a.Accepted.Answered)
+		}
+	}
+	for _, w := range []string{"s0", "s1", "s2"} {
+		h.ack(w, 12, messages.Outcome{Seq: 12})
+	}
+	one[Append](t, h.forward("c", "in-c"))
+	acc := one[Accept](t, h.s.Appended(h.s.Epoch(), 14, nil, h.now))
+	if acc.Accepted.Answered != 12 {
+		t.Fatalf("answered %d after seq 12 was answered and 13 was not, want 12", acc.Accepted.Answered)
+	}
+	// A retry of a write applied in an earlier epoch (seq 9) waits for
+	// its answer to be sent: its Accepted reports nothing at or above 9
+	// answered, though the commit index is past it.
+	h.done["old"] = messages.Outcome{Seq: 9}
+	acc = one[Accept](t, h.forward("old", "in-old"))
+	if acc.Accepted.Seq != 9 || acc.Accepted.Answered >= 9 {
+		t.Fatalf("retry answered from the record: %+v, want seq 9 and answered below 9", acc.Accepted)
+	}
+}

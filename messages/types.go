@@ -51,6 +51,10 @@ type Accepted struct {
 	Epoch     uint64
 	Seq       uint64
 	RequestID string
+	// Answered: this leader has answered every write it accepted at a
+	// seq <= Answered, so the forwarding worker stops watching them
+	// (worker.Handovers). 0 from a leader that does not say.
+	Answered uint64
 }
 
 // OrderKind tells a worker what to do with an ORDER.

@@ -67,6 +67,7 @@ type Metrics struct {
 	requests       *prometheus.CounterVec
 	forwardRetries prometheus.Counter
 	forwardsFailed prometheus.Counter
+	forwardsAgain  prometheus.Counter
 }
 
 // latencyBuckets cover a commit or an apply: 0.5ms to ~16s.
@@ -125,6 +126,7 @@ func New(id string, state func() State) *Metrics {
 	m.requests = counterVec("requests_total", "Client requests this worker received, by kind: read, write (forwarded), invalid (refused by the checks), overloaded (refused, retry later).", "kind",
 		[]string{RequestRead, RequestWrite, RequestInvalid, RequestOverloaded})
 	m.forwardRetries = counter("forward_retries_total", "Forwards of a write to the leader attempted again (timeout or no leader), under the same request id.")
+	m.forwardsAgain = counter("forwards_again_total", "Accepted writes handed to a new leader again because the leader that accepted them was replaced before it was known to have answered them.")
 	m.forwardsFailed = counter("forwards_failed_total", "Writes answered UNAVAILABLE because no leader accepted them within CHORUS_FORWARD_TIMEOUT (or the worker was stopping).")
 
 	if state != nil {
@@ -220,6 +222,13 @@ func (m *Metrics) Request(kind string) {
 func (m *Metrics) ForwardRetried() {
 	if m != nil {
 		m.forwardRetries.Inc()
+	}
+}
+
+// ForwardAgain counts an accepted write handed to a new leader again.
+func (m *Metrics) ForwardAgain() {
+	if m != nil {
+		m.forwardsAgain.Inc()
 	}
 }
 

@@ -125,5 +125,13 @@ func (s *Sim) respond(by *node, to string, r messages.Reply) {
 	}
 	s.debugf("%s replies %s %s seq %d to %s", by.id, r.Status, r.Code, r.Seq, to)
 	c, w, try := in.c, in.w, in.try
-	by.emit(func() { s.send("reply to "+to, func() { c.onReply(w, try, r) }) })
+	again := s.handedAgain[to]
+	by.emit(func() {
+		s.send("reply to "+to, func() {
+			if again && c.cur == w && w.attempt == try && r.Status == messages.StatusSuccess {
+				s.count("answered after a hand-over again")
+			}
+			c.onReply(w, try, r)
+		})
+	})
 }

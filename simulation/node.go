@@ -49,6 +49,10 @@ type node struct {
 	pumping  bool
 	held     uint64 // an entry delivered and not taken (the replica was full), 0 if none
 	forwards int
+	// The accepted writes it watches until they are answered (the real
+	// worker.Handovers), and the epoch they were last told of.
+	handovers *worker.Handovers
+	epochSeen uint64
 
 	// Faults of its store: until then each apply takes slowBy longer, or fails.
 	slowUntil, failUntil time.Time
@@ -203,6 +207,7 @@ func (n *node) boot() {
 	n.rep.SetTimestampFloor(n.ks.ts)
 	n.snapshotSeq = 0
 	n.cursor, n.pumping, n.held = n.rep.Next(), false, 0
+	n.handovers, n.epochSeen = worker.NewHandovers(forwardTimeout, worker.MaxHandovers), 0
 	s.tracef("%s starts: keyspace at seq %d epoch %d", n.id, n.ks.applied, n.ks.epoch)
 	n.wake()
 	s.on(n, 0, n.heartbeat)
@@ -724,6 +729,10 @@ func (n *node) stored(outs [][]messages.Outcome, err error) {
 	if n.down { // it stopped: removed from the cluster
 		return
 	}
+	if e := n.rep.Epoch(); e > n.epochSeen { // as Worker.applyLoop does
+		n.epochSeen = e
+		n.forwardAgain(n.handovers.Superseded(e, n.clock()))
+	}
 	if seq := n.held; seq != 0 {
 		n.held = 0
 		n.deliver(seq)
@@ -798,6 +807,7 @@ type forwardOp struct {
 	policy *worker.ForwardRetry
 	try    int
 	done   bool
+	again  bool // a write handed over again (Worker.handOverAgain)
 }
 
 // onRequest is a client's write reaching this worker.
@@ -840,8 +850,26 @@ func (n *node) tryForward(op *forwardOp) {
 	})
 }
 
+// forwardAgain is Worker.handOverAgain: the writes an earlier leader
+// accepted and may not have answered go to the current one.
+func (n *node) forwardAgain(ws []worker.Handover) {
+	for _, h := range ws {
+		n.forwards++
+		n.s.count("forward again")
+		if n.s.handedAgain == nil {
+			n.s.handedAgain = map[string]bool{}
+		}
+		n.s.handedAgain[h.Forward.Reply] = true
+		n.s.tracef("%s hands %s over again (accepted at seq %d in epoch %d)", n.id, h.Forward.RequestID, h.Seq, h.Epoch)
+		n.tryForward(&forwardOp{f: h.Forward, n: n, id: n.forwards, policy: worker.NewForwardRetry(n.clock(), forwardTimeout), again: true})
+	}
+}
+
 func (n *node) unavailable(op *forwardOp) {
 	op.done = true
+	if op.again { // it may have been answered: the client's retry decides
+		return
+	}
 	n.s.respond(n, op.f.Reply, messages.Failure(messages.CodeUnavailable,
 		"no leader accepted the write within "+forwardTimeout.String(), n.id, op.f.RequestID))
 }
@@ -861,6 +889,15 @@ func (s *Sim) accepted(to string, a messages.Accepted) {
 		if !op.done && op.try == try {
 			op.done = true
 			s.debugf("%s: %s accepted at seq %d (epoch %d)", op.n.id, op.f.RequestID, a.Seq, a.Epoch)
+			if op.f.Reply != "" {
+				again, wait := op.n.handovers.Accepted(op.f, a, op.n.clock())
+				if wait > 0 {
+					s.fail("%s: %d accepted writes watched: the bound %d was reached", op.n.id, op.n.handovers.Len(), worker.MaxHandovers)
+				}
+				if again {
+					op.n.forwardAgain([]worker.Handover{{Forward: op.f, Epoch: a.Epoch, Seq: a.Seq}})
+				}
+			}
 		}
 	})
 }

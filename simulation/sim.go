@@ -133,7 +133,9 @@ type Sim struct {
 	nodes   []*node
 	clients []*client
 	inboxes map[string]inbox
-	tr      *tracer
+	// handedAgain: client inboxes of writes a worker handed over again.
+	handedAgain map[string]bool
+	tr          *tracer
 
 	// Observations for the invariant checks.
 	decided     []decision        // by seq-1: how the first replica processed the entry

@@ -119,7 +119,8 @@ func TestSimulationCoversItsFaults(t *testing.T) {
 		"won the lease far behind", "lagging leader gave up",
 		"snapshot", "trim", "restore", "remove asked", "member removed", "admin request done",
 		"crash during restore", "crash right after a trim", "broken store",
-		"read index under the lease", "read index through the log"} {
+		"read index under the lease", "read index through the log",
+		"forward again", "answered after a hand-over again"} {
 		if total[what] == 0 {
 			t.Errorf("%q never happened in 300 seeds", what)
 		}

@@ -50,6 +50,7 @@ func (w *Worker) applyLoop(ctx context.Context) error {
 	boundsTick := time.NewTicker(logBoundsEvery)
 	defer boundsTick.Stop()
 	var held jetstream.Msg // delivered, not yet taken: the replica is full
+	var epochSeen uint64   // the epoch the watched writes were last told of
 	for {
 		var in <-chan jetstream.Msg
 		if held == nil {
@@ -133,6 +134,12 @@ func (w *Worker) applyLoop(ctx context.Context) error {
 		}
 		w.applied.Store(r.Applied())
 		w.applyWatch.advance(r.Applied())
+		if e := r.Epoch(); e > epochSeen {
+			epochSeen = e
+			if again := w.watched.superseded(e); len(again) > 0 {
+				go w.handOverAgain(ctx, again)
+			}
+		}
 		w.epoch.Store(r.Epoch())
 		w.maxTS.Store(r.MaxTimestamp())
 		st := r.Stats()

@@ -80,7 +80,7 @@ var everyWorkerMetric = []string{
 	"chorus_orders_appended_total", "chorus_order_writes", "chorus_order_append_failures_total", "chorus_leader_stepdowns_total",
 	"chorus_exactly_once_hits_total", "chorus_apply_duration_seconds", "chorus_apply_entries", "chorus_apply_writes",
 	"chorus_writes_applied_total", "chorus_store_errors_total", "chorus_requests_total", "chorus_forward_retries_total",
-	"chorus_forwards_failed_total", "chorus_applied_seq", "chorus_replica_lag", "chorus_replica_stalled", "chorus_replica_restoring",
+	"chorus_forwards_failed_total", "chorus_forwards_again_total", "chorus_applied_seq", "chorus_replica_lag", "chorus_replica_stalled", "chorus_replica_restoring",
 	"chorus_replica_held_entries", "chorus_epoch", "chorus_leader", "chorus_leader_ready", "chorus_leader_epoch",
 	"chorus_log_first_seq", "chorus_log_last_seq", "chorus_log_bytes", "chorus_snapshot_seq", "chorus_garbage_dropped_total",
 	"chorus_forwards_rejected_total", "chorus_removed_member_messages_total", "chorus_divergences_total",

@@ -116,22 +116,34 @@ func (w *Worker) read(ctx context.Context, q request) {
 	}
 }
 
-// forward hands a write to the leader under ForwardRetry's policy.
+// forward hands a write to the leader under ForwardRetry's policy and,
+// once accepted, watches it until its leader has answered (handovers.go).
 func (w *Worker) forward(ctx context.Context, q request, f messages.Forward) {
+	acc, err := w.handOver(ctx, f)
+	if err != nil {
+		w.metrics.ForwardFailed()
+		w.respond(q, messages.Failure(messages.CodeUnavailable, fmt.Sprintf(
+			"%v; it may or may not be applied: retry with %s: %s", err, messages.HeaderRequestID, f.RequestID), w.cfg.ID, f.RequestID))
+		return
+	}
+	if f.Reply != "" && w.watched.accepted(ctx, f, acc) {
+		go w.handOverAgain(ctx, []Handover{{Forward: f, Epoch: acc.Epoch, Seq: acc.Seq}})
+	}
+}
+
+// handOver sends f to the leader until one accepts it (the leader replies
+// to the client) or the forward timeout passes.
+func (w *Worker) handOver(ctx context.Context, f messages.Forward) (messages.Accepted, error) {
 	data := messages.MustEncode(&f)
 	policy := NewForwardRetry(time.Now(), w.cfg.ForwardTimeout)
 	var err error
 	for attempt := 0; ; attempt++ {
 		d, ok := policy.Attempt(time.Now())
 		if !ok || w.stopping.Load() || ctx.Err() != nil {
-			w.metrics.ForwardFailed()
-			why := fmt.Sprintf("no leader accepted the write within %s (%v)", w.cfg.ForwardTimeout, err)
 			if ok {
-				why = "worker " + w.cfg.ID + " is stopping"
+				return messages.Accepted{}, fmt.Errorf("worker %s is stopping", w.cfg.ID)
 			}
-			w.respond(q, messages.Failure(messages.CodeUnavailable, fmt.Sprintf(
-				"%s; it may or may not be applied: retry with %s: %s", why, messages.HeaderRequestID, f.RequestID), w.cfg.ID, f.RequestID))
-			return
+			return messages.Accepted{}, fmt.Errorf("no leader accepted the write within %s (%v)", w.cfg.ForwardTimeout, err)
 		}
 		if attempt > 0 {
 			w.metrics.ForwardRetried()
@@ -143,7 +155,7 @@ func (w *Worker) forward(ctx context.Context, q request, f messages.Forward) {
 		if err == nil {
 			var acc messages.Accepted
 			if err = messages.Decode(resp.Data, &acc); err == nil {
-				return // the leader replies to the client
+				return acc, nil
 			}
 			w.log.Warn("leader answered a forward with garbage", "err", err)
 		}

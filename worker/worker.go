@@ -63,6 +63,7 @@ type Worker struct {
 	stream   jetstream.Stream
 	store    Store
 	recent   *Recent
+	watched  *watchedWrites // accepted writes whose answer is not reported yet
 	node     *leader.Node
 	feed     *feed.Publisher // nil without the change feed
 
@@ -111,6 +112,9 @@ type Worker struct {
 type Stats struct {
 	Replica ReplicaStats
 	Leader  leader.Stats
+	// Watched: accepted writes this worker forwarded whose answer no
+	// leader has reported yet (Handovers).
+	Watched int
 }
 
 // Stats returns the worker's counters.
@@ -120,6 +124,7 @@ func (w *Worker) Stats() Stats {
 		st.Replica = *r
 	}
 	st.Leader = w.node.Stats()
+	st.Watched = w.watched.len()
 	return st
 }
 
@@ -174,6 +179,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, openStore func(conte
 		return fail(err)
 	}
 	w.recent = NewRecent(cfg.DedupWindow, cfg.DedupMax)
+	w.watched = newWatchedWrites(cfg.ForwardTimeout)
 	reqs, err := w.store.Requests(ctx)
 	if err != nil {
 		return fail(err)

@@ -813,3 +813,61 @@ func TestSnapshotAndRestoreOnMemoryStores(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLeaderGoneBeforeAnsweringIsHandedOverAgain: a leader that appended
+// a write and stops before answering (here it waits for a replica whose
+// store is blocked) leaves the client's one attempt to the worker that
+// forwarded it, which hands it to the next leader under the same id: the
+// client hears SUCCESS at the write's original seq, without a retry.
+func TestLeaderGoneBeforeAnsweringIsHandedOverAgain(t *testing.T) {
+	t.Parallel()
+	c := newMemCluster(t, 3)
+	leader := c.waitLeader(3)
+	via := c.follower(leader)
+	var slow string
+	for _, id := range c.ids() {
+		if id != leader && id != via {
+			slow = id
+		}
+	}
+	c.write(c.prefix+".request."+via, "UPDATE t SET a = a + [1] WHERE k = 4")
+	before := c.worker(via).Applied()
+	c.store(slow).Block()
+	type result struct {
+		r   messages.Reply
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		// One attempt, far longer than the failover: no client retry.
+		r, err := c.request(c.prefix+".request."+via, []byte("UPDATE t SET a = a + [2] WHERE k = 4"), 2*converge, messages.HeaderRequestID, "handed-over")
+		got <- result{r, err}
+	}()
+	// The write is in the log (via applied it), accepted and watched by via.
+	chorustest.Eventually(t, converge, func() error {
+		if a, n := c.worker(via).Applied(), c.worker(via).Stats().Watched; a <= before || n == 0 {
+			return fmt.Errorf("%s applied %d (before the write %d), watches %d writes", via, a, before, n)
+		}
+		return nil
+	})
+	select {
+	case res := <-got:
+		t.Fatalf("answered while %s's store is blocked: %+v %v", slow, res.r, res.err)
+	default:
+	}
+	c.stop(leader)
+	c.store(slow).Unblock()
+	res := <-got
+	if res.err != nil {
+		t.Fatalf("no answer on the client's one attempt after the leader stopped: %v", res.err)
+	}
+	if res.r.Status != messages.StatusSuccess || res.r.Seq != before+1 || res.r.RequestID != "handed-over" {
+		t.Fatalf("reply %+v, want SUCCESS at the write's seq %d", res.r, before+1)
+	}
+	if err := c.sameHistories(c.runningIDs(), 2); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.worker(via).Stats().Watched; n != 0 {
+		t.Logf("%s still watches %d writes", via, n)
+	}
+}
