@@ -117,7 +117,7 @@ func (w *Worker) read(ctx context.Context, q request) {
 }
 
 // forward hands a write to the leader under ForwardRetry's policy and,
-// once accepted, watches it until its leader has answered (handovers.go).
+// once accepted, watches it until its leader has answered (reforward.go).
 func (w *Worker) forward(ctx context.Context, q request, f messages.Forward) {
 	acc, err := w.handOver(ctx, f)
 	if err != nil {
