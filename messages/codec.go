@@ -42,6 +42,14 @@ type Message interface {
 	Validate() error
 }
 
+// advisory is a message whose later fields only refine what its earlier
+// ones say, so a reader may drop fields a newer writer added: Accepted
+// (a newer leader's Accepted must not fail an older worker's forwards
+// during a rolling upgrade).
+type advisory interface{ advisory() }
+
+func (*Accepted) advisory() {}
+
 func (*Forward) tag() tag   { return tagForward }
 func (*Accepted) tag() tag  { return tagAccepted }
 func (*Order) tag() tag     { return tagOrder }
@@ -114,7 +122,8 @@ func Decode(data []byte, m Message) error {
 // were added at its end (an older worker, an old log entry) gets their
 // zero values, so the log written by one version stays readable by the
 // next. A longer array (a newer writer) is refused: dropping what a newer
-// worker meant would make replicas differ.
+// worker meant would make replicas differ. Only an advisory message
+// (advisory) drops the fields it does not know.
 func unmarshal(data []byte, m Message) error {
 	err := msgpack.Unmarshal(data, m)
 	if err == nil {
@@ -125,6 +134,13 @@ func unmarshal(data []byte, m Message) error {
 		return err
 	}
 	want := arrayFields(reflect.TypeOf(m).Elem())
+	if _, ok := m.(advisory); ok && len(fields) > want {
+		known, perr := msgpack.Marshal(fields[:want])
+		if perr != nil {
+			return err
+		}
+		return msgpack.Unmarshal(known, m)
+	}
 	if len(fields) >= want {
 		return err
 	}

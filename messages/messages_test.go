@@ -145,6 +145,22 @@ func TestDecodesEntriesOfAnEarlierVersion(t *testing.T) {
 	}
 }
 
+// An Accepted of a newer leader, with fields this version does not know,
+// is read without them: an older worker's forwards keep working during a
+// rolling upgrade. An older leader's, without Answered, reads as 0.
+func TestAcceptedOfAnotherVersion(t *testing.T) {
+	longer, _ := msgpack.Marshal([]any{uint64(4), uint64(12), "r1", uint64(11), "a field from the future"})
+	var a Accepted
+	if err := Decode(append([]byte{byte(tagAccepted)}, longer...), &a); err != nil || a.Epoch != 4 || a.Seq != 12 || a.RequestID != "r1" || a.Answered != 11 {
+		t.Fatalf("an Accepted with more fields: %+v, %v", a, err)
+	}
+	shorter, _ := msgpack.Marshal([]any{uint64(4), uint64(12), "r1"})
+	a = Accepted{}
+	if err := Decode(append([]byte{byte(tagAccepted)}, shorter...), &a); err != nil || a.Seq != 12 || a.Answered != 0 {
+		t.Fatalf("an Accepted of an earlier version: %+v, %v", a, err)
+	}
+}
+
 func TestChangeKeyString(t *testing.T) {
 	for k, want := range map[ChangeKey]string{{}: "0.0", {Seq: 42, Index: 3}: "42.3", {Seq: 1<<64 - 1, Index: 1<<32 - 1}: "18446744073709551615.4294967295"} {
 		if got := k.String(); got != want {
