@@ -14,8 +14,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"go.yaml.in/yaml/v3"
@@ -362,5 +364,40 @@ func requirePrometheusTargets(t *testing.T, want []string) {
 	}
 	if len(p.RuleFiles) == 0 {
 		t.Error("prometheus.yml loads no alerting rules")
+	}
+}
+
+// TestShippedNATSConfigsDropFrozenClients: every NATS configuration the
+// repository ships pings clients often enough that a frozen worker leaves
+// the queue group on <prefix>.request within seconds, not minutes.
+func TestShippedNATSConfigsDropFrozenClients(t *testing.T) {
+	for _, f := range []string{"../nats.conf", "../nats-cluster.conf", "nats-docker.conf"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		iv := regexp.MustCompile(`(?m)^ping_interval:\s*"([^"]+)"`).FindSubmatch(b)
+		mx := regexp.MustCompile(`(?m)^ping_max:\s*(\d+)`).FindSubmatch(b)
+		if iv == nil || mx == nil {
+			t.Errorf("%s: no ping_interval or ping_max: a frozen client keeps its requests for NATS's default of minutes", f)
+			continue
+		}
+		d, err := time.ParseDuration(string(iv[1]))
+		if err != nil {
+			t.Fatalf("%s: ping_interval %q: %v", f, iv[1], err)
+		}
+		n, err := strconv.Atoi(string(mx[1]))
+		if err != nil {
+			t.Fatalf("%s: ping_max %q: %v", f, mx[1], err)
+		}
+		if worst := d * time.Duration(n+1); worst > 20*time.Second {
+			t.Errorf("%s: ping_interval %s, ping_max %d: a frozen client is dropped only after up to %s, want 20s at most", f, d, n, worst)
+		}
+	}
+	// The compose servers parse it as meant.
+	for _, n := range natsServers(t, readCompose(t)) {
+		if n.opts.PingInterval != 5*time.Second || n.opts.MaxPingsOut != 2 {
+			t.Errorf("%s: ping interval %s, max pings out %d; want 5s and 2", n.name, n.opts.PingInterval, n.opts.MaxPingsOut)
+		}
 	}
 }
