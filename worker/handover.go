@@ -37,7 +37,8 @@ type Handover struct {
 // pure: time is an input, and one goroutine, or a lock, owns it, so the
 // simulation runs this same code.
 type Handovers struct {
-	keep, max int64 // keep in ns
+	keep      time.Duration
+	max       int
 	list      []Handover
 	head      int
 	epoch     uint64 // the highest epoch this worker's replica applied
@@ -50,7 +51,7 @@ type Handovers struct {
 // NewHandovers watches writes for keep after they were accepted, at most
 // max at once.
 func NewHandovers(keep time.Duration, max int) *Handovers {
-	return &Handovers{keep: int64(keep), max: int64(max)}
+	return &Handovers{keep: keep, max: max}
 }
 
 // Len is how many writes are watched.
@@ -72,8 +73,8 @@ func (h *Handovers) Accepted(f messages.Forward, acc messages.Accepted, now time
 	if h.answeredEpoch == acc.Epoch && acc.Seq <= h.answered {
 		return false, 0 // answered already (an Accepted of a retry)
 	}
-	if int64(h.Len()) >= h.max {
-		return false, max(time.Duration(h.list[h.head].At.UnixNano()+h.keep-now.UnixNano()), time.Nanosecond)
+	if h.Len() >= h.max {
+		return false, max(h.list[h.head].At.Add(h.keep).Sub(now), time.Nanosecond)
 	}
 	h.list = append(h.list, Handover{Forward: f, Epoch: acc.Epoch, Seq: acc.Seq, At: now})
 	return false, 0
@@ -125,7 +126,7 @@ func (h *Handovers) isAnswered(w Handover) bool {
 func (h *Handovers) prune(now time.Time) {
 	for h.head < len(h.list) {
 		w := h.list[h.head]
-		if !h.isAnswered(w) && now.UnixNano()-w.At.UnixNano() < h.keep {
+		if !h.isAnswered(w) && now.Sub(w.At) < h.keep {
 			break
 		}
 		h.list[h.head] = Handover{}
