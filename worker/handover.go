@@ -37,11 +37,11 @@ type Handover struct {
 // pure: time is an input, and one goroutine, or a lock, owns it, so the
 // simulation runs this same code.
 type Handovers struct {
-	keep      time.Duration
-	max       int
-	list      []Handover
-	head      int
-	epoch     uint64 // the highest epoch this worker's replica applied
+	keep  time.Duration
+	max   int
+	list  []Handover
+	head  int
+	epoch uint64 // the highest epoch this worker's replica applied
 	// The newest report of the answered prefix: the leader of
 	// answeredEpoch has answered every write it accepted at a seq <=
 	// answered.
