@@ -97,9 +97,12 @@ func (w *Worker) handOverAgain(ctx context.Context, ws []Handover) {
 		go func() {
 			defer func() { <-sem }()
 			w.metrics.ForwardAgain()
-			if _, err := w.handOver(ctx, h.Forward); err != nil {
+			acc, err := w.handOver(ctx, h.Forward)
+			if err != nil {
 				w.log.Debug("handing a write over again", "request_id", h.Forward.RequestID, "err", err)
+				return
 			}
+			w.watch(ctx, h.Forward, acc) // the new leader may fail to answer too
 		}()
 	}
 }

@@ -126,6 +126,13 @@ func (w *Worker) forward(ctx context.Context, q request, f messages.Forward) {
 			"%v; it may or may not be applied: retry with %s: %s", err, messages.HeaderRequestID, f.RequestID), w.cfg.ID, f.RequestID))
 		return
 	}
+	w.watch(ctx, f, acc)
+}
+
+// watch keeps an accepted write with a client waiting until its leader
+// reports it answered (reforward.go); one whose leader is replaced
+// already goes to the next one at once.
+func (w *Worker) watch(ctx context.Context, f messages.Forward, acc messages.Accepted) {
 	if f.Reply != "" && w.watched.accepted(ctx, f, acc) {
 		go w.handOverAgain(ctx, []Handover{{Forward: f, Epoch: acc.Epoch, Seq: acc.Seq}})
 	}
