@@ -122,6 +122,9 @@ func OutcomeReply(o Outcome, server, requestID string) Reply {
 
 // Encode renders r as one line of JSON.
 func (r Reply) Encode() []byte {
+	if b, ok := appendFlat(make([]byte, 0, 128), &r); ok {
+		return b
+	}
 	b, err := json.Marshal(r)
 	if err != nil { // only Rows can fail, and Rows is built by Chorus
 		b, _ = json.Marshal(Failure(CodeInternal, "encoding reply: "+err.Error(), r.Server, r.RequestID))
@@ -132,8 +135,11 @@ func (r Reply) Encode() []byte {
 // DecodeReply parses a reply.
 func DecodeReply(data []byte) (Reply, error) {
 	var r Reply
-	if err := json.Unmarshal(data, &r); err != nil {
-		return r, fmt.Errorf("%w: reply is not JSON: %v", ErrMalformed, err)
+	if !decodeFlat(data, &r) {
+		r = Reply{}
+		if err := json.Unmarshal(data, &r); err != nil {
+			return r, fmt.Errorf("%w: reply is not JSON: %v", ErrMalformed, err)
+		}
 	}
 	if r.Status != StatusSuccess && r.Status != StatusError {
 		return r, fmt.Errorf("%w: reply status %q", ErrMalformed, r.Status)
