@@ -22,6 +22,7 @@ import (
 	"github.com/gocql/gocql"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chorusdb/chorus/messages"
 	"github.com/chorusdb/chorus/worker"
@@ -77,6 +78,22 @@ func NATS(t testing.TB) *server.Server {
 	s := StartNATS(t, t.TempDir(), 0)
 	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
 	return s
+}
+
+// JetStream connects to a fresh nats-server (NATS) for one test; the
+// connection is js.Conn(), closed at the end of the test.
+func JetStream(t testing.TB) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(NATS(t).ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }
 
 // DeadURL is the URL of a NATS server that has shut down: nothing listens

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chorusdb/chorus/chorustest"
@@ -30,16 +29,7 @@ type logEnv struct {
 }
 
 func newLogEnv(t *testing.T) *logEnv {
-	s := chorustest.NATS(t)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	e := &logEnv{t: t, subj: messages.NewSubjects("feedtest"), records: map[string]messages.Outcome{}}
-	if e.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
+	e := &logEnv{t: t, js: chorustest.JetStream(t), subj: messages.NewSubjects("feedtest"), records: map[string]messages.Outcome{}}
 	ctx := context.Background()
 	if _, err := e.js.CreateStream(ctx, jetstream.StreamConfig{Name: e.subj.StreamName(), Subjects: []string{e.subj.Order()}, Storage: jetstream.FileStorage}); err != nil {
 		t.Fatal(err)
@@ -49,9 +39,10 @@ func newLogEnv(t *testing.T) *logEnv {
 	// conditional append alone.
 	cfg := feed.StreamConfig(e.subj, 1, 0)
 	cfg.Duplicates = 100 * time.Millisecond
-	if _, err = e.js.CreateStream(ctx, cfg); err != nil {
+	if _, err := e.js.CreateStream(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
+	var err error
 	if e.changes, err = feed.OpenStream(ctx, e.js, e.subj, 1, 0, nil); err != nil {
 		t.Fatal(err)
 	}

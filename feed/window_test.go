@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chorusdb/chorus/chorustest"
@@ -17,16 +16,7 @@ import (
 // windowEnv is a real nats-server with the shipped changes stream, its
 // messages bounded to 1 KiB so that a test can make one change refused.
 func windowEnv(t *testing.T) (jetstream.JetStream, jetstream.Stream, messages.Subjects) {
-	s := chorustest.NATS(t)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := chorustest.JetStream(t)
 	subj := messages.NewSubjects("windowtest")
 	cfg := feed.StreamConfig(subj, 1, 0)
 	cfg.MaxMsgSize = 1024

@@ -65,73 +65,34 @@ func decodeFlat(data []byte, r *Reply) bool {
 	}
 	d := data[1 : len(data)-1]
 	for len(d) > 0 {
-		if d[0] != '"' {
+		key, ok := flatBytes(&d)
+		if !ok || len(d) == 0 || d[0] != ':' {
 			return false
 		}
-		end := bytes.IndexByte(d[1:], '"')
-		if end < 0 || len(d) < end+3 || d[end+2] != ':' {
-			return false
-		}
-		key := d[1 : end+1]
-		d = d[end+3:]
-		var str *string
-		var num *uint64
-		var index bool
+		d = d[1:]
 		switch string(key) {
 		case "status":
-			str = &r.Status
+			r.Status, ok = flatString(&d)
 		case "server":
-			str = &r.Server
+			r.Server, ok = flatString(&d)
 		case "code":
-			str = &r.Code
+			r.Code, ok = flatString(&d)
 		case "error":
-			str = &r.Error
+			r.Error, ok = flatString(&d)
 		case "request_id":
-			str = &r.RequestID
+			r.RequestID, ok = flatString(&d)
 		case "seq":
-			num = &r.Seq
+			r.Seq, ok = flatUint(&d, 64)
 		case "index":
-			index = true
+			var v uint64
+			v, ok = flatUint(&d, 32)
+			r.Index = uint32(v)
 		default: // another field, or a case variant encoding/json folds
 			return false
 		}
-		var n int
-		if str != nil {
-			if len(d) == 0 || d[0] != '"' {
-				return false
-			}
-			n = bytes.IndexByte(d[1:], '"')
-			if n < 0 {
-				return false
-			}
-			v := d[1 : n+1]
-			if bytes.IndexByte(v, '\\') >= 0 || !utf8.Valid(v) || hasControl(v) {
-				return false
-			}
-			*str = string(v)
-			n += 2
-		} else {
-			for n < len(d) && d[n] >= '0' && d[n] <= '9' {
-				n++
-			}
-			if n == 0 || n > 1 && d[0] == '0' {
-				return false
-			}
-			bits := 64
-			if index {
-				bits = 32
-			}
-			v, err := strconv.ParseUint(string(d[:n]), 10, bits)
-			if err != nil {
-				return false
-			}
-			if index {
-				r.Index = uint32(v)
-			} else {
-				*num = v
-			}
+		if !ok {
+			return false
 		}
-		d = d[n:]
 		if len(d) > 0 {
 			if d[0] != ',' || len(d) == 1 {
 				return false
@@ -142,11 +103,50 @@ func decodeFlat(data []byte, r *Reply) bool {
 	return true
 }
 
-func hasControl(v []byte) bool {
+// flatBytes reads a quoted string without escapes or control
+// characters, valid UTF-8, from the front of *d.
+func flatBytes(d *[]byte) ([]byte, bool) {
+	b := *d
+	if len(b) == 0 || b[0] != '"' {
+		return nil, false
+	}
+	n := bytes.IndexByte(b[1:], '"')
+	if n < 0 {
+		return nil, false
+	}
+	v := b[1 : n+1]
 	for _, c := range v {
-		if c < 0x20 {
-			return true
+		if c < 0x20 || c == '\\' {
+			return nil, false
 		}
 	}
-	return false
+	if !utf8.Valid(v) {
+		return nil, false
+	}
+	*d = b[n+2:]
+	return v, true
+}
+
+func flatString(d *[]byte) (string, bool) {
+	v, ok := flatBytes(d)
+	return string(v), ok
+}
+
+// flatUint reads an unsigned integer of at most bits bits, in JSON's
+// spelling (no leading zero), from the front of *d.
+func flatUint(d *[]byte, bits int) (uint64, bool) {
+	b := *d
+	n := 0
+	for n < len(b) && b[n] >= '0' && b[n] <= '9' {
+		n++
+	}
+	if n == 0 || n > 1 && b[0] == '0' {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(b[:n]), 10, bits)
+	if err != nil {
+		return 0, false
+	}
+	*d = b[n:]
+	return v, true
 }

@@ -20,16 +20,7 @@ import (
 
 func open(t *testing.T, keep int) *snapshot.Store {
 	t.Helper()
-	srv := chorustest.NATS(t)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := chorustest.JetStream(t)
 	s, err := snapshot.Open(context.Background(), js, "CHORUS_T_SNAPSHOTS", 1, keep, slog.Default())
 	if err != nil {
 		t.Fatal(err)

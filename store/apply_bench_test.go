@@ -71,6 +71,7 @@ func BenchmarkApplyPaths(b *testing.B) {
 		b.Fatal(err)
 	}
 	const (
+		progress   = `UPDATE chorus_state SET applied = ?, epoch = 1, partial = 0 WHERE id = 0`
 		byPosition = `INSERT INTO chorus_outcomes (bucket, seq, idx, id, code, error) VALUES (?, ?, ?, ?, ?, ?) USING TTL 3600`
 		byID       = `INSERT INTO per_id_records (id, seq, idx, code, error) VALUES (?, ?, ?, ?, ?) USING TTL 3600`
 	)
@@ -88,7 +89,7 @@ func BenchmarkApplyPaths(b *testing.B) {
 					}
 				}
 				if records != "" {
-					q.Query(`UPDATE chorus_state SET applied = ?, epoch = 1, partial = 0 WHERE id = 0`, int64(i))
+					q.Query(progress, int64(i))
 				}
 				if err := direct.ExecuteBatch(q); err != nil {
 					b.Fatal(err)
@@ -103,19 +104,23 @@ func BenchmarkApplyPaths(b *testing.B) {
 	// progress never ahead of the writes), and an unlogged batch holding
 	// the progress too (the lower bound: it would need the progress to lag
 	// one run behind, since an unlogged batch may land in part).
+	// smallBatch is writes i..i+3 with their records, and the progress
+	// if withProgress.
+	smallBatch := func(typ gocql.BatchType, i int, withProgress bool) *gocql.Batch {
+		q := direct.NewBatch(typ)
+		for k := range 4 {
+			q.Query(fmt.Sprintf("UPDATE grade SET events = [%d] WHERE id = %d", i, (i+k)%1000))
+			q.Query(byPosition, int64(i>>8), int64(i), k, fmt.Sprint(i, k), 0, "")
+		}
+		if withProgress {
+			q.Query(progress, int64(i))
+		}
+		return q
+	}
 	small := func(typ gocql.BatchType, progressInBatch bool) func(b *testing.B) {
 		return func(b *testing.B) {
 			for i := 0; i < b.N; i += 4 {
-				q := direct.NewBatch(typ)
-				for k := range 4 {
-					q.Query(fmt.Sprintf("UPDATE grade SET events = [%d] WHERE id = %d", i, (i+k)%1000))
-					q.Query(byPosition, int64(i>>8), int64(i), k, fmt.Sprint(i, k), 0, "")
-				}
-				progress := `UPDATE chorus_state SET applied = ?, epoch = 1, partial = 0 WHERE id = 0`
-				if progressInBatch {
-					q.Query(progress, int64(i))
-				}
-				if err := direct.ExecuteBatch(q); err != nil {
+				if err := direct.ExecuteBatch(smallBatch(typ, i, progressInBatch)); err != nil {
 					b.Fatal(err)
 				}
 				if !progressInBatch {
@@ -143,13 +148,7 @@ func BenchmarkApplyPaths(b *testing.B) {
 						if i >= b.N {
 							return
 						}
-						q := direct.NewBatch(gocql.LoggedBatch)
-						for k := range 4 {
-							q.Query(fmt.Sprintf("UPDATE grade SET events = [%d] WHERE id = %d", i, (i+k)%1000))
-							q.Query(byPosition, int64(i>>8), int64(i), k, fmt.Sprint(i, k), 0, "")
-						}
-						q.Query(`UPDATE chorus_state SET applied = ?, epoch = 1, partial = 0 WHERE id = 0`, int64(i))
-						if err := direct.ExecuteBatch(q); err != nil {
+						if err := direct.ExecuteBatch(smallBatch(gocql.LoggedBatch, i, true)); err != nil {
 							b.Error(err)
 							return
 						}
