@@ -99,6 +99,10 @@ func newBatchlogs(base *gocql.ClusterConfig, seeds []string) *batchlogs {
 }
 
 // session connects to node addr alone; nil if it cannot be reached.
+// A session whose query failed is dropped (forget), so that a node that
+// comes back is asked on a new connection at once: a session to one node
+// that went down reconnects only every ReconnectInterval (a minute), and
+// until then would make a node that is up look unreachable.
 func (b *batchlogs) session(addr string) *gocql.Session {
 	if s := b.sessions[addr]; s != nil && !s.Closed() {
 		return s
@@ -109,6 +113,13 @@ func (b *batchlogs) session(addr string) *gocql.Session {
 	cc.Consistency = gocql.One
 	cc.NumConns = 1
 	cc.DisableInitialHostLookup = true
+	// The ring's events are of no use to a session of one node, and they
+	// break it: once another node came back up, every query of such a
+	// session failed with "no hosts available in the pool" (gocql 1.7,
+	// seen against Cassandra 5.0), though its own node never went away.
+	cc.Events.DisableNodeStatusEvents = true
+	cc.Events.DisableTopologyEvents = true
+	cc.Events.DisableSchemaEvents = true
 	cc.Logger = quietLogger{} // a node that is down is expected here, and reported
 	cc.ConnectTimeout = min(cc.ConnectTimeout, time.Second)
 	cc.Timeout = min(cc.Timeout, 2*time.Second)
@@ -127,6 +138,18 @@ func (b *batchlogs) session(addr string) *gocql.Session {
 	}
 	b.sessions[addr] = s
 	return s
+}
+
+// forget closes the session to addr after a query on it failed, unless
+// the failure is ctx's (an Apply call's deadline says nothing of the node).
+func (b *batchlogs) forget(ctx context.Context, addr string) {
+	if ctx.Err() != nil {
+		return
+	}
+	if s := b.sessions[addr]; s != nil {
+		s.Close()
+		delete(b.sessions, addr)
+	}
 }
 
 type quietLogger struct{}
@@ -178,6 +201,7 @@ func (b *batchlogs) ring(ctx context.Context) []string {
 		if iter.Close() == nil {
 			break
 		}
+		b.forget(ctx, s)
 	}
 	return out
 }
@@ -200,6 +224,9 @@ func (b *batchlogs) look(ctx context.Context, coordinator net.IP) []batchNode {
 				}
 			}
 			n.reachable = iter.Close() == nil
+			if !n.reachable {
+				b.forget(ctx, addr)
+			}
 		}
 		out = append(out, n)
 	}
@@ -217,20 +244,31 @@ func (b *batchlogs) close() {
 // saying what it waits for: the apply loop calls again and the wait goes
 // on). landed reads whether the store's progress shows the batch applied.
 func (b *batchlogs) awaitSettled(ctx context.Context, failed time.Time, coordinator net.IP, landed func(context.Context) (bool, error)) error {
+	why := "no look at the batchlogs finished"
+	unsettled := func() error {
+		return fmt.Errorf("%w: a write to Cassandra failed at %s without an answer and Cassandra may still apply it from its batchlog; it is applied again only once that is settled: %s",
+			ErrUnavailable, failed.UTC().Format(time.RFC3339Nano), why)
+	}
 	for {
-		ok, why := batchSettled(b.look(ctx, coordinator), failed, time.Now(), func() bool {
+		nodes := b.look(ctx, coordinator)
+		if ctx.Err() != nil {
+			// A look cut short by the deadline sees live nodes as
+			// unreachable: the last whole look says what is awaited.
+			return unsettled()
+		}
+		ok, reason := batchSettled(nodes, failed, time.Now(), func() bool {
 			in, err := landed(ctx)
 			return err == nil && in
 		})
 		if ok {
 			return nil
 		}
+		why = reason
 		t := time.NewTimer(batchPoll)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("%w: a write to Cassandra failed at %s without an answer and Cassandra may still apply it from its batchlog; it is applied again only once that is settled: %s",
-				ErrUnavailable, failed.UTC().Format(time.RFC3339Nano), why)
+			return unsettled()
 		case <-t.C:
 		}
 	}

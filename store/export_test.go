@@ -84,16 +84,30 @@ type BatchlogNode struct {
 // LookAtBatchlogs asks every node of the ring that seeds lead to for its
 // oldest pending batch, as a store does after a write failed unanswered.
 func LookAtBatchlogs(ctx context.Context, seeds []string) []BatchlogNode {
+	w := NewBatchlogWatch(seeds)
+	defer w.Close()
+	return w.Look(ctx)
+}
+
+// BatchlogWatch keeps its connections to the nodes from one look to the
+// next, as a store waiting on a write's fate does.
+type BatchlogWatch struct{ b *batchlogs }
+
+func NewBatchlogWatch(seeds []string) *BatchlogWatch {
 	cc := gocql.NewCluster(seeds...)
 	cc.Timeout, cc.ConnectTimeout = 5*time.Second, 5*time.Second
-	b := newBatchlogs(cc, seeds)
-	defer b.close()
+	return &BatchlogWatch{newBatchlogs(cc, seeds)}
+}
+
+func (w *BatchlogWatch) Look(ctx context.Context) []BatchlogNode {
 	var out []BatchlogNode
-	for _, n := range b.look(ctx, nil) {
+	for _, n := range w.b.look(ctx, nil) {
 		out = append(out, BatchlogNode{Addr: n.addr, Reachable: n.reachable, Oldest: n.oldest})
 	}
 	return out
 }
+
+func (w *BatchlogWatch) Close() { w.b.close() }
 
 // RunUnrecorded runs write k of o as Apply does, intent included, but
 // stops before recording it: a worker that died right after the statement.
