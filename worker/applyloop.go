@@ -29,6 +29,7 @@ func (w *Worker) applyLoop(ctx context.Context) error {
 		cfg.StallAfter = w.cfg.StallTimeout
 	}
 	cfg.Gen = w.generation()
+	cfg.ApplyDeadline = w.cfg.CassandraTimeout
 	r := NewReplica(cfg, w.applied.Load(), w.epoch.Load(), time.Now())
 	if p := w.replicaStats.Load(); p != nil { // counters never go back
 		w.replicaBase = ReplicaStats{Duplicates: p.Duplicates, Skipped: p.Skipped}

@@ -83,6 +83,9 @@ type ReplicaConfig struct {
 	StallAfter time.Duration
 	// RetryMin and RetryMax pace the retries of a failed apply.
 	RetryMin, RetryMax time.Duration
+	// ApplyDeadline is the store's deadline for one apply call; a call
+	// still out StallAfter past it is reported stalled (0: never).
+	ApplyDeadline time.Duration
 }
 
 // DefaultReplicaConfig is the shipped pacing for worker id.
@@ -103,7 +106,8 @@ type Replica struct {
 	next  uint64 // the seq the consumer should deliver next
 	known uint64 // the highest log seq known to exist
 
-	run      []Step // with the store
+	run      []Step    // with the store
+	runSince time.Time // when run went to the store
 	retryAt  time.Time
 	backoff  time.Duration
 	stalled  string
@@ -317,6 +321,14 @@ func (r *Replica) member(st Step) []ReplicaAction {
 // behind the log with nothing moving says so and reads the log again.
 func (r *Replica) Tick(now time.Time) []ReplicaAction {
 	acts := r.maybeApply(now)
+	if r.run != nil && r.cfg.ApplyDeadline > 0 && now.Sub(r.runSince) > r.cfg.ApplyDeadline+r.cfg.StallAfter && r.stalled == "" {
+		// The store call has a deadline, so this is a store that ignores
+		// it: say so (heartbeats carry it to the leader's status) rather
+		// than stand still without a word. Stored clears it.
+		r.stalled = fmt.Sprintf("the store has not answered the apply of seq %d-%d for %s",
+			r.run[0].Seq, r.run[len(r.run)-1].Seq, now.Sub(r.runSince).Round(time.Millisecond))
+		acts = append(acts, ReplicaNotice{Warn: true, Msg: r.stalled})
+	}
 	behind := r.ap.Applied() < r.known
 	if r.run == nil && !r.snapshotting && !r.removed && behind && r.cfg.StallAfter > 0 && now.Sub(r.lastMove) > r.cfg.StallAfter && now.After(r.retryAt) {
 		from := r.ap.Applied() + 1
@@ -347,7 +359,7 @@ func (r *Replica) maybeApply(now time.Time) []ReplicaAction {
 			break
 		}
 	}
-	r.run = run
+	r.run, r.runSince = run, now
 	var orders []messages.Order
 	for _, st := range run {
 		if st.Kind.stores() {

@@ -302,3 +302,33 @@ func TestReplicaStopsAtItsOwnRemoval(t *testing.T) {
 		t.Fatalf("removed %+v", got)
 	}
 }
+
+// An apply call the store never answers (its deadline ignored) shows as
+// stalled once it is StallAfter past the deadline, and not before; its
+// late answer clears that.
+func TestReplicaReportsAnApplyThatNeverReturns(t *testing.T) {
+	cfg := DefaultReplicaConfig("s1")
+	cfg.ApplyDeadline = 10 * time.Second
+	r := NewReplica(cfg, 0, 0, t0())
+	now := t0()
+	_, acts := r.Deliver(1, order(1, 1), 0, now)
+	run := only[ApplyRun](t, acts)
+	for now.Sub(t0()) <= cfg.ApplyDeadline+cfg.StallAfter {
+		r.Tick(now)
+		if s := r.Stalled(); s != "" {
+			t.Fatalf("stalled after %s, within the deadline and StallAfter: %s", now.Sub(t0()), s)
+		}
+		now = now.Add(replicaTick)
+	}
+	only[ReplicaNotice](t, r.Tick(now))
+	if s := r.Stalled(); !strings.Contains(s, "has not answered the apply of seq 1-1") {
+		t.Fatalf("stalled = %q, want it to name the apply that is out", s)
+	}
+	if acts := r.Tick(now.Add(time.Minute)); len(acts) != 0 {
+		t.Fatalf("said it again: %#v", acts)
+	}
+	only[SendAck](t, r.Stored(okOutcomes(run.Orders), nil, now))
+	if s := r.Stalled(); s != "" {
+		t.Fatalf("still stalled after the answer: %s", s)
+	}
+}
