@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -149,6 +148,7 @@ type Cluster struct {
 	natsDir  string
 	natsPort int
 	secure   *SecureNATS // the shipped configuration (StartSecureCluster), or nil
+	logs     *logTail    // every worker's log; a failing test prints its tail
 }
 
 type running struct {
@@ -171,7 +171,7 @@ func startCluster(t testing.TB, n int, secure *SecureNATS, opts []Option) *Clust
 	t.Helper()
 	RequireIntegration(t)
 	hosts := CassandraHosts(t)
-	c := &Cluster{t: t, Hosts: hosts, configs: map[string]worker.Config{}, running: map[string]*running{}, natsDir: t.TempDir(), secure: secure}
+	c := &Cluster{t: t, Hosts: hosts, configs: map[string]worker.Config{}, running: map[string]*running{}, natsDir: t.TempDir(), secure: secure, logs: newLogTail()}
 	c.tag = randomTag()
 	c.Prefix = "t" + c.tag
 	if secure != nil {
@@ -193,6 +193,11 @@ func startCluster(t testing.TB, n int, secure *SecureNATS, opts []Option) *Clust
 		c.configure(fmt.Sprintf("server%d", i))
 	}
 	t.Cleanup(c.close)
+	t.Cleanup(func() { // runs before close: the workers' last words
+		if t.Failed() {
+			t.Log(c.logs.String())
+		}
+	})
 	for _, id := range c.IDs {
 		c.Start(id)
 	}
@@ -274,25 +279,23 @@ func (c *Cluster) Start(id string) {
 	c.t.Helper()
 	cfg := c.configs[id]
 	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.NewTextHandler(logSink(), &slog.HandlerOptions{Level: slog.LevelInfo})).With("worker", id)
+	log := slog.New(slog.NewTextHandler(c.logs, &slog.HandlerOptions{Level: slog.LevelInfo})).With("worker", id)
 	w, err := worker.New(ctx, cfg, log, worker.CassandraOpener(cfg, log))
 	if err != nil {
 		cancel()
 		c.t.Fatalf("starting %s: %v", id, err)
 	}
 	r := &running{w: w, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- w.Run(ctx) }()
+	go func() {
+		err := w.Run(ctx)
+		if err != nil { // a test that waits on this worker then fails with this in its log tail
+			log.Error("worker ended with an error", "err", err)
+		}
+		r.done <- err
+	}()
 	c.mu.Lock()
 	c.running[id] = r
 	c.mu.Unlock()
-}
-
-// logSink is where worker logs go: stderr with CHORUS_TEST_LOG=1.
-func logSink() io.Writer {
-	if os.Getenv("CHORUS_TEST_LOG") != "" {
-		return os.Stderr
-	}
-	return io.Discard
 }
 
 // Stop stops worker id and waits for it to end.

@@ -331,6 +331,9 @@ func (e *env) requireCaughtUp(timeout time.Duration) {
 			seen[w.ID] = true
 			if !w.Live || w.Applied != st.LastSeq {
 				d, s := p.describe(w.ID, w.Applied, st.LastSeq)
+				if w.Stalled != "" {
+					d += ", says it is stalled: " + w.Stalled
+				}
 				behind, stalled = append(behind, fmt.Sprintf("%s, live:%v", d, w.Live)), stalled || s
 			}
 		}
