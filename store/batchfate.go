@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -87,15 +89,19 @@ func batchSettled(nodes []batchNode, failed, now time.Time, landed func() bool) 
 
 // batchlogs asks each node of the ring for the oldest batch it holds.
 // system.batches is local to each node, so every node is asked on its
-// own connection.
+// own connection, all at once (a look lasts as long as the slowest node).
 type batchlogs struct {
-	base     gocql.ClusterConfig // the store's settings (credentials, TLS)
-	seeds    []string
+	base  gocql.ClusterConfig // the store's settings (credentials, TLS)
+	seeds []string
+
+	mu       sync.Mutex // the store's Close may come while an Apply waits here
 	sessions map[string]*gocql.Session
+	known    []string // the seeds and every node a seed ever listed
+	closed   bool
 }
 
 func newBatchlogs(base *gocql.ClusterConfig, seeds []string) *batchlogs {
-	return &batchlogs{base: *base, seeds: seeds, sessions: map[string]*gocql.Session{}}
+	return &batchlogs{base: *base, seeds: seeds, sessions: map[string]*gocql.Session{}, known: slices.Clone(seeds)}
 }
 
 // session connects to node addr alone; nil if it cannot be reached.
@@ -104,19 +110,25 @@ func newBatchlogs(base *gocql.ClusterConfig, seeds []string) *batchlogs {
 // that went down reconnects only every ReconnectInterval (a minute), and
 // until then would make a node that is up look unreachable.
 func (b *batchlogs) session(addr string) *gocql.Session {
-	if s := b.sessions[addr]; s != nil && !s.Closed() {
+	b.mu.Lock()
+	if s := b.sessions[addr]; s != nil && !s.Closed() || b.closed {
+		b.mu.Unlock()
 		return s
 	}
+	b.mu.Unlock()
 	cc := b.base
 	cc.Hosts = []string{addr}
 	cc.Keyspace = ""
 	cc.Consistency = gocql.One
 	cc.NumConns = 1
 	cc.DisableInitialHostLookup = true
-	// The ring's events are of no use to a session of one node, and they
-	// break it: once another node came back up, every query of such a
-	// session failed with "no hosts available in the pool" (gocql 1.7,
-	// seen against Cassandra 5.0), though its own node never went away.
+	// A one-node session breaks when it refreshes the ring: gocql adds its
+	// node again under its real host id and then removes the old entry by
+	// address, which empties the pool ("no hosts available in the pool"
+	// on every query). Ring events make it refresh: a session with them
+	// broke the moment another node came back up, one without stayed up.
+	// A reconnect of its control connection refreshes too, and forget is
+	// what mends that.
 	cc.Events.DisableNodeStatusEvents = true
 	cc.Events.DisableTopologyEvents = true
 	cc.Events.DisableSchemaEvents = true
@@ -136,6 +148,15 @@ func (b *batchlogs) session(addr string) *gocql.Session {
 	if err != nil {
 		return nil
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		s.Close()
+		return nil
+	}
+	if old := b.sessions[addr]; old != nil {
+		old.Close()
+	}
 	b.sessions[addr] = s
 	return s
 }
@@ -146,6 +167,8 @@ func (b *batchlogs) forget(ctx context.Context, addr string) {
 	if ctx.Err() != nil {
 		return
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if s := b.sessions[addr]; s != nil {
 		s.Close()
 		delete(b.sessions, addr)
@@ -171,71 +194,103 @@ func hostIPs(addr string) []net.IP {
 	return ips
 }
 
-// ring lists the nodes: the seeds, and every peer a reachable seed knows
-// (system.peers_v2 keeps nodes that are down).
-func (b *batchlogs) ring(ctx context.Context) []string {
-	seen := map[string]bool{}
-	var out []string
-	add := func(a string) {
-		if !seen[a] {
-			seen[a] = true
-			out = append(out, a)
+// ring lists the nodes: the seeds, and every peer a seed has ever listed
+// (system.peers_v2 keeps nodes that are down, and a node once listed is
+// asked from then on). listed is false when no seed answered this time.
+func (b *batchlogs) ring(ctx context.Context) (nodes []string, listed bool) {
+	for _, s := range b.seeds {
+		if ctx.Err() != nil {
+			break
 		}
-	}
-	for _, s := range b.seeds {
-		add(s)
-	}
-	for _, s := range b.seeds {
 		sess := b.session(s)
 		if sess == nil {
 			continue
 		}
 		iter := sess.Query(`SELECT native_address, native_port FROM system.peers_v2`).WithContext(ctx).Iter()
+		var found []string
 		var ip net.IP
 		var port int
 		for iter.Scan(&ip, &port) {
 			if ip != nil {
-				add(net.JoinHostPort(ip.String(), strconv.Itoa(port)))
+				found = append(found, net.JoinHostPort(ip.String(), strconv.Itoa(port)))
 			}
 		}
 		if iter.Close() == nil {
+			listed = true
+			b.mu.Lock()
+			for _, a := range found {
+				if !slices.Contains(b.known, a) {
+					b.known = append(b.known, a)
+				}
+			}
+			b.mu.Unlock()
 			break
 		}
 		b.forget(ctx, s)
 	}
-	return out
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.known), listed
 }
+
+// unlisted stands for the nodes no seed has listed yet, when no seed
+// answered: unreachable, so the wait goes on as for a node that is down.
+const unlisted = "(nodes no seed has listed: none answered)"
 
 // look asks every node of the ring for its oldest batch; coordinator is
 // the address of the node that ran the failed write (nil: unknown).
 func (b *batchlogs) look(ctx context.Context, coordinator net.IP) []batchNode {
-	var out []batchNode
-	for _, addr := range b.ring(ctx) {
-		n := batchNode{addr: addr}
-		for _, ip := range hostIPs(addr) {
-			n.coordinator = n.coordinator || (coordinator != nil && ip.Equal(coordinator))
-		}
-		if sess := b.session(addr); sess != nil {
-			iter := sess.Query(`SELECT id FROM system.batches`).WithContext(ctx).Iter()
-			var id gocql.UUID
-			for iter.Scan(&id) {
-				if t := id.Time(); n.oldest.IsZero() || t.Before(n.oldest) {
-					n.oldest = t
-				}
-			}
-			n.reachable = iter.Close() == nil
-			if !n.reachable {
-				b.forget(ctx, addr)
-			}
-		}
-		out = append(out, n)
+	addrs, listed := b.ring(ctx)
+	out := make([]batchNode, len(addrs))
+	var wg sync.WaitGroup
+	for i, addr := range addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = b.ask(ctx, addr, coordinator)
+		}()
+	}
+	wg.Wait()
+	if !listed {
+		out = append(out, batchNode{addr: unlisted})
 	}
 	return out
 }
 
+// ask reads node addr's batchlog.
+func (b *batchlogs) ask(ctx context.Context, addr string, coordinator net.IP) batchNode {
+	n := batchNode{addr: addr}
+	for _, ip := range hostIPs(addr) {
+		n.coordinator = n.coordinator || (coordinator != nil && ip.Equal(coordinator))
+	}
+	if ctx.Err() != nil {
+		return n
+	}
+	sess := b.session(addr)
+	if sess == nil {
+		return n
+	}
+	iter := sess.Query(`SELECT id FROM system.batches`).WithContext(ctx).Iter()
+	var id gocql.UUID
+	for iter.Scan(&id) {
+		if t := id.Time(); n.oldest.IsZero() || t.Before(n.oldest) {
+			n.oldest = t
+		}
+	}
+	n.reachable = iter.Close() == nil
+	if !n.reachable {
+		b.forget(ctx, addr)
+	}
+	return n
+}
+
 func (b *batchlogs) close() {
-	for _, s := range b.sessions {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	for addr, s := range b.sessions {
 		s.Close()
+		delete(b.sessions, addr)
 	}
 }
 

@@ -108,6 +108,7 @@ type Replica struct {
 
 	run      []Step    // with the store
 	runSince time.Time // when run went to the store
+	overdue  bool      // run is out past its deadline: stalled says so
 	retryAt  time.Time
 	backoff  time.Duration
 	stalled  string
@@ -321,12 +322,14 @@ func (r *Replica) member(st Step) []ReplicaAction {
 // behind the log with nothing moving says so and reads the log again.
 func (r *Replica) Tick(now time.Time) []ReplicaAction {
 	acts := r.maybeApply(now)
-	if r.run != nil && r.cfg.ApplyDeadline > 0 && now.Sub(r.runSince) > r.cfg.ApplyDeadline+r.cfg.StallAfter && r.stalled == "" {
+	if r.run != nil && !r.overdue && r.cfg.ApplyDeadline > 0 && now.Sub(r.runSince) > r.cfg.ApplyDeadline+r.cfg.StallAfter {
 		// The store call has a deadline, so this is a store that ignores
 		// it: say so (heartbeats carry it to the leader's status) rather
-		// than stand still without a word. Stored clears it.
-		r.stalled = fmt.Sprintf("the store has not answered the apply of seq %d-%d for %s",
-			r.run[0].Seq, r.run[len(r.run)-1].Seq, now.Sub(r.runSince).Round(time.Millisecond))
+		// than stand still without a word, or with the reason of an
+		// earlier failure. Stored replaces it.
+		r.overdue = true
+		r.stalled = fmt.Sprintf("the store has not answered the apply of seq %d-%d, sent at %s with a deadline of %s",
+			r.run[0].Seq, r.run[len(r.run)-1].Seq, r.runSince.UTC().Format(time.RFC3339Nano), r.cfg.ApplyDeadline)
 		acts = append(acts, ReplicaNotice{Warn: true, Msg: r.stalled})
 	}
 	behind := r.ap.Applied() < r.known
@@ -359,7 +362,7 @@ func (r *Replica) maybeApply(now time.Time) []ReplicaAction {
 			break
 		}
 	}
-	r.run, r.runSince = run, now
+	r.run, r.runSince, r.overdue = run, now, false
 	var orders []messages.Order
 	for _, st := range run {
 		if st.Kind.stores() {

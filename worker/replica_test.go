@@ -321,7 +321,7 @@ func TestReplicaReportsAnApplyThatNeverReturns(t *testing.T) {
 		now = now.Add(replicaTick)
 	}
 	only[ReplicaNotice](t, r.Tick(now))
-	if s := r.Stalled(); !strings.Contains(s, "has not answered the apply of seq 1-1") {
+	if s := r.Stalled(); !strings.Contains(s, "has not answered the apply of seq 1-1, sent at 2023-11-14T22:13:20Z with a deadline of 10s") {
 		t.Fatalf("stalled = %q, want it to name the apply that is out", s)
 	}
 	if acts := r.Tick(now.Add(time.Minute)); len(acts) != 0 {
@@ -330,5 +330,31 @@ func TestReplicaReportsAnApplyThatNeverReturns(t *testing.T) {
 	only[SendAck](t, r.Stored(okOutcomes(run.Orders), nil, now))
 	if s := r.Stalled(); s != "" {
 		t.Fatalf("still stalled after the answer: %s", s)
+	}
+
+	// A failed apply, then a retry that never returns: the reason moves
+	// from the failure to the call that is out.
+	_, acts = r.Deliver(2, order(2, 1), 0, now)
+	only[ApplyRun](t, acts)
+	r.Stored(nil, errors.New("timeout"), now)
+	if s := r.Stalled(); !strings.Contains(s, "cannot apply seq 2") {
+		t.Fatalf("stalled = %q after a failed apply", s)
+	}
+	var retry []ReplicaAction
+	for len(retry) == 0 {
+		now = now.Add(replicaTick)
+		for _, a := range r.Tick(now) {
+			if _, ok := a.(ApplyRun); ok {
+				retry = append(retry, a)
+			}
+		}
+	}
+	sent := now
+	for now.Sub(sent) <= cfg.ApplyDeadline+cfg.StallAfter {
+		now = now.Add(replicaTick)
+		r.Tick(now)
+	}
+	if s := r.Stalled(); !strings.Contains(s, "has not answered the apply of seq 2-2") {
+		t.Fatalf("stalled = %q, want the retry that is out", s)
 	}
 }
