@@ -96,7 +96,7 @@ type batchlogs struct {
 
 	mu       sync.Mutex // the store's Close may come while an Apply waits here
 	sessions map[string]*gocql.Session
-	known    []string // the seeds and every node a seed ever listed
+	known    []string // the seeds and the nodes a seed listed last
 	closed   bool
 }
 
@@ -194,9 +194,9 @@ func hostIPs(addr string) []net.IP {
 	return ips
 }
 
-// ring lists the nodes: the seeds, and every peer a seed has ever listed
-// (system.peers_v2 keeps nodes that are down, and a node once listed is
-// asked from then on). listed is false when no seed answered this time.
+// ring lists the nodes: the seeds, and the peers a seed listed (system.peers_v2
+// keeps nodes that are down); when no seed answers this time (listed
+// false), the peers of the last listing.
 func (b *batchlogs) ring(ctx context.Context) (nodes []string, listed bool) {
 	for _, s := range b.seeds {
 		if ctx.Err() != nil {
@@ -217,12 +217,14 @@ func (b *batchlogs) ring(ctx context.Context) (nodes []string, listed bool) {
 		}
 		if iter.Close() == nil {
 			listed = true
-			b.mu.Lock()
+			known := slices.Clone(b.seeds)
 			for _, a := range found {
-				if !slices.Contains(b.known, a) {
-					b.known = append(b.known, a)
+				if !slices.Contains(known, a) {
+					known = append(known, a)
 				}
 			}
+			b.mu.Lock()
+			b.known = known
 			b.mu.Unlock()
 			break
 		}
