@@ -2,6 +2,8 @@ package chorustest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -13,7 +15,9 @@ import (
 func jetstreamNew(nc *nats.Conn) (jetstream.JetStream, error) { return jetstream.New(nc) }
 
 // readAll returns the ORDER log's entries in order; an entry that is not a
-// valid ORDER comes back with Seq set and Kind 255.
+// valid ORDER comes back with Seq set and Kind 255. The leader may trim
+// the log while it is read (after a snapshot): what was trimmed meanwhile
+// is skipped, any other missing entry is an error.
 func readAll(ctx context.Context, js jetstream.JetStream, stream string) ([]messages.Order, error) {
 	st, err := js.Stream(ctx, stream)
 	if err != nil {
@@ -26,6 +30,18 @@ func readAll(ctx context.Context, js jetstream.JetStream, stream string) ([]mess
 	var out []messages.Order
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
 		raw, err := st.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			now, ierr := st.Info(ctx)
+			if ierr != nil {
+				return nil, ierr
+			}
+			if seq < now.State.FirstSeq {
+				out = nil // the entries read so far are before the new start too
+				seq = now.State.FirstSeq - 1
+				continue
+			}
+			return nil, fmt.Errorf("ORDER log entry %d is missing, inside the log (seq %d to %d): %w", seq, now.State.FirstSeq, now.State.LastSeq, err)
+		}
 		if err != nil {
 			return nil, err
 		}
