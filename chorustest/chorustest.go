@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -148,7 +149,7 @@ type Cluster struct {
 	natsDir  string
 	natsPort int
 	secure   *SecureNATS // the shipped configuration (StartSecureCluster), or nil
-	logs     *logTail    // every worker's log; a failing test prints its tail
+	logs     io.Writer   // every worker's log, workers.log in natsDir; a failing test prints its tail
 }
 
 type running struct {
@@ -171,7 +172,7 @@ func startCluster(t testing.TB, n int, secure *SecureNATS, opts []Option) *Clust
 	t.Helper()
 	RequireIntegration(t)
 	hosts := CassandraHosts(t)
-	c := &Cluster{t: t, Hosts: hosts, configs: map[string]worker.Config{}, running: map[string]*running{}, natsDir: t.TempDir(), secure: secure, logs: newLogTail()}
+	c := &Cluster{t: t, Hosts: hosts, configs: map[string]worker.Config{}, running: map[string]*running{}, natsDir: t.TempDir(), secure: secure}
 	c.tag = randomTag()
 	c.Prefix = "t" + c.tag
 	if secure != nil {
@@ -192,12 +193,9 @@ func startCluster(t testing.TB, n int, secure *SecureNATS, opts []Option) *Clust
 	for i := range n {
 		c.configure(fmt.Sprintf("server%d", i))
 	}
+	c.logs = logWriter(t, c.natsDir, "workers")
 	t.Cleanup(c.close)
-	t.Cleanup(func() { // runs before close: the workers' last words
-		if t.Failed() {
-			t.Log(c.logs.String())
-		}
-	})
+	t.Cleanup(func() { logTails(t, c.natsDir, []string{"workers"}, 40000) }) // before close: the workers' last words
 	for _, id := range c.IDs {
 		c.Start(id)
 	}

@@ -2,35 +2,44 @@ package chorustest
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// The tail keeps the last tailLines lines in order, however many more
-// were written, and says how many it left out.
-func TestLogTailKeepsTheLastLines(t *testing.T) {
-	l := &logTail{}
-	if got := l.String(); got != "" {
-		t.Fatalf("empty tail: %q", got)
+// failedTB is a test that has failed, and keeps what is logged.
+type failedTB struct {
+	testing.TB
+	logged []string
+}
+
+func (f *failedTB) Failed() bool { return true }
+func (f *failedTB) Logf(format string, args ...any) {
+	f.logged = append(f.logged, fmt.Sprintf(format, args...))
+}
+
+// A failing test prints the last max bytes of each log, however long the
+// log is, and the whole of a short one; the file keeps every line.
+func TestLogTailsPrintTheEnd(t *testing.T) {
+	t.Setenv("CHORUS_TEST_KEEP_LOGS", "")
+	dir := t.TempDir()
+	w := logWriter(t, dir, "long")
+	const max = 100
+	for i := range 10 * max {
+		fmt.Fprintf(w, "line %d\n", i)
 	}
-	l.Write([]byte("a\nb\n"))
-	if got := l.String(); got != "a\nb\n" {
-		t.Fatalf("short tail: %q", got)
+	if err := os.WriteFile(filepath.Join(dir, "short.log"), []byte("a\nb\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	const written = 10 * tailLines
-	for i := 2; i < written; i++ {
-		fmt.Fprintf(l, "line %d\n", i)
+	f := &failedTB{TB: t}
+	logTails(f, dir, []string{"long", "short"}, max)
+	all, _ := os.ReadFile(filepath.Join(dir, "long.log"))
+	if n := strings.Count(string(all), "\n"); n != 10*max {
+		t.Fatalf("the log file holds %d lines, want %d", n, 10*max)
 	}
-	lines := strings.Split(strings.TrimSuffix(l.String(), "\n"), "\n")
-	if len(lines) != tailLines+1 {
-		t.Fatalf("%d lines printed, want the note and %d", len(lines), tailLines)
-	}
-	if want := fmt.Sprintf("%d before them are not kept", written-tailLines); !strings.Contains(lines[0], want) {
-		t.Fatalf("note %q does not say %q", lines[0], want)
-	}
-	for i, line := range lines[1:] {
-		if want := fmt.Sprintf("line %d", written-tailLines+i); line != want {
-			t.Fatalf("kept line %d is %q, want %q", i, line, want)
-		}
+	want := []string{"==== long log (tail)\n...\n" + string(all[len(all)-max:]), "==== short log (tail)\na\nb\n"}
+	if len(f.logged) != 2 || f.logged[0] != want[0] || f.logged[1] != want[1] {
+		t.Fatalf("printed %q, want %q", f.logged, want)
 	}
 }

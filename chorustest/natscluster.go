@@ -226,14 +226,5 @@ func (c *NATSCluster) close() {
 	for i := range c.procs {
 		c.Kill(i)
 	}
-	keepLogs(c.t, c.dir, c.Names)
-	if c.t.Failed() {
-		for _, n := range c.Names {
-			b, _ := os.ReadFile(filepath.Join(c.dir, n+".log"))
-			if len(b) > 8000 {
-				b = b[len(b)-8000:]
-			}
-			c.t.Logf("==== %s log (tail)\n%s", n, b)
-		}
-	}
+	logTails(c.t, c.dir, c.Names, 8000)
 }

@@ -302,16 +302,7 @@ func (p *Procs) close() {
 	for _, id := range p.IDs {
 		p.Stop(id)
 	}
-	keepLogs(p.t, p.dir, p.IDs)
-	if p.t.Failed() {
-		for _, id := range p.IDs {
-			logs := p.Logs(id)
-			if len(logs) > 20000 {
-				logs = "...\n" + logs[len(logs)-20000:]
-			}
-			p.t.Logf("==== %s log (tail)\n%s", id, logs)
-		}
-	}
+	logTails(p.t, p.dir, p.IDs, 20000)
 	for _, id := range p.IDs {
 		_ = p.Session.Query(`DROP KEYSPACE IF EXISTS "` + p.Keyspace(id) + `"`).Exec()
 	}
