@@ -23,7 +23,9 @@
 // Chorus-Seq and Chorus-Index, and is appended with an expected last
 // stream sequence: two publishers (a deposed leader still running, and
 // the new one) cannot interleave, the loser's append fails and it reads
-// the position again. The stream republishes every stored message on
+// the position again. Only the last change of each window (at most 256)
+// asks for JetStream's acknowledgement: the expected sequences chain the
+// window, so that one is stored only if all before it are. The stream republishes every stored message on
 // <prefix>.changes.<table> (RePublish), so a plain `nats sub 'db.changes.>'`
 // sees exactly what the stream holds, in its order, never a rejected
 // append. The log is not trimmed past the first entry the feed still

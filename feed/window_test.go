@@ -107,3 +107,53 @@ func TestWindowWithARefusedChangeFails(t *testing.T) {
 		t.Fatalf("the stream holds %v, want the changes before the refused one", got)
 	}
 }
+
+// A change published twice within a window (its key seen before: NATS
+// drops it as a duplicate) fails the window too, though only the window's
+// last change is acknowledged: each change after the duplicate expected
+// a seq the stream never reached.
+func TestWindowWithADuplicateFails(t *testing.T) {
+	js, st, subj := windowEnv(t)
+	ctx := context.Background()
+	w := feed.NewWindow(js, subj.ChangesStream())
+	for _, seq := range []uint64{1, 2, 2, 3, 4} {
+		if err := w.Add(ctx, subj.ChangeLog("t"), changeAt(seq, "INSERT INTO t (id) VALUES (1)")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := w.Settle(ctx); err == nil {
+		t.Fatalf("the window settled %d changes with change 2 twice", n)
+	} else {
+		t.Logf("settle: %v", err)
+	}
+	if got := keys(t, st); strings.Join(got, " ") != "1.0 2.0" {
+		t.Fatalf("the stream holds %v, want the changes up to the duplicate", got)
+	}
+}
+
+// BenchmarkWindow is the leader's publishing of the change feed, per
+// change, in full windows, against an in-process nats-server (its CPU is
+// counted too: the benchmark's time is the whole round trip).
+func BenchmarkWindow(b *testing.B) {
+	js := chorustest.JetStream(b)
+	subj := messages.NewSubjects("windowbench")
+	if _, err := js.CreateStream(context.Background(), feed.StreamConfig(subj, 1, 0)); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	w := feed.NewWindow(js, subj.ChangesStream())
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if err := w.Add(ctx, subj.ChangeLog("t"), changeAt(uint64(i+1), "UPDATE bench_list SET events = events + [42] WHERE id = 7")); err != nil {
+			b.Fatal(err)
+		}
+		if w.Full() {
+			if _, err := w.Settle(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if _, err := w.Settle(ctx); err != nil {
+		b.Fatal(err)
+	}
+}
