@@ -162,8 +162,11 @@ func writeOrdering(b *strings.Builder, d *Doc) {
 	p("The ordering layer: 3 workers with `CHORUS_NOOP_STORE=true` (every write forwarded, ordered,\n")
 	p("appended to the JetStream log with fsync and acknowledged by every replica, but applied to no\n")
 	p("store). etcd: 3 members on loopback (fsync on, its default), each write one Put of the same\n")
-	p("statement text through go.etcd.io/etcd/client/v3, the same clients and duration.\n\n")
-	p("| run | load | throughput | p50 | p90 | p99 | max | errors |\n|---|---|---|---|---|---|---|---|\n")
+	p("statement text through go.etcd.io/etcd/client/v3, the same clients and duration.\n")
+	p("CPU per write: the user and system time, over the measured part, of the system's processes\n")
+	p("(the workers and NATS; etcd's members) and of the load generator, per successful write. The\n")
+	p("machine shares its cores among them all, so on N cores no run can exceed N × 10⁶ ÷ (their sum) writes/s.\n\n")
+	p("| run | load | throughput | p50 | p90 | p99 | max | errors | CPU per write: system + generator |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, x := range []struct {
 		name string
 		r    *Result
@@ -171,9 +174,20 @@ func writeOrdering(b *strings.Builder, d *Doc) {
 		if x.r == nil {
 			continue
 		}
-		p("| %s | %s | %s | %s | %s | %s | %s | %s |\n", x.name, load(x.r), FormatRate(x.r.Throughput),
-			FormatMs(x.r.Latency.P50), FormatMs(x.r.Latency.P90), FormatMs(x.r.Latency.P99), FormatMs(x.r.Latency.Max), errorsText(x.r))
+		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", x.name, load(x.r), FormatRate(x.r.Throughput),
+			FormatMs(x.r.Latency.P50), FormatMs(x.r.Latency.P90), FormatMs(x.r.Latency.P99), FormatMs(x.r.Latency.Max), errorsText(x.r), cpuText(x.r.CPU))
 	}
+}
+
+// cpuText is a run's CPU per operation, system + generator.
+func cpuText(c *CPU) string {
+	switch {
+	case c == nil:
+		return "not measured"
+	case c.Error != "":
+		return "not measured (" + c.Error + ")"
+	}
+	return FormatUs(c.SystemPerOp) + " + " + FormatUs(c.GeneratorPerOp)
 }
 
 func writeCatchUp(b *strings.Builder, d *Doc) {

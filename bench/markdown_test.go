@@ -34,6 +34,8 @@ func sampleDoc() *Doc {
 	noop := result("chorus", "closed", 25000, 20)
 	etcd := result("etcd", "closed", 12000, 30)
 	noop.Concurrency, etcd.Concurrency = 256, 256
+	noop.CPU = &CPU{Pids: []int{11, 12, 13, 14}, SystemSeconds: 40, GeneratorSeconds: 8, SystemPerOp: 106.7, GeneratorPerOp: 21.3}
+	etcd.CPU = &CPU{Pids: []int{21, 22, 23}, Error: "reading the CPU time of process 21: gone"}
 	catchup := report(AppendWorkload, result("chorus", "closed", 6000, 90))
 	catchup.CatchUp = &CatchUp{Worker: "server0", Leader: "server1", Pause: 10, BacklogWrites: 60000, BacklogEntries: 20000,
 		CaughtUp: true, Time: 2, Applied: 72000, ApplyRate: 36000, CommitRate: 6000, CommitRateBefore: 7000, CommitRateDown: 6500, Ratio: 6, Rejoin: 2.5}
@@ -90,6 +92,9 @@ func TestTargets(t *testing.T) {
 		if tg.Measured != c.measured || tg.Met != c.met || !strings.HasPrefix(tg.Got, c.got) {
 			t.Errorf("target %d: %+v; want measured %v, met %v, got %q…", c.i, tg, c.measured, c.met, c.got)
 		}
+	}
+	if !strings.Contains(ts[4].Got, "; CPU per commit 107µs + 21µs (system + generator)") || strings.Contains(ts[4].Got, "etcd's per put") {
+		t.Errorf("ordering target %+v", ts[4])
 	}
 	if !strings.Contains(ts[2].Got, "direct p99 4.00ms") || !strings.Contains(ts[2].Got, "at 3,750/s offered") {
 		t.Errorf("latency target %+v", ts[2])
@@ -193,6 +198,8 @@ func TestWriteMarkdown(t *testing.T) {
 		"### Ordering layer alone and etcd",
 		"| ordering layer alone (CHORUS_NOOP_STORE), 3 workers | closed loop, 256 clients | 25,000/s |",
 		"| etcd, 3 members | closed loop, 256 clients | 12,000/s |",
+		"| 0 | 107µs + 21µs |",
+		"| 0 | not measured (reading the CPU time of process 21: gone) |",
 		"### Catching up under load",
 		"| 10.0 s | 60,000 writes (20,000 log entries) | 2.00 s | 36,000/s | 6,000/s | 6.00 | 7,000/s / 6,500/s | 2.50 s after the restart |",
 		"The load over the whole measurement (the stop included): 6,000/s",

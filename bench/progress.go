@@ -119,6 +119,14 @@ func thousands(n int64) string {
 	return b.String()
 }
 
+// FormatUs is a CPU time per operation in µs: 4.1µs, 41µs, 412µs.
+func FormatUs(v float64) string {
+	if v < 10 {
+		return strconv.FormatFloat(v, 'f', 1, 64) + "µs"
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64) + "µs"
+}
+
 // FormatMs formats a latency in milliseconds with 3 significant digits:
 // 0.412ms, 4.12ms, 41.2ms, 412ms, 4120ms.
 func FormatMs(v float64) string {

@@ -172,6 +172,14 @@ func writeResult(b *strings.Builder, x *Result) {
 	if x.Loop == "open" && x.MaxScheduleLag > 0 {
 		fmt.Fprintf(b, "  generator   fired at most %s late\n", FormatMs(x.MaxScheduleLag))
 	}
+	if c := x.CPU; c != nil {
+		if c.Error != "" {
+			fmt.Fprintf(b, "  cpu         not measured: %s\n", c.Error)
+		} else {
+			fmt.Fprintf(b, "  cpu         %s per write in processes %v (%.1fs), %s in this generator (%.1fs)\n",
+				FormatUs(c.SystemPerOp), c.Pids, c.SystemSeconds, FormatUs(c.GeneratorPerOp), c.GeneratorSeconds)
+		}
+	}
 	if x.Errors > 0 {
 		var kinds []string
 		for _, k := range x.SortedKinds() {

@@ -36,6 +36,11 @@ type Options struct {
 	Timeout     time.Duration // of one operation, retries included
 	Workload    Workload
 
+	// CPUPids are the processes of the system under test whose CPU time
+	// over the measured part the result reports (Result.CPU; Linux), with
+	// this process's own. It is sampled on the real clock.
+	CPUPids []int
+
 	// Clock is the time source (nil: RealClock).
 	Clock Clock
 	// Progress, if set, is called every ProgressEvery (default 250ms) of
@@ -147,6 +152,7 @@ type Result struct {
 	MaxScheduleLag float64          `json:"max_schedule_lag_ms,omitempty"` // open loop: how late the generator fired
 	CDF            []CDFPoint       `json:"cdf,omitempty"`
 	Interrupted    bool             `json:"interrupted,omitempty"`
+	CPU            *CPU             `json:"cpu,omitempty"` // with Options.CPUPids
 }
 
 // Latency summarises the successful operations' latencies, in ms.
@@ -259,6 +265,12 @@ func Run(ctx context.Context, o Options, ex Executor) (*Result, error) {
 	opCtx := context.WithoutCancel(ctx)
 
 	stopProgress := startProgress(o, clk, rec, measureFrom)
+	var cpuFrom chan cpuMark
+	if len(o.CPUPids) > 0 {
+		cpuFrom = make(chan cpuMark, 1)
+		t := time.AfterFunc(o.Warmup, func() { cpuFrom <- markCPU(o.CPUPids) })
+		defer t.Stop()
+	}
 	if o.Rate > 0 {
 		openLoop(ctx, opCtx, o, clk, ex, rec, start, newLauncher(o.MaxInFlight))
 	} else {
@@ -268,6 +280,14 @@ func Run(ctx context.Context, o Options, ex Executor) (*Result, error) {
 
 	res := rec.result(o, measureFrom)
 	res.Interrupted = ctx.Err() != nil
+	if cpuFrom != nil {
+		to := markCPU(o.CPUPids)
+		select {
+		case from := <-cpuFrom:
+			res.CPU = cpuBetween(o.CPUPids, from, to, res.OK)
+		default: // stopped before the warmup ended
+		}
+	}
 	return res, nil
 }
 

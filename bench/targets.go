@@ -129,6 +129,13 @@ func (d *Doc) orderingTarget() Target {
 		}
 		t.Got += ")"
 	}
+	if noop.CPU != nil && noop.CPU.Error == "" {
+		t.Got += "; CPU per commit " + cpuText(noop.CPU)
+		if etcd != nil && etcd.CPU != nil && etcd.CPU.Error == "" {
+			t.Got += ", etcd's per put " + cpuText(etcd.CPU)
+		}
+		t.Got += " (system + generator)"
+	}
 	if r := d.run(RunNoop); !r.Noop {
 		t.Met, t.Got = false, t.Got+" (but the workers did not accept CHORUS_NOOP_STORE: Cassandra was used)"
 	}

@@ -105,6 +105,7 @@ type benchFlags struct {
 	setup       bool
 	replicas    int
 	drop        bool
+	cpuPids     string
 
 	set map[string]bool // flags given on the command line
 }
@@ -132,6 +133,7 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.keyspace, "keyspace", "chorus_bench", "`keyspace` of --direct (created if missing), or the keyspaces to --drop")
 	fs.BoolVar(&f.setup, "setup", true, "create the tables through Chorus first (IF NOT EXISTS)")
 	fs.IntVar(&f.replicas, "replicas", 0, "`N` replicas for the ratio (0: ask the leader how many are live)")
+	fs.StringVar(&f.cpuPids, "cpu-pids", "", "report the CPU time these comma-separated process `ids` (the workers, NATS) use during Chorus's measured run, per write (Linux)")
 	fs.BoolVar(&f.drop, "drop", false, "clean up and exit: drop the --keyspace keyspaces and the prefix's log")
 }
 
@@ -153,6 +155,9 @@ func (f *benchFlags) options() (bench.Options, error) {
 	}
 	if f.plot != "" && !strings.EqualFold(filepath.Ext(f.plot), ".svg") {
 		errs = append(errs, fmt.Sprintf("--plot writes SVG: the file name must end in .svg, not %q", f.plot))
+	}
+	if _, err := bench.ParsePids(f.cpuPids); err != nil {
+		errs = append(errs, "--cpu-pids: "+err.Error())
 	}
 	if f.replicas < 0 {
 		errs = append(errs, fmt.Sprintf("--replicas must not be negative, got %d", f.replicas))
@@ -335,6 +340,7 @@ func (f *benchFlags) runChorus(ctx context.Context, e *env, g *globals, o bench.
 		}
 		replicas = n
 	}
+	o.CPUPids, _ = bench.ParsePids(f.cpuPids) // checked in options
 	res, err := bench.Run(ctx, f.progress(e, o, "chorus"), ex)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "chorus bench: %v\n", err)

@@ -308,8 +308,15 @@ stop_cluster
 
 # --- 2. the ordering layer alone, then etcd with the same clients ----------------
 start_cluster n3 3 true
+# Its CPU: the workers', and NATS's when it runs here.
+cpu_pids=$(IFS=,; echo "${pids[*]}")
+if nats_pid=$(pid_of "$DATA/nats.pid" nats-server); then
+	cpu_pids+=,$nats_pid
+else
+	echo "NATS is not the local one of \`make up\`: the ordering layer's CPU per commit counts the workers only." >>"$OUT/notes.md"
+fi
 bench noop3 3 "$noop_ok" "ordering layer alone (CHORUS_NOOP_STORE), 3 workers" --workload append \
-	--replicas 3 --concurrency "$NOOP_CONCURRENCY" "${common[@]}"
+	--replicas 3 --concurrency "$NOOP_CONCURRENCY" --cpu-pids "$cpu_pids" "${common[@]}"
 if ((noop_ok)) && ! grep -q 'CHORUS_NOOP_STORE is set' "$OUT/logs/n3-server0.log"; then
 	sed -i 's/^CHORUS_NOOP_STORE took effect.*/CHORUS_NOOP_STORE is listed by `chorus-worker --help`, but the workers did not log that they use it./' "$OUT/notes.md"
 fi
@@ -320,7 +327,7 @@ if ((etcd_ok)); then
 fi
 if ((etcd_ok)) && endpoints=$("$HERE/etcd.sh" start "$ETCD_DIR"); then
 	etcd_args=(-endpoints "$endpoints" -concurrency "$NOOP_CONCURRENCY" -duration "$DURATION" -warmup "$WARMUP"
-		-workload append -label etcd3 -json)
+		-workload append -label etcd3 -json -cpu-pids "$(cat "$ETCD_DIR"/m*.pid | paste -sd, -)")
 	record etcd3 0 0 "etcd, 3 members on loopback, the ordering layer's clients" \
 		"go run ./bench/cmd/etcdbench ${etcd_args[*]}" -- "$ETCDBENCH" "${etcd_args[@]}"
 elif ((etcd_ok)); then

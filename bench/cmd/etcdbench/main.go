@@ -30,7 +30,12 @@ func main() {
 	workload := flag.String("workload", bench.AppendWorkload.Name, "the statements put as values: "+bench.WorkloadNames)
 	label := flag.String("label", "", "a `name` for the report")
 	jsonOut := flag.Bool("json", false, "print the report as JSON")
+	cpuPids := flag.String("cpu-pids", "", "report the CPU time these comma-separated process `ids` (etcd's members) use during the measured run, per put (Linux)")
 	flag.Parse()
+	var err error
+	if o.CPUPids, err = bench.ParsePids(*cpuPids); err != nil {
+		fail(fmt.Errorf("-cpu-pids: %w", err))
+	}
 	w, ok := bench.Workloads[*workload]
 	if !ok {
 		fail(fmt.Errorf("-workload must be %s, not %q", bench.WorkloadNames, *workload))
