@@ -468,7 +468,7 @@ func (c *Cassandra) apply(ctx context.Context, orders []messages.Order) ([][]mes
 				outs[n][k] = out
 				continue
 			}
-			st, err := cql.Parse(o.Writes[k].Stmt, c.keyspace)
+			st, err := cql.Parse(ttlLeft(o.Writes[k].Stmt, o.WriteTimestamp(k), time.Now()), c.keyspace)
 			todo = append(todo, ref{n: n, o: o, k: k, st: st, perr: err})
 			outs[n][k] = messages.Outcome{Seq: o.Seq, Index: uint32(k)}
 		}
@@ -515,6 +515,14 @@ func (c *Cassandra) apply(ctx context.Context, orders []messages.Order) ([][]mes
 		c.horizon = 0
 	}
 	return outs, nil
+}
+
+// ttlLeft is stmt with its TTLs counted from the write's timestamp (the
+// leader's clock) rather than from now: a replica applying it late gives
+// its cells what is left of their life (cql.WithTTLElapsed).
+func ttlLeft(stmt string, ts int64, now time.Time) string {
+	out, _ := cql.WithTTLElapsed(stmt, (now.UnixMicro()-ts)/1e6)
+	return out
 }
 
 // batchable: Cassandra takes it in a logged batch with our records.
