@@ -27,6 +27,7 @@ var fuzzSeeds = []string{
 	"DELETE a.b, m['x'] FROM t USING TIMESTAMP 1 WHERE k = 1 IF a.b = 2",
 	"BEGIN BATCH USING TIMESTAMP 1 INSERT INTO t (k) VALUES (now()); UPDATE t SET v = 1 WHERE k = 2 APPLY BATCH;",
 	"BEGIN UNLOGGED BATCH DELETE FROM t WHERE k = 1; APPLY /* x */ BATCH",
+	"BEGIN BATCH INSERT INTO t (k) VALUES (1) USING TTL 86400; UPDATE t USING TTL 100 AND TIMESTAMP 3 SET v = 1 WHERE k = 2; APPLY BATCH",
 	"BEGIN COUNTER BATCH UPDATE c SET n = n + 1 WHERE k = 1 APPLY BATCH",
 	"TRUNCATE TABLE t",
 	"CREATE TABLE IF NOT EXISTS t (k uuid PRIMARY KEY, v frozen<addr>, w vector<float, 3>) WITH comment = 'x'",
@@ -111,6 +112,17 @@ func FuzzParse(f *testing.F) {
 			w2, err2 := WithTimestamp(fresh, 42)
 			if w1 != w2 || fmt.Sprint(err1) != fmt.Sprint(err2) {
 				t.Fatalf("WithTimestamp of %q on kept tokens = %q, %v; on a new lexing %q, %v", st.Text, w1, err1, w2, err2)
+			}
+		}
+		// Lowering TTLs changes numbers only: the statement parses the same.
+		if lowered, changed := WithTTLElapsed(st.Text, 7); changed {
+			again, err := Parse(lowered, ks)
+			if err == nil && again.Kind == KindBatch && !strings.EqualFold(lowered[again.ApplyOffset:again.ApplyOffset+5], "APPLY") {
+				t.Fatalf("WithTTLElapsed(%q) = %q: its APPLY is not at %d", st.Text, lowered, again.ApplyOffset)
+			}
+			again.Text, again.ApplyOffset = st.Text, st.ApplyOffset // numbers shorter or longer
+			if err != nil || !sameStatement(again, st) {
+				t.Fatalf("WithTTLElapsed(%q) = %q, which parses as %+v, %v; want %+v", st.Text, lowered, again, err, st)
 			}
 		}
 		if toks, _ := lex(st.Text); st.Nondeterministic != (len(findCalls(toks)) > 0) {
