@@ -535,7 +535,7 @@ func (p *parser) checkDML(toks []token, d []int, kind Kind) (conditional, usingT
 		case t.is("IF"): // IF is reserved: outside brackets it starts the condition
 			conditional = true
 		case t.is("USING"):
-			ts, _ := usingClause(toks, i)
+			ts, _, _ := usingClause(toks, i)
 			usingTimestamp = usingTimestamp || ts
 		}
 	}
@@ -543,31 +543,37 @@ func (p *parser) checkDML(toks []token, d []int, kind Kind) (conditional, usingT
 }
 
 // usingClause reads USING TTL v [AND TIMESTAMP v] (in any order) at
-// toks[i], reporting whether it sets TIMESTAMP and the index past it.
-// TIMESTAMP is not reserved (a column may be called timestamp), so only
-// the words of the clause count.
-func usingClause(toks []token, i int) (timestamp bool, next int) {
+// toks[i], reporting whether it sets TIMESTAMP, the index of a TTL given
+// as a plain number (-1: none; not a bind marker, not negative) and the
+// index past it. TIMESTAMP is not reserved (a column may be called
+// timestamp), so only the words of the clause count.
+func usingClause(toks []token, i int) (timestamp bool, ttl, next int) {
+	ttl = -1
 	j := i + 1
 	for j < len(toks) {
+		isTTL := false
 		switch {
 		case toks[j].is("TIMESTAMP"):
 			timestamp = true
 		case toks[j].is("TTL"):
+			isTTL = true
 		default:
-			return timestamp, j
+			return timestamp, ttl, j
 		}
 		j++ // the value: a number (the lexer splits off a '-'), ? or :name
 		if j < len(toks) && (toks[j].isPunct(":") || toks[j].isPunct("-")) {
 			j++
+		} else if isTTL && j < len(toks) && toks[j].kind == tokNumber {
+			ttl = j
 		}
 		j++
 		if j < len(toks) && toks[j].is("AND") {
 			j++
 			continue
 		}
-		return timestamp, min(j, len(toks))
+		return timestamp, ttl, min(j, len(toks))
 	}
-	return timestamp, min(j, len(toks))
+	return timestamp, ttl, min(j, len(toks))
 }
 
 // checkBatch checks BEGIN [UNLOGGED|COUNTER] BATCH [USING ...] stmt [;] ...
@@ -590,7 +596,7 @@ func (p *parser) checkBatch(toks []token, st *Statement) error {
 	}
 	st.ApplyOffset = toks[apply].start - toks[0].start
 	if i < apply && toks[i].is("USING") {
-		ts, next := usingClause(toks, i)
+		ts, _, next := usingClause(toks, i)
 		st.UsingTimestamp = ts
 		i = min(next, apply)
 	}

@@ -26,19 +26,23 @@ func WithTTLElapsed(text string, elapsed int64) (string, bool) {
 	toks := buf.toks
 	var b strings.Builder
 	last := 0
-	for i := 0; i+1 < len(toks); i++ {
-		if !toks[i].is("TTL") || toks[i+1].kind != tokNumber || !usingOption(toks, i) {
+	for i := range toks {
+		if !toks[i].is("USING") { // reserved: never a name
 			continue
 		}
-		n, err := strconv.ParseInt(toks[i+1].val, 10, 64)
+		_, at, _ := usingClause(toks, i)
+		if at < 0 {
+			continue
+		}
+		n, err := strconv.ParseInt(toks[at].val, 10, 64)
 		if err != nil || n <= 0 || n > maxTTL {
 			// Not a plain count of seconds, no expiry, or too large: the
 			// error names the value, and must read the same everywhere.
 			continue
 		}
-		b.WriteString(text[last:toks[i+1].start])
+		b.WriteString(text[last:toks[at].start])
 		b.WriteString(strconv.FormatInt(max(1, n-elapsed), 10))
-		last = toks[i+1].end
+		last = toks[at].end
 	}
 	if last == 0 {
 		return text, false
@@ -49,27 +53,6 @@ func WithTTLElapsed(text string, elapsed int64) (string, bool) {
 
 // maxTTL is Cassandra's largest TTL (20 years).
 const maxTTL = 630720000
-
-// usingOption reports whether toks[i] is an option of a USING clause:
-// USING TTL, or TTL after AND within one (TTL is not reserved, so a
-// column named ttl elsewhere is left alone).
-func usingOption(toks []token, i int) bool {
-	for j := i - 1; j >= 0; j-- {
-		switch {
-		case toks[j].is("USING"):
-			return true
-		case toks[j].is("AND") && j >= 2 && (toks[j-2].is("TIMESTAMP") || toks[j-2].is("TTL")):
-			j -= 2 // over the option before it and its value
-			if toks[j].is("TIMESTAMP") || toks[j].is("TTL") {
-				continue
-			}
-			return false
-		default:
-			return false
-		}
-	}
-	return false
-}
 
 // containsFold reports whether s holds sub (upper case, ASCII) in any
 // case, without allocating: it runs on every write a replica applies late.
