@@ -74,3 +74,44 @@ func TestRunReportsCPU(t *testing.T) {
 		t.Fatalf("ParsePids: %v, %v", p, err)
 	}
 }
+
+// The machine's CPU time grows, busy never above all of it; a run with
+// StorePids reports the store's CPU on its own and how busy the machine
+// was, with or without CPUPids.
+func TestRunReportsStoreAndMachineCPU(t *testing.T) {
+	busy1, all1, cores, err := MachineCPU()
+	if err != nil {
+		t.Skipf("no /proc/stat: %v", err)
+	}
+	if cores < 1 || busy1 > all1 {
+		t.Fatalf("MachineCPU: busy %d of %d over %d cores", busy1, all1, cores)
+	}
+	o := Options{Concurrency: 2, Duration: 300 * time.Millisecond, Warmup: 50 * time.Millisecond, Timeout: time.Second,
+		Workload: AppendWorkload, StorePids: []int{os.Getpid()}}
+	spin := ExecFunc(func(context.Context, string) error {
+		for end := time.Now().Add(200 * time.Microsecond); time.Now().Before(end); {
+		}
+		return nil
+	})
+	res, err := Run(context.Background(), o, spin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.CPU
+	if c == nil || c.Error != "" || len(c.Pids) != 0 || c.SystemSeconds != 0 || c.StoreSeconds <= 0.05 || c.StorePerOp <= 0 {
+		t.Fatalf("store cpu: %+v over %d operations", c, res.OK)
+	}
+	// Two goroutines spin: the machine was busy at least a core's share
+	// of the time, and never more than all of it.
+	if c.Cores != cores || c.Busy < 0.9/float64(cores) || c.Busy > 1 {
+		t.Fatalf("machine busy %.2f of %d cores while this process spun", c.Busy, c.Cores)
+	}
+	b, _, _, _ := MachineCPU()
+	if b < busy1 {
+		t.Fatalf("the machine's busy time went back: %d then %d", busy1, b)
+	}
+	o.StorePids = []int{1 << 30}
+	if res, err = Run(context.Background(), o, spin); err != nil || res.CPU == nil || res.CPU.Error == "" {
+		t.Fatalf("a missing store process: %+v, %v", res.CPU, err)
+	}
+}

@@ -71,6 +71,8 @@ func WriteMarkdown(w io.Writer, d *Doc) error {
 		p("| %s | %s | %s | %s |\n", cellText(t.What), cellText(t.Want), cellText(t.Got), met)
 	}
 
+	writeCPUBudget(&b, d)
+
 	p("\n## Results\n\n")
 	p("Throughput is successful writes per second over the measured time (after the warmup);\n")
 	p("latency is per write, in milliseconds, from the send (closed loop) or from the scheduled\n")

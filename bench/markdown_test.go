@@ -330,3 +330,54 @@ func TestFormat(t *testing.T) {
 		}
 	}
 }
+
+// With Cassandra's CPU measured in the direct and the Chorus runs, the
+// targets name it and the document gives the budget it leaves.
+func TestCPUBudget(t *testing.T) {
+	d := sampleDoc()
+	rep := d.run(RunCompare).Report
+	rep.Run("direct").CPU = &CPU{StorePids: []int{9}, StorePerOp: 200, GeneratorPerOp: 10, Busy: 0.97, Cores: 2}
+	rep.Run("chorus").CPU = &CPU{Pids: []int{1, 2}, SystemPerOp: 150, StorePids: []int{9}, StorePerOp: 800, GeneratorPerOp: 20, Busy: 0.95, Cores: 2}
+	hp := d.run(RunHalfPeak).Report
+	hp.Run("direct").CPU = &CPU{StorePids: []int{9}, StorePerOp: 400, Busy: 0.5, Cores: 2}
+	hp.Run("chorus").CPU = &CPU{Pids: []int{1, 2}, SystemPerOp: 300, StorePids: []int{9}, StorePerOp: 1200, Busy: 0.9, Cores: 2}
+	ts := d.Targets()
+	// 2 cores ÷ 800 µs = 2,500/s, against direct's 9,000/s: 0.28.
+	if want := "; Cassandra's CPU per write: Chorus 800µs, direct 200µs (4.0 direct writes); machine busy: Chorus 95%, direct 97%; Cassandra's CPU alone caps Chorus at 2,500/s = 0.28 × direct"; !strings.HasSuffix(ts[0].Got, want) {
+		t.Errorf("target 1: %q lacks %q", ts[0].Got, want)
+	}
+	if want := "Cassandra's CPU per write: Chorus 1200µs, direct 400µs (3.0 direct writes); machine busy: Chorus 90%, direct 50%"; !strings.HasSuffix(ts[2].Got, want) || strings.Contains(ts[2].Got, "caps") {
+		t.Errorf("target 2: %q lacks %q", ts[2].Got, want)
+	}
+	if strings.Contains(ts[1].Got, "Cassandra") { // not measured for idempotent writes here
+		t.Errorf("target 1, idempotent: %q", ts[1].Got)
+	}
+	var b bytes.Buffer
+	if err := WriteMarkdown(&b, d); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	for _, want := range []string{
+		"## Where the CPU goes (targets 1 and 2)",
+		"| list appends, closed loop | direct | 9,000/s | 200µs | — | 10µs | 97% of 2 cores | 10,000/s |",
+		"| list appends, closed loop | Chorus, 3 workers | 7,500/s | 800µs | 150µs | 20µs | 95% of 2 cores | 2,500/s |",
+		"| list appends, open loop at half of Chorus's peak | Chorus, 3 workers | 3,750/s | 1200µs | 300µs |",
+		// 0.8 × 9,000 = 7,200/s: 2 × 10⁶ ÷ 7,200 = 278 µs per write.
+		"List appends, closed loop: target 1 asks for 7,200/s (0.8 × direct's 9,000/s). On 2 cores that leaves 278µs of CPU per write for\neverything; Chorus's Cassandra alone used 800µs (direct's 200µs per write, times 4.0",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("document lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(sampleMarkdown(t), "Where the CPU goes") {
+		t.Error("a budget section without Cassandra's CPU measured")
+	}
+}
+
+func sampleMarkdown(t *testing.T) string {
+	var b bytes.Buffer
+	if err := WriteMarkdown(&b, sampleDoc()); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}

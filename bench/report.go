@@ -176,8 +176,16 @@ func writeResult(b *strings.Builder, x *Result) {
 		if c.Error != "" {
 			fmt.Fprintf(b, "  cpu         not measured: %s\n", c.Error)
 		} else {
-			fmt.Fprintf(b, "  cpu         %s per write in processes %v (%.1fs), %s in this generator (%.1fs)\n",
-				FormatUs(c.SystemPerOp), c.Pids, c.SystemSeconds, FormatUs(c.GeneratorPerOp), c.GeneratorSeconds)
+			if len(c.Pids) > 0 {
+				fmt.Fprintf(b, "  cpu         %s per write in processes %v (%.1fs), %s in this generator (%.1fs)\n",
+					FormatUs(c.SystemPerOp), c.Pids, c.SystemSeconds, FormatUs(c.GeneratorPerOp), c.GeneratorSeconds)
+			}
+			if len(c.StorePids) > 0 {
+				fmt.Fprintf(b, "  store cpu   %s per write in processes %v (%.1fs)\n", FormatUs(c.StorePerOp), c.StorePids, c.StoreSeconds)
+			}
+			if c.Cores > 0 {
+				fmt.Fprintf(b, "  machine     %.0f%% of its %d cores busy\n", 100*c.Busy, c.Cores)
+			}
 		}
 	}
 	if x.Errors > 0 {

@@ -40,6 +40,10 @@ type Options struct {
 	// over the measured part the result reports (Result.CPU; Linux), with
 	// this process's own. It is sampled on the real clock.
 	CPUPids []int
+	// StorePids are the store's processes (Cassandra): their CPU is
+	// reported on its own (CPU.StorePerOp), in a direct run and a Chorus
+	// run alike, so the two compare.
+	StorePids []int
 
 	// Clock is the time source (nil: RealClock).
 	Clock Clock
@@ -152,7 +156,7 @@ type Result struct {
 	MaxScheduleLag float64          `json:"max_schedule_lag_ms,omitempty"` // open loop: how late the generator fired
 	CDF            []CDFPoint       `json:"cdf,omitempty"`
 	Interrupted    bool             `json:"interrupted,omitempty"`
-	CPU            *CPU             `json:"cpu,omitempty"` // with Options.CPUPids
+	CPU            *CPU             `json:"cpu,omitempty"` // with Options.CPUPids or StorePids
 }
 
 // Latency summarises the successful operations' latencies, in ms.
@@ -266,9 +270,9 @@ func Run(ctx context.Context, o Options, ex Executor) (*Result, error) {
 
 	stopProgress := startProgress(o, clk, rec, measureFrom)
 	var cpuFrom chan cpuMark
-	if len(o.CPUPids) > 0 {
+	if len(o.CPUPids)+len(o.StorePids) > 0 {
 		cpuFrom = make(chan cpuMark, 1)
-		t := time.AfterFunc(o.Warmup, func() { cpuFrom <- markCPU(o.CPUPids) })
+		t := time.AfterFunc(o.Warmup, func() { cpuFrom <- markCPU(o.CPUPids, o.StorePids) })
 		defer t.Stop()
 	}
 	if o.Rate > 0 {
@@ -281,10 +285,10 @@ func Run(ctx context.Context, o Options, ex Executor) (*Result, error) {
 	res := rec.result(o, measureFrom)
 	res.Interrupted = ctx.Err() != nil
 	if cpuFrom != nil {
-		to := markCPU(o.CPUPids)
+		to := markCPU(o.CPUPids, o.StorePids)
 		select {
 		case from := <-cpuFrom:
-			res.CPU = cpuBetween(o.CPUPids, from, to, res.OK)
+			res.CPU = cpuBetween(o.CPUPids, o.StorePids, from, to, res.OK)
 		default: // stopped before the warmup ended
 		}
 	}

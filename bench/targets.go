@@ -72,6 +72,9 @@ func (d *Doc) throughputTarget(name, what string) Target {
 	if ch.Errors > 0 {
 		t.Got += fmt.Sprintf("; Chorus %s errors", thousands(ch.Errors))
 	}
+	if n := d.budgetNote(name); n != "" {
+		t.Got += "; " + n
+	}
 	return t
 }
 
@@ -101,6 +104,9 @@ func (d *Doc) latencyTarget(name, what string) Target {
 		if x.r.MaxScheduleLag >= 1 {
 			notes = append(notes, fmt.Sprintf("the generator fired %s's writes up to %s late (counted in the latency)", x.name, FormatMs(x.r.MaxScheduleLag)))
 		}
+	}
+	if n := d.budgetNote(name); n != "" {
+		notes = append(notes, n)
 	}
 	if len(notes) > 0 {
 		t.Got += "; " + strings.Join(notes, "; ")

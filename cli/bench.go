@@ -106,6 +106,7 @@ type benchFlags struct {
 	replicas    int
 	drop        bool
 	cpuPids     string
+	storePids   string
 
 	set map[string]bool // flags given on the command line
 }
@@ -134,6 +135,7 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.setup, "setup", true, "create the tables through Chorus first (IF NOT EXISTS)")
 	fs.IntVar(&f.replicas, "replicas", 0, "`N` replicas for the ratio (0: ask the leader how many are live)")
 	fs.StringVar(&f.cpuPids, "cpu-pids", "", "report the CPU time these comma-separated process `ids` (the workers, NATS) use during Chorus's measured run, per write (Linux)")
+	fs.StringVar(&f.storePids, "store-pids", "", "report the CPU time these comma-separated process `ids` (Cassandra) use during each measured run, direct and Chorus alike, per write, and how busy the machine is (Linux)")
 	fs.BoolVar(&f.drop, "drop", false, "clean up and exit: drop the --keyspace keyspaces and the prefix's log")
 }
 
@@ -159,6 +161,10 @@ func (f *benchFlags) options() (bench.Options, error) {
 	if _, err := bench.ParsePids(f.cpuPids); err != nil {
 		errs = append(errs, "--cpu-pids: "+err.Error())
 	}
+	storePids, err := bench.ParsePids(f.storePids)
+	if err != nil {
+		errs = append(errs, "--store-pids: "+err.Error())
+	}
 	if f.replicas < 0 {
 		errs = append(errs, fmt.Sprintf("--replicas must not be negative, got %d", f.replicas))
 	}
@@ -182,7 +188,7 @@ func (f *benchFlags) options() (bench.Options, error) {
 	}
 	o := bench.Options{
 		Concurrency: f.concurrency, Duration: duration, Requests: f.requests, Warmup: f.warmup,
-		Rate: f.rate, MaxInFlight: f.maxInFlight, Timeout: f.timeout, Workload: w,
+		Rate: f.rate, MaxInFlight: f.maxInFlight, Timeout: f.timeout, Workload: w, StorePids: storePids,
 	}
 	if err := o.Validate(); err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {

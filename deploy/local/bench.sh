@@ -11,7 +11,9 @@
 # drops their keyspaces and ORDER log. The targets are issue 12's:
 #
 #   1. 3 workers, list appends (64 keys): --compare (the direct Cassandra baseline into
-#      one keyspace, then Chorus, back to back, closed loop: target 1), then --compare
+#      one keyspace, then Chorus, back to back, closed loop: target 1; the CPU per write of
+#      the workers and NATS, and of Cassandra in both runs, with how busy the machine was:
+#      --cpu-pids, --store-pids), then --compare
 #      --rate at half of the Chorus throughput just measured (direct and Chorus open
 #      loop at that same rate: target 2); the same for idempotent writes (INSERTs and
 #      UPDATEs of regular columns); then the catch-up (bench/cmd/catchupbench: under the
@@ -217,14 +219,27 @@ bench() {
 # loop, then --compare open loop at half of the Chorus throughput it measured.
 compare_pair() {
 	local name=$1 half=$2 workload=$3 title=$4 rate
+	local cpu=(--cpu-pids "$(system_pids)")
+	if [[ -n $cassandra_pid ]]; then cpu+=(--store-pids "$cassandra_pid"); fi
 	bench "$name" 3 0 "$title: direct baseline, then Chorus, 3 workers" --workload "$workload" \
-		--compare --replicas 3 --cassandra "$CASSANDRA" --keyspace "$DIRECT_KS" --concurrency "$CONCURRENCY" "${common[@]}"
+		--compare --replicas 3 --cassandra "$CASSANDRA" --keyspace "$DIRECT_KS" --concurrency "$CONCURRENCY" "${cpu[@]}" "${common[@]}"
 	if rate=$("$REPORT" rate "$OUT/$name.json" 0.5); then
 		bench "$half" 3 0 "$title: direct baseline, then Chorus, 3 workers, open loop at half of Chorus's peak" --workload "$workload" \
-			--compare --rate "$rate" --replicas 3 --cassandra "$CASSANDRA" --keyspace "$DIRECT_KS" "${common[@]}"
+			--compare --rate "$rate" --replicas 3 --cassandra "$CASSANDRA" --keyspace "$DIRECT_KS" "${cpu[@]}" "${common[@]}"
 	else
 		echo "No half-peak run for $title: the comparison measured no Chorus throughput." >>"$OUT/notes.md"
 	fi
+}
+
+# system_pids: the running workers' pids and NATS's when it runs here, comma-separated:
+# the processes whose CPU a run reports (--cpu-pids).
+system_pids() {
+	local out nats_pid
+	out=$(IFS=,; echo "${pids[*]}")
+	if nats_pid=$(pid_of "$DATA/nats.pid" nats-server); then
+		out+=,$nats_pid
+	fi
+	echo "$out"
 }
 
 # workers_text N: "1 worker" or "N workers".
@@ -289,6 +304,17 @@ fi
 	printf 'load average before (1, 5, 15 min)\t%s\n' "$loadavg_before"
 } >"$OUT/machine.tsv"
 
+# The CPU of the runs against direct Cassandra: the workers' and NATS's, and Cassandra's
+# on its own when it is the local one of `make up` (the targets' CPU budget).
+if ! pid_of "$DATA/nats.pid" nats-server >/dev/null; then
+	echo "NATS is not the local one of \`make up\`: the CPU per write counts the workers only." >>"$OUT/notes.md"
+fi
+cassandra_pid=
+if ! cassandra_pid=$(pid_of "$DATA/cassandra.pid" org.apache.cassandra.service.CassandraDaemon); then
+	cassandra_pid=
+	echo "Cassandra is not the local one of \`make up\`: its CPU per write is not measured." >>"$OUT/notes.md"
+fi
+
 # --- 1. three workers: both workloads against the direct baseline, then the catch-up --
 start_cluster c3 3 false
 compare_pair compare3 halfpeak3 append "list appends"
@@ -308,15 +334,8 @@ stop_cluster
 
 # --- 2. the ordering layer alone, then etcd with the same clients ----------------
 start_cluster n3 3 true
-# Its CPU: the workers', and NATS's when it runs here.
-cpu_pids=$(IFS=,; echo "${pids[*]}")
-if nats_pid=$(pid_of "$DATA/nats.pid" nats-server); then
-	cpu_pids+=,$nats_pid
-else
-	echo "NATS is not the local one of \`make up\`: the ordering layer's CPU per commit counts the workers only." >>"$OUT/notes.md"
-fi
 bench noop3 3 "$noop_ok" "ordering layer alone (CHORUS_NOOP_STORE), 3 workers" --workload append \
-	--replicas 3 --concurrency "$NOOP_CONCURRENCY" --cpu-pids "$cpu_pids" "${common[@]}"
+	--replicas 3 --concurrency "$NOOP_CONCURRENCY" --cpu-pids "$(system_pids)" "${common[@]}"
 if ((noop_ok)) && ! grep -q 'CHORUS_NOOP_STORE is set' "$OUT/logs/n3-server0.log"; then
 	sed -i 's/^CHORUS_NOOP_STORE took effect.*/CHORUS_NOOP_STORE is listed by `chorus-worker --help`, but the workers did not log that they use it./' "$OUT/notes.md"
 fi
