@@ -101,9 +101,10 @@ func TestRunReportsStoreAndMachineCPU(t *testing.T) {
 	if c == nil || c.Error != "" || len(c.Pids) != 0 || c.SystemSeconds != 0 || c.StoreSeconds <= 0.05 || c.StorePerOp <= 0 {
 		t.Fatalf("store cpu: %+v over %d operations", c, res.OK)
 	}
-	// Two goroutines spin: the machine was busy at least a core's share
-	// of the time, and never more than all of it.
-	if c.Cores != cores || c.Busy < 0.9/float64(cores) || c.Busy > 1 {
+	// Two goroutines spin: the machine was busy at least half a core's
+	// share of the time (with room for a GOMAXPROCS of 1 and the ticks'
+	// rounding), and never more than all of it.
+	if c.Cores != cores || c.Busy < 0.5/float64(cores) || c.Busy > 1 {
 		t.Fatalf("machine busy %.2f of %d cores while this process spun", c.Busy, c.Cores)
 	}
 	b, _, _, _ := MachineCPU()
