@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/chorusdb/chorus/bench"
 	"github.com/chorusdb/chorus/chorustest"
 	"github.com/chorusdb/chorus/messages"
 	"github.com/chorusdb/chorus/store"
@@ -23,7 +26,11 @@ import (
 //
 //	go test -run '^$' -bench ApplyPaths -benchtime 3s ./store/
 //
-// ns/op is per write; compare the three in one run.
+// ns/op is per write; compare the three in one run. With
+// CHORUS_BENCH_CASSANDRA_PID set to the local Cassandra's pid (make up
+// writes it to .data/cassandra.pid), each also reports cass-µs/write, the
+// CPU Cassandra spent per write: on a machine Cassandra shares, that and
+// not the wall time says what a path costs.
 func BenchmarkApplyPaths(b *testing.B) {
 	chorustest.RequireIntegration(b)
 	hosts := chorustest.CassandraHosts(b)
@@ -47,12 +54,13 @@ func BenchmarkApplyPaths(b *testing.B) {
 	if err := direct.Query(`CREATE TABLE IF NOT EXISTS grade (id int PRIMARY KEY, events list<int>)`).Exec(); err != nil {
 		b.Fatal(err)
 	}
+	run := cassandraCPU(b)
 	var n atomic.Int64
 	stmt := func() string {
 		i := n.Add(1)
 		return fmt.Sprintf("UPDATE grade SET events = events + [%d] WHERE id = %d", i, i%1000)
 	}
-	b.Run("direct", func(b *testing.B) {
+	run("direct", func(b *testing.B) {
 		b.SetParallelism(16) // 32 clients on 2 cores, like the bench
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -159,19 +167,61 @@ func BenchmarkApplyPaths(b *testing.B) {
 		}
 	}
 	for range 2 {
-		b.Run("small-4-logged-1-in-flight", inFlight(1))
-		b.Run("small-4-logged-2-in-flight", inFlight(2))
-		b.Run("small-4-logged-4-in-flight", inFlight(4))
+		run("small-4-logged-1-in-flight", inFlight(1))
+		run("small-4-logged-2-in-flight", inFlight(2))
+		run("small-4-logged-4-in-flight", inFlight(4))
 	}
 	for range 2 {
-		b.Run("small-4-logged-with-progress", small(gocql.LoggedBatch, true))
-		b.Run("small-4-unlogged-then-progress", small(gocql.UnloggedBatch, false))
-		b.Run("small-4-unlogged-with-progress", small(gocql.UnloggedBatch, true))
+		run("small-4-logged-with-progress", small(gocql.LoggedBatch, true))
+		run("small-4-unlogged-then-progress", small(gocql.UnloggedBatch, false))
+		run("small-4-unlogged-with-progress", small(gocql.UnloggedBatch, true))
 	}
-	b.Run("unlogged-32", raw(gocql.UnloggedBatch, ""))
-	b.Run("logged-32", raw(gocql.LoggedBatch, ""))
-	b.Run("logged-32-with-records-by-id", raw(gocql.LoggedBatch, byID))
-	b.Run("logged-32-with-records-by-position", raw(gocql.LoggedBatch, byPosition))
+	run("unlogged-32", raw(gocql.UnloggedBatch, ""))
+	run("logged-32", raw(gocql.LoggedBatch, ""))
+	run("logged-32-with-records-by-id", raw(gocql.LoggedBatch, byID))
+	run("logged-32-with-records-by-position", raw(gocql.LoggedBatch, byPosition))
+	// Idempotent writes (UPDATEs of regular columns), the same steps: the
+	// direct write, 32 in an unlogged batch, in a logged one (the
+	// batchlog), and with their records and the progress (Chorus's path).
+	if err := direct.Query(`CREATE TABLE IF NOT EXISTS wide (id int PRIMARY KEY, a int, b text)`).Exec(); err != nil {
+		b.Fatal(err)
+	}
+	set := func() string {
+		i := n.Add(1)
+		return fmt.Sprintf("UPDATE wide SET a = %d, b = 'v%d' WHERE id = %d", i, i, i%1000)
+	}
+	run("idem-direct", func(b *testing.B) {
+		b.SetParallelism(16)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := direct.Query(set()).Exec(); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	})
+	idem := func(typ gocql.BatchType, records bool) func(b *testing.B) {
+		return func(b *testing.B) {
+			for i := 0; i < b.N; i += 32 {
+				q := direct.NewBatch(typ)
+				for k := range 32 {
+					q.Query(set())
+					if records {
+						q.Query(byPosition, int64(i>>8), int64(i), k, fmt.Sprint(i, k), 0, "")
+					}
+				}
+				if records {
+					q.Query(progress, int64(i))
+				}
+				if err := direct.ExecuteBatch(q); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	run("idem-unlogged-32", idem(gocql.UnloggedBatch, false))
+	run("idem-logged-32", idem(gocql.LoggedBatch, false))
+	run("idem-logged-32-with-records", idem(gocql.LoggedBatch, true))
 	var seq atomic.Uint64
 	seq.Store(1 << 20)
 	order := func(writes int) messages.Order {
@@ -184,12 +234,35 @@ func BenchmarkApplyPaths(b *testing.B) {
 	}
 	// One replica applies sequentially; the store is not for concurrent use.
 	for _, group := range []int{1, 32, 128} {
-		b.Run(fmt.Sprintf("chorus-%d-per-batch", group), func(b *testing.B) {
+		run(fmt.Sprintf("chorus-%d-per-batch", group), func(b *testing.B) {
 			for i := 0; i < b.N; i += group {
 				if _, err := c.Apply(ctx, []messages.Order{order(group)}); err != nil {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// cassandraCPU returns b.Run, reporting Cassandra's CPU per write
+// (cass-µs/write) when CHORUS_BENCH_CASSANDRA_PID names its process.
+func cassandraCPU(b *testing.B) func(name string, f func(*testing.B)) {
+	pid, _ := strconv.Atoi(os.Getenv("CHORUS_BENCH_CASSANDRA_PID"))
+	if pid <= 0 {
+		return func(name string, f func(*testing.B)) { b.Run(name, f) }
+	}
+	if _, err := bench.ProcessCPU(pid); err != nil {
+		b.Fatalf("CHORUS_BENCH_CASSANDRA_PID: %v", err)
+	}
+	return func(name string, f func(*testing.B)) {
+		b.Run(name, func(b *testing.B) {
+			from, _ := bench.ProcessCPU(pid)
+			f(b)
+			to, err := bench.ProcessCPU(pid)
+			if err != nil {
+				b.Fatalf("Cassandra's CPU: %v", err)
+			}
+			b.ReportMetric(float64((to-from).Microseconds())/float64(b.N), "cass-µs/write")
 		})
 	}
 }
