@@ -50,12 +50,7 @@ func TestProcessCPUCountsWhatAProcessUses(t *testing.T) {
 func TestRunReportsCPU(t *testing.T) {
 	o := Options{Concurrency: 2, Duration: 300 * time.Millisecond, Warmup: 50 * time.Millisecond, Timeout: time.Second,
 		Workload: AppendWorkload, CPUPids: []int{os.Getpid()}}
-	busy := ExecFunc(func(context.Context, string) error {
-		for end := time.Now().Add(200 * time.Microsecond); time.Now().Before(end); {
-		}
-		return nil
-	})
-	res, err := Run(context.Background(), o, busy)
+	res, err := Run(context.Background(), o, spin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +59,7 @@ func TestRunReportsCPU(t *testing.T) {
 		t.Fatalf("cpu: %+v over %d operations", c, res.OK)
 	}
 	o.CPUPids = []int{1 << 30}
-	if res, err = Run(context.Background(), o, busy); err != nil || res.CPU == nil || res.CPU.Error == "" {
+	if res, err = Run(context.Background(), o, spin); err != nil || res.CPU == nil || res.CPU.Error == "" {
 		t.Fatalf("a missing process: %+v, %v", res.CPU, err)
 	}
 	if _, err := ParsePids("12, 34,x"); err == nil {
@@ -88,11 +83,6 @@ func TestRunReportsStoreAndMachineCPU(t *testing.T) {
 	}
 	o := Options{Concurrency: 2, Duration: 300 * time.Millisecond, Warmup: 50 * time.Millisecond, Timeout: time.Second,
 		Workload: AppendWorkload, StorePids: []int{os.Getpid()}}
-	spin := ExecFunc(func(context.Context, string) error {
-		for end := time.Now().Add(200 * time.Microsecond); time.Now().Before(end); {
-		}
-		return nil
-	})
 	res, err := Run(context.Background(), o, spin)
 	if err != nil {
 		t.Fatal(err)
@@ -116,3 +106,10 @@ func TestRunReportsStoreAndMachineCPU(t *testing.T) {
 		t.Fatalf("a missing store process: %+v, %v", res.CPU, err)
 	}
 }
+
+// spin is an executor that keeps its client busy 200 µs per operation.
+var spin = ExecFunc(func(context.Context, string) error {
+	for end := time.Now().Add(200 * time.Microsecond); time.Now().Before(end); {
+	}
+	return nil
+})

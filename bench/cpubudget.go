@@ -32,9 +32,13 @@ func storeCap(ch, dr *Result) (capRate, ofDirect float64, ok bool) {
 	if !ok || c.Cores == 0 || dr == nil || dr.Throughput <= 0 {
 		return 0, 0, false
 	}
-	capRate = float64(c.Cores) * 1e6 / c.StorePerOp
+	capRate = storeCapRate(c)
 	return capRate, capRate / dr.Throughput, true
 }
+
+// storeCapRate is the writes/s the machine's cores allow at c's
+// Cassandra CPU per write.
+func storeCapRate(c *CPU) float64 { return float64(c.Cores) * 1e6 / c.StorePerOp }
 
 // budgetNote is the short account of a target's CPU for its row in the
 // targets table ("" when the run measured none).
@@ -90,7 +94,7 @@ func writeCPUBudget(b *strings.Builder, d *Doc) {
 			}
 			capText := "—"
 			if c.Cores > 0 {
-				capText = FormatRate(float64(c.Cores) * 1e6 / c.StorePerOp)
+				capText = FormatRate(storeCapRate(c))
 			}
 			p("| %s | %s | %s | %s | %s | %s | %.0f%% of %d cores | %s |\n", x.what, y.label, FormatRate(y.r.Throughput),
 				FormatUs(c.StorePerOp), system, FormatUs(c.GeneratorPerOp), 100*c.Busy, c.Cores, capText)

@@ -60,18 +60,28 @@ func BenchmarkApplyPaths(b *testing.B) {
 		i := n.Add(1)
 		return fmt.Sprintf("UPDATE grade SET events = events + [%d] WHERE id = %d", i, i%1000)
 	}
-	run("direct", func(b *testing.B) {
-		b.SetParallelism(16) // 32 clients on 2 cores, like the bench
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				q := direct.NewBatch(gocql.UnloggedBatch)
-				q.Query(stmt())
-				if err := direct.ExecuteBatch(q); err != nil {
-					b.Error(err)
+	// parallel runs exec from 32 clients on 2 cores, like the bench.
+	parallel := func(exec func() error) func(b *testing.B) {
+		return func(b *testing.B) {
+			b.SetParallelism(16)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := exec(); err != nil {
+						b.Error(err)
+					}
 				}
-			}
-		})
-	})
+			})
+		}
+	}
+	// batchOfOne sends a statement as chorus bench --direct does.
+	batchOfOne := func(next func() string) func() error {
+		return func() error {
+			q := direct.NewBatch(gocql.UnloggedBatch)
+			q.Query(next())
+			return direct.ExecuteBatch(q)
+		}
+	}
+	run("direct", parallel(batchOfOne(stmt)))
 	// The parts of Chorus's grouped path, to see where the time goes.
 	// The records as they were before chorus_outcomes: one partition per
 	// request id (the lever that moved to records by log position).
@@ -83,12 +93,14 @@ func BenchmarkApplyPaths(b *testing.B) {
 		byPosition = `INSERT INTO chorus_outcomes (bucket, seq, idx, id, code, error) VALUES (?, ?, ?, ?, ?, ?) USING TTL 3600`
 		byID       = `INSERT INTO per_id_records (id, seq, idx, code, error) VALUES (?, ?, ?, ?, ?) USING TTL 3600`
 	)
-	raw := func(typ gocql.BatchType, records string) func(b *testing.B) {
+	// raw sends 32 writes of next per batch, with their records and the
+	// progress unless records is "".
+	raw := func(next func() string, typ gocql.BatchType, records string) func(b *testing.B) {
 		return func(b *testing.B) {
 			for i := 0; i < b.N; i += 32 {
 				q := direct.NewBatch(typ)
 				for k := range 32 {
-					q.Query(stmt())
+					q.Query(next())
 					switch records {
 					case byPosition:
 						q.Query(records, int64(i>>8), int64(i), k, fmt.Sprint(i, k), 0, "")
@@ -176,10 +188,10 @@ func BenchmarkApplyPaths(b *testing.B) {
 		run("small-4-unlogged-then-progress", small(gocql.UnloggedBatch, false))
 		run("small-4-unlogged-with-progress", small(gocql.UnloggedBatch, true))
 	}
-	run("unlogged-32", raw(gocql.UnloggedBatch, ""))
-	run("logged-32", raw(gocql.LoggedBatch, ""))
-	run("logged-32-with-records-by-id", raw(gocql.LoggedBatch, byID))
-	run("logged-32-with-records-by-position", raw(gocql.LoggedBatch, byPosition))
+	run("unlogged-32", raw(stmt, gocql.UnloggedBatch, ""))
+	run("logged-32", raw(stmt, gocql.LoggedBatch, ""))
+	run("logged-32-with-records-by-id", raw(stmt, gocql.LoggedBatch, byID))
+	run("logged-32-with-records-by-position", raw(stmt, gocql.LoggedBatch, byPosition))
 	// Idempotent writes (UPDATEs of regular columns), the same steps: the
 	// direct write (an unlogged batch of one, as chorus bench --direct
 	// sends it), 32 in an unlogged batch, in a logged one (the batchlog),
@@ -196,47 +208,12 @@ func BenchmarkApplyPaths(b *testing.B) {
 		i := n.Add(1)
 		return fmt.Sprintf("UPDATE wide SET a = %d, b = 'v%d' WHERE id = %d", i, i, i%1000)
 	}
-	parallel := func(exec func() error) func(b *testing.B) {
-		return func(b *testing.B) {
-			b.SetParallelism(16)
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if err := exec(); err != nil {
-						b.Error(err)
-					}
-				}
-			})
-		}
-	}
-	run("idem-direct", parallel(func() error {
-		q := direct.NewBatch(gocql.UnloggedBatch)
-		q.Query(set())
-		return direct.ExecuteBatch(q)
-	}))
+	run("idem-direct", parallel(batchOfOne(set)))
 	run("idem-query-prepared", parallel(func() error { return direct.Query(set()).Exec() }))
 	run("idem-query-unprepared", parallel(func() error { return direct.Query("/* unprepared */ " + set()).Exec() }))
-	idem := func(typ gocql.BatchType, records bool) func(b *testing.B) {
-		return func(b *testing.B) {
-			for i := 0; i < b.N; i += 32 {
-				q := direct.NewBatch(typ)
-				for k := range 32 {
-					q.Query(set())
-					if records {
-						q.Query(byPosition, int64(i>>8), int64(i), k, fmt.Sprint(i, k), 0, "")
-					}
-				}
-				if records {
-					q.Query(progress, int64(i))
-				}
-				if err := direct.ExecuteBatch(q); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-	}
-	run("idem-unlogged-32", idem(gocql.UnloggedBatch, false))
-	run("idem-logged-32", idem(gocql.LoggedBatch, false))
-	run("idem-logged-32-with-records", idem(gocql.LoggedBatch, true))
+	run("idem-unlogged-32", raw(set, gocql.UnloggedBatch, ""))
+	run("idem-logged-32", raw(set, gocql.LoggedBatch, ""))
+	run("idem-logged-32-with-records", raw(set, gocql.LoggedBatch, byPosition))
 	var seq atomic.Uint64
 	seq.Store(1 << 20)
 	order := func(writes int) messages.Order {
