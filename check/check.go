@@ -93,10 +93,15 @@ func Deterministic(stmt cql.Statement, at time.Time, rnd io.Reader) error {
 	return err
 }
 
-// RequestID checks a Chorus-Request-Id.
+// RequestID checks a Chorus-Request-Id. It must be UTF-8: every replica
+// records it in a text column, which Cassandra refuses other bytes for, so
+// an id that is not would stop every replica at its write.
 func RequestID(id string) error {
-	if len(id) > MaxRequestIDBytes {
+	switch {
+	case len(id) > MaxRequestIDBytes:
 		return fmt.Errorf("%s is longer than %d bytes", messages.HeaderRequestID, MaxRequestIDBytes)
+	case !utf8.ValidString(id):
+		return fmt.Errorf("%s is not valid UTF-8; send it as text", messages.HeaderRequestID)
 	}
 	return nil
 }

@@ -68,6 +68,7 @@ func TestForwardRejectsWhatNoWorkerSends(t *testing.T) {
 		{"non-deterministic", with(func(f *messages.Forward) { f.Stmt = "INSERT INTO t (id, at) VALUES (1, 'now')" }), cql.ErrNondeterministic},
 		{"no request id", with(func(f *messages.Forward) { f.RequestID = "" }), ErrForward},
 		{"long request id", with(func(f *messages.Forward) { f.RequestID = strings.Repeat("x", MaxRequestIDBytes+1) }), ErrForward},
+		{"request id not UTF-8", with(func(f *messages.Forward) { f.RequestID = "r\xff" }), ErrForward},
 		{"bad origin", with(func(f *messages.Forward) { f.Origin = "a.b" }), ErrForward},
 		{"no origin", with(func(f *messages.Forward) { f.Origin = "" }), ErrForward},
 		{"unknown consistency", with(func(f *messages.Forward) { f.Consistency = 7 }), ErrForward},

@@ -554,7 +554,7 @@ func (c *Cassandra) addRecords(b *gocql.Batch, rs []ref) {
 // addOutcomes adds to b the records of the successful writes rs.
 func (c *Cassandra) addOutcomes(b *gocql.Batch, rs []ref) {
 	for _, r := range rs {
-		b.Query(recordRequest, bucketOf(r.o.Seq), int64(r.o.Seq), r.k, r.o.Writes[r.k].RequestID, 0, "", c.ttl, r.o.WriteTimestamp(r.k))
+		b.Query(recordRequest, bucketOf(r.o.Seq), int64(r.o.Seq), r.k, recordedID(r.o.Writes[r.k].RequestID), 0, "", c.ttl, r.o.WriteTimestamp(r.k))
 	}
 }
 
@@ -669,7 +669,7 @@ func (c *Cassandra) atomicQuery(ctx context.Context, r ref) func() error {
 		}
 		// The client's batch is one query: splice the record into it.
 		text := stmt.Text[:stmt.ApplyOffset] + " " + recordRequest + "; " + recordState + "; " + stmt.Text[stmt.ApplyOffset:]
-		q := c.session.Query(text, bucketOf(o.Seq), int64(o.Seq), k, o.Writes[k].RequestID, 0, "", c.ttl, ts,
+		q := c.session.Query(text, bucketOf(o.Seq), int64(o.Seq), k, recordedID(o.Writes[k].RequestID), 0, "", c.ttl, ts,
 			ts, int64(applied), int64(o.Epoch), partial).WithTimestamp(ts).WithContext(ctx).Observer(writeObserver{&c.failedOn})
 		return q.Exec
 	}
@@ -682,7 +682,7 @@ func (c *Cassandra) recordOnly(ctx context.Context, o *messages.Order, k int, ou
 	ts := o.WriteTimestamp(k)
 	applied, partial := progress(o, k+1)
 	b := c.logged(ctx)
-	b.Query(recordRequest, bucketOf(o.Seq), int64(o.Seq), k, o.Writes[k].RequestID, int(out.Code), out.Error, c.ttl, ts)
+	b.Query(recordRequest, bucketOf(o.Seq), int64(o.Seq), k, recordedID(o.Writes[k].RequestID), int(out.Code), out.Error, c.ttl, ts)
 	b.Query(recordState, ts, int64(applied), int64(o.Epoch), partial)
 	if err := c.session.ExecuteBatch(b); err != nil {
 		return out, fmt.Errorf("recording seq %d write %d in %s: %w", o.Seq, k, c.keyspace, classify(err))

@@ -220,7 +220,7 @@ func (c *Cassandra) withoutLanded(ctx context.Context, todo []ref, outs [][]mess
 			left = append(left, r)
 			continue
 		}
-		out, err := decideRecorded(r.o.Seq, r.k, r.o.Writes[r.k].RequestID, rec, nil)
+		out, err := decideRecorded(r.o.Seq, r.k, recordedID(r.o.Writes[r.k].RequestID), rec, nil)
 		if err != nil {
 			return nil, err
 		}

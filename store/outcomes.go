@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/gocql/gocql"
 
@@ -33,10 +34,17 @@ func bucketOf(seq uint64) int64 { return int64(seq >> bucketShift) }
 // write, before chorus_outcomes; migrateRequests moves its records.
 const legacyRequestsTable = "chorus_requests"
 
+// recordedID is a request id as its record holds it. The record's id is
+// a text column, which takes only UTF-8; the leader orders no other id
+// (check.RequestID), but a log ordered before that check may hold one,
+// and recording it as sent would stop every replica at its write. Such an
+// id is recorded with U+FFFD for each bad byte, the same on every replica.
+func recordedID(id string) string { return strings.ToValidUTF8(id, "\uFFFD") }
+
 // recordedOutcome is the recorded outcome of write k of o, already applied.
 func (c *Cassandra) recordedOutcome(ctx context.Context, o *messages.Order, k int) (messages.Outcome, error) {
 	rec, err := c.recordAt(ctx, o.Seq, k)
-	out, err := decideRecorded(o.Seq, k, o.Writes[k].RequestID, rec, err)
+	out, err := decideRecorded(o.Seq, k, recordedID(o.Writes[k].RequestID), rec, err)
 	if err != nil {
 		return out, fmt.Errorf("reading the outcome of seq %d write %d in %s: %w", o.Seq, k, c.keyspace, err)
 	}

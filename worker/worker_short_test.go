@@ -673,6 +673,7 @@ func TestRequestHandling(t *testing.T) {
 		{"too large", []byte("INSERT INTO t (k, a) VALUES (1, '" + strings.Repeat("x", 300<<10) + "')"), nil, messages.CodeBadRequest, "over the limit"},
 		{"invalid UTF-8", []byte("INSERT INTO t (k, a) VALUES (1, '\xff')"), nil, messages.CodeBadRequest, "UTF-8"},
 		{"long request id", []byte("UPDATE t SET a = a + [1] WHERE k = 1"), []string{messages.HeaderRequestID, strings.Repeat("r", 257)}, messages.CodeBadRequest, "longer than 256"},
+		{"request id not UTF-8", []byte("UPDATE t SET a = a + [1] WHERE k = 1"), []string{messages.HeaderRequestID, "r\xff"}, messages.CodeBadRequest, "not valid UTF-8"},
 		{"bad consistency", []byte("UPDATE t SET a = a + [1] WHERE k = 1"), []string{messages.HeaderConsistency, "most"}, messages.CodeBadRequest, "use all or one"},
 		{"read level on a write", []byte("UPDATE t SET a = a + [1] WHERE k = 1"), []string{messages.HeaderConsistency, "linearizable"}, messages.CodeBadRequest, "use all or one"},
 		{"write level on a read", []byte("SELECT * FROM t"), []string{messages.HeaderConsistency, "all"}, messages.CodeBadRequest, messages.ReadForms},
